@@ -1,0 +1,14 @@
+# The two commands README.md opens with.
+.PHONY: run test lint bench
+
+run:  ## set up, then train + evaluate the default encoder on Fashion-MNIST
+	scripts/setup.sh
+	.venv/bin/alignuniform train --out runs/default --resume
+
+test:  ## set up, then lint and run the test suite
+	scripts/setup.sh --test
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/python -m pytest -q
+
+bench:
+	.venv/bin/python benchmarks/uniform_loss.py

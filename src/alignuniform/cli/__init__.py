@@ -1,0 +1,50 @@
+"""`alignuniform` command line: one subcommand per module in this package.
+
+Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``;
+heavy imports happen inside ``run`` so ``alignuniform --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ("train", "eval", "metrics", "sweep", "plot", "report", "reproduce")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alignuniform",
+        description="Train and measure encoders by alignment and uniformity on the hypersphere.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"alignuniform.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"alignuniform.cli.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CLIError, ValueError, TypeError, FileNotFoundError) as err:
+        print(f"alignuniform {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"alignuniform {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

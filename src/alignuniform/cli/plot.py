@@ -1,0 +1,121 @@
+"""`alignuniform plot KIND DIR [DIR ...]`: draw one of the paper's figures (PNG and SVG).
+
+- ``sphere``   (Fig. 3): run directories of encoders with out_dim=2, one row each.
+- ``scatter``  (Fig. 5): sweep directories; one point per encoder, coloured by --accuracy-key.
+- ``weights``  (Fig. 7): sweep directories with a ``lambda`` column.
+- ``dynamics`` (Fig. 8): run directories, one panel each, from their metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+KINDS = ("sphere", "scatter", "weights", "dynamics")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw a figure of the paper: sphere, scatter, weights or dynamics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("kind", choices=KINDS, help="which figure")
+    parser.add_argument("dirs", nargs="+", metavar="DIR", help="run or sweep directories")
+    parser.add_argument(
+        "--out",
+        help="output path; .png and .svg are written (default DIR/figures/KIND, or the "
+        "directories' common parent/figures/KIND for several)",
+    )
+    parser.add_argument(
+        "--accuracy-key",
+        default="out/linear",
+        help="results.csv column that colours scatter / is the weights accuracy (out/linear)",
+    )
+    parser.add_argument(
+        "--lower-is-better",
+        action="store_true",
+        help="scatter: the --accuracy-key column is an error (e.g. MSE): lower is bluer",
+    )
+    parser.add_argument("--labels", help="comma-separated names, one per DIR (sphere, dynamics)")
+    parser.add_argument("--classes", default="0,3,6,9", help="sphere: classes shown (0,3,6,9)")
+    parser.add_argument("--points", type=int, default=10_000, help="sphere: test images (10000)")
+    parser.add_argument("--data-dir", help="sphere: where the dataset lies (default: the run's)")
+    parser.add_argument("--device", default="cpu", help="sphere: device for the encoders (cpu)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    dirs = [Path(d) for d in args.dirs]
+    for directory in dirs:
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"{directory} is not a directory: pass run or sweep directories"
+            )
+    out = Path(args.out) if args.out else default_output(dirs, args.kind)
+    labels = _labels(args.labels, dirs)
+    if args.kind == "sphere":
+        from alignuniform.experiments.sphere import plot_sphere_runs
+
+        paths = plot_sphere_runs(
+            dirs,
+            out,
+            classes=_int_list("--classes", args.classes),
+            labels=labels,
+            data_dir=args.data_dir,
+            num_points=args.points,
+            device=args.device,
+        )
+    elif args.kind == "dynamics":
+        from alignuniform.plots import plot_dynamics
+        from alignuniform.report import read_metrics
+
+        paths = plot_dynamics(
+            [(lab, read_metrics(d)) for lab, d in zip(labels, dirs, strict=True)], out
+        )
+    else:
+        from alignuniform.plots import describe_metric, plot_scatter, plot_weights
+        from alignuniform.report import read_results
+
+        rows = [row for d in dirs for row in read_results(d)]
+        if args.kind == "scatter":
+            paths = plot_scatter(
+                rows,
+                out,
+                accuracy_key=args.accuracy_key,
+                title=describe_metric(args.accuracy_key),
+                lower_is_better=args.lower_is_better,
+            )
+        else:
+            paths = plot_weights(rows, out, accuracy_key=args.accuracy_key)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def default_output(dirs: list[Path], kind: str) -> Path:
+    """DIR/figures/KIND for one directory, else the directories' common parent/figures/KIND."""
+    base = dirs[0] if len(dirs) == 1 else Path(os.path.commonpath([d.resolve() for d in dirs]))
+    return base / "figures" / kind
+
+
+def _labels(text: str | None, dirs: list[Path]) -> list[str]:
+    if text is None:
+        return [d.resolve().name for d in dirs]
+    labels = [label.strip() for label in text.split(",")]
+    if len(labels) != len(dirs):
+        raise ValueError(
+            f"--labels has {len(labels)} names for {len(dirs)} directories; give one per DIR"
+        )
+    return labels
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise ValueError(
+            f"{flag} must be comma-separated integers such as 0,3,6,9, got {text!r}"
+        ) from err

@@ -1,0 +1,23 @@
+"""`alignuniform report DIR`: report.html (self-contained) and report.md for a run or a sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write report.html and report.md for a run or sweep directory",
+        description=__doc__,
+    )
+    parser.add_argument("dir", metavar="DIR", help="a run directory or a sweep directory")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alignuniform.report import write_report
+
+    for path in write_report(args.dir):
+        print(path)
+    return 0

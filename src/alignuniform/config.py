@@ -1,0 +1,122 @@
+"""Training configuration: one dataclass, resolved defaults, YAML in and out.
+
+`config.yaml` in a run directory holds the *resolved* configuration, so
+``alignuniform train --config runs/x/config.yaml`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("twoview", "moco", "supervised")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. ``None`` means "resolve from the others" (see `resolve`)."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    download: bool = False
+    subset: int | None = None
+    recipe: str | None = None
+    encoder: str = "convnet"
+    out_dim: int = 128
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss: str = "align(alpha=2) + uniform(t=2)"
+    method: str = "twoview"
+    moco_momentum: float = 0.999
+    moco_queue: int = 16384
+    moco_uniform: str = "eq18"
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: list[int] | None = None
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    sync_bn: bool = False
+    num_workers: int = 0
+    heldout: int = 2048
+    out: str | None = None
+    evaluate: bool = True
+    eval_layers: list[str] = field(default_factory=lambda: ["out", "penultimate"])
+    eval_protocols: list[str] = field(default_factory=lambda: ["linear", "knn"])
+    eval_folds: int = 0
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> TrainConfig:
+        """Build from a mapping, refusing unknown keys with the list of valid ones."""
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown key(s) {unknown}; valid keys: {', '.join(cls.field_names())}"
+            )
+        return cls(**values)
+
+    def resolve(self) -> TrainConfig:
+        """Fill derived defaults and check values; returns a new, fully explicit config.
+
+        lr = 0.12 x batch/256 (the paper's STL-10 rule); milestones at 77.5%, 85% and 92.5% of
+        the epochs (155/170/185 of 200, as in the paper).
+        """
+        self.validate()
+        lr = self.lr if self.lr is not None else 0.12 * self.batch_size / 256
+        milestones = self.milestones
+        if milestones is None:
+            milestones = sorted({max(1, round(self.epochs * f)) for f in (0.775, 0.85, 0.925)})
+        return dataclasses.replace(self, lr=lr, milestones=list(milestones))
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2: uniformity needs at least one pair")
+        if self.subset is not None and self.subset < self.batch_size:
+            raise ValueError(
+                f"subset={self.subset} is smaller than batch_size={self.batch_size}: "
+                "no full batch to train on; raise --subset or lower --batch-size"
+            )
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read a YAML config file (unknown keys are an error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path} must hold a mapping of keys to values")
+    return TrainConfig.from_dict(values, source=str(path))
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

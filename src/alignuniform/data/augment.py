@@ -1,0 +1,178 @@
+"""Batched augmentation on the batch's own device, from maintained libraries (no hand-rolled ops).
+
+``aug = build_augmentation("stl10-paper")``; ``x, y = aug(batch), aug(batch)`` gives the two views
+of a positive pair: every call draws fresh random parameters for every sample (kornia).
+``build_eval_transform(recipe)`` is the deterministic counterpart used for evaluation
+(torchvision v2 on whole batches: its antialiased resize matches the paper's PIL Resize to 1/255).
+
+Recipes (all normalise with per-channel dataset mean/std after scaling uint8 to [0, 1]):
+
+- ``stl10-paper``: the official align_uniform STL-10 pipeline (examples/stl10/main.py):
+  RandomResizedCrop(64, scale=(0.08, 1)), horizontal flip, ColorJitter(0.4, 0.4, 0.4, 0.4) applied
+  to *every* image (the official code does not wrap it in RandomApply), RandomGrayscale(p=0.2).
+  Evaluation: Resize(70) + CenterCrop(64) (official linear_eval.py).
+- ``cifar`` / ``cifar100``: the same family at 32 px with crop scale (0.2, 1).
+- ``fashion-mnist``: 28 px, one channel: RandomResizedCrop(28, scale=(0.3, 1)), flip,
+  brightness/contrast jitter 0.4 with p=0.8.
+- ``imagenet``: MoCo v2 at 224 px: crop scale (0.2, 1), ColorJitter(0.4, 0.4, 0.4, 0.1) with
+  p=0.8, grayscale p=0.2, Gaussian blur sigma in (0.1, 2) with p=0.5, flip.
+
+Crops use kornia's batched ``resample`` mode (one affine warp for the whole batch), which is
+faster on CPU than the per-sample ``slice`` mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import kornia.augmentation as K
+import torch
+import torchvision.transforms.v2 as T
+from torch import nn
+
+STL10_MEAN = (0.44087801806139126, 0.42790631331699347, 0.3867879370752931)
+STL10_STD = (0.26826768628079806, 0.2610450402318512, 0.26866836876860795)
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One augmentation recipe: the random training view and the evaluation transform.
+
+    ``jitter`` is (brightness, contrast, saturation, hue) as in torchvision's ColorJitter, applied
+    with probability ``jitter_p``; ``eval_resize`` is the shorter side the evaluation transform
+    resizes to before its centre crop of ``size`` (None: ``size`` itself).
+    """
+
+    size: int
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_scale: tuple[float, float]
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.5
+    jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    jitter_p: float = 1.0
+    grayscale_p: float = 0.0
+    blur_p: float = 0.0
+    eval_resize: int | None = None
+
+
+class RecipeInfo(NamedTuple):
+    """What a model needs to know about a recipe's output."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    size: int
+    channels: int
+
+
+_PAPER_JITTER = (0.4, 0.4, 0.4, 0.4)
+RECIPES: dict[str, Recipe] = {
+    "stl10-paper": Recipe(64, 3, STL10_MEAN, STL10_STD, crop_scale=(0.08, 1.0),
+                          jitter=_PAPER_JITTER, grayscale_p=0.2, eval_resize=70),
+    "cifar": Recipe(32, 3, CIFAR10_MEAN, CIFAR10_STD, crop_scale=(0.2, 1.0),
+                    jitter=_PAPER_JITTER, grayscale_p=0.2),
+    "cifar100": Recipe(32, 3, CIFAR100_MEAN, CIFAR100_STD, crop_scale=(0.2, 1.0),
+                       jitter=_PAPER_JITTER, grayscale_p=0.2),
+    "fashion-mnist": Recipe(28, 1, FASHION_MNIST_MEAN, FASHION_MNIST_STD, crop_scale=(0.3, 1.0),
+                            jitter=(0.4, 0.4, 0.0, 0.0), jitter_p=0.8),
+    "imagenet": Recipe(224, 3, IMAGENET_MEAN, IMAGENET_STD, crop_scale=(0.2, 1.0),
+                       jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grayscale_p=0.2, blur_p=0.5),
+}
+
+
+def get_recipe(recipe: str | Recipe) -> Recipe:
+    """The `Recipe` named ``recipe`` (a `Recipe` passes through, for custom pipelines)."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown augmentation recipe {recipe!r}; valid recipes: "
+                         f"{', '.join(RECIPES)} (or pass a Recipe)")
+    return RECIPES[recipe]
+
+
+def recipe_info(recipe: str | Recipe) -> RecipeInfo:
+    """(mean, std, size, channels) of a recipe's output."""
+    r = get_recipe(recipe)
+    return RecipeInfo(r.mean, r.std, r.size, r.channels)
+
+
+def output_size(recipe: Recipe, image_size: int | None) -> int:
+    """The square output side: ``image_size`` when given, else the recipe's own."""
+    if image_size is None:
+        return recipe.size
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int (output side in pixels), got "
+                         f"{image_size!r}")
+    return image_size
+
+
+def to_unit_float(batch: torch.Tensor, channels: int) -> torch.Tensor:
+    """A [B, C, H, W] batch as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
+    if not isinstance(batch, torch.Tensor):
+        raise TypeError(f"batch must be a torch.Tensor [B, C, H, W], got {type(batch).__name__}")
+    if batch.dim() != 4 or batch.shape[1] != channels:
+        raise ValueError(f"batch must have shape [B, {channels}, H, W] for this recipe, got "
+                         f"{tuple(batch.shape)}; pick the recipe that matches the dataset")
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(255)
+    if not batch.is_floating_point():
+        raise TypeError(f"batch must be uint8 or float in [0, 1], got {batch.dtype}")
+    return batch.float()
+
+
+class ViewAugmentation(nn.Module):
+    """forward(uint8/float [B, C, H, W]) -> float32 normalised [B, C, S, S]; new params per call."""
+
+    def __init__(self, recipe: Recipe, size: int) -> None:
+        super().__init__()
+        self.channels = recipe.channels
+        ops: list[nn.Module] = [K.RandomResizedCrop(
+            (size, size), scale=recipe.crop_scale, ratio=recipe.crop_ratio,
+            align_corners=False, cropping_mode="resample")]
+        if recipe.flip_p:
+            ops.append(K.RandomHorizontalFlip(p=recipe.flip_p))
+        if any(recipe.jitter):
+            ops.append(K.ColorJitter(*recipe.jitter, p=recipe.jitter_p))
+        if recipe.grayscale_p:
+            ops.append(K.RandomGrayscale(p=recipe.grayscale_p))
+        if recipe.blur_p:
+            kernel = 2 * (size // 20) + 1  # ~10% of the side, odd (SimCLR / MoCo v2)
+            ops.append(K.RandomGaussianBlur(kernel, sigma=(0.1, 2.0), p=recipe.blur_p))
+        ops.append(K.Normalize(torch.tensor(recipe.mean), torch.tensor(recipe.std)))
+        self.ops = nn.Sequential(*ops)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.ops(to_unit_float(batch, self.channels))
+
+
+class EvalTransform(nn.Module):
+    """Deterministic: shorter side resized (antialiased) to the recipe's ``eval_resize`` (scaled
+    with ``size``), centre crop ``size`` x ``size``, normalise; same-size resize/crop are no-ops."""
+
+    def __init__(self, recipe: Recipe, size: int) -> None:
+        super().__init__()
+        self.channels = recipe.channels
+        shorter = round((recipe.eval_resize or recipe.size) * size / recipe.size)
+        self.ops = nn.Sequential(T.Resize(shorter, antialias=True), T.CenterCrop(size),
+                                 T.Normalize(recipe.mean, recipe.std))
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.ops(to_unit_float(batch, self.channels))
+
+
+def build_augmentation(recipe: str | Recipe, *, image_size: int | None = None) -> ViewAugmentation:
+    """The random view augmentation of ``recipe``; output side ``image_size`` or the recipe's."""
+    r = get_recipe(recipe)
+    return ViewAugmentation(r, output_size(r, image_size))
+
+
+def build_eval_transform(recipe: str | Recipe, *, image_size: int | None = None) -> EvalTransform:
+    """The deterministic evaluation transform of ``recipe`` (e.g. Resize(70)+CenterCrop(64))."""
+    r = get_recipe(recipe)
+    return EvalTransform(r, output_size(r, image_size))

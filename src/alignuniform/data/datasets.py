@@ -1,0 +1,80 @@
+"""`load_dataset(name, split)`: every dataset by name, read from its real on-disk format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
+from alignuniform.data.folder import load_image_folder, load_imagenet100
+from alignuniform.data.idx import load_fashion_mnist
+from alignuniform.data.imagedata import ImageData
+from alignuniform.data.stl10 import PARTS as STL10_SPLITS
+from alignuniform.data.stl10 import load_stl10
+
+DATASETS = ("fashion-mnist", "stl10", "cifar10", "cifar100", "imagefolder:PATH", "imagenet100:PATH")
+FOLDER_KINDS = ("imagefolder", "imagenet100")
+DEFAULT_SPLITS = ("train", "test")
+DEFAULT_IMAGE_SIZE = 224
+
+
+def dataset_splits(name: str) -> tuple[str, ...]:
+    """The splits ``name`` offers (STL-10 adds "unlabeled" and "train+unlabeled")."""
+    return tuple(STL10_SPLITS) if name == "stl10" else DEFAULT_SPLITS
+
+
+def check_decode_size(image_size: int | None, resize: int | None) -> tuple[int, int]:
+    """(image_size, resize) for folder datasets: default 224 and round(image_size * 256 / 224)."""
+    size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"image_size must be a positive int (the decoded square size), got "
+                         f"{image_size!r}")
+    shorter = round(size * 256 / 224) if resize is None else resize
+    if isinstance(shorter, bool) or not isinstance(shorter, int) or shorter < size:
+        raise ValueError(f"resize must be an int >= image_size ({size}): the shorter side before "
+                         f"the centre crop, got {resize!r}")
+    return size, shorter
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    image_size: int | None = None,
+    resize: int | None = None,
+) -> ImageData:
+    """Load ``split`` of dataset ``name`` as uint8 images with int64 labels.
+
+    Names: "fashion-mnist", "stl10", "cifar10", "cifar100", "imagefolder:PATH",
+    "imagenet100:PATH". Splits: "train", "test"; STL-10 also "unlabeled" and "train+unlabeled"
+    (unlabeled images get label -1). ``data_dir`` is searched first (and downloaded into when
+    ``download=True``). ``image_size`` / ``resize`` set the decode size of folder datasets
+    (centre crop after resizing the shorter side; default 224 / 256).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
+    kind, _, path = name.partition(":")
+    if kind not in FOLDER_KINDS and name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    if split not in dataset_splits(kind):
+        raise ValueError(f"unknown split {split!r} for {kind}; valid splits: "
+                         f"{', '.join(dataset_splits(kind))}")
+    if kind in FOLDER_KINDS:
+        if not path:
+            raise ValueError(f"dataset {name!r} needs a folder: write {kind}:PATH")
+        if download:
+            raise ValueError(f"{kind} datasets cannot be downloaded (download=True); "
+                             f"point {kind}:PATH at a folder tree on disk")
+        size, shorter = check_decode_size(image_size, resize)
+        loader = load_image_folder if kind == "imagefolder" else load_imagenet100
+        return loader(Path(path).expanduser(), split, size, shorter)
+    if image_size is not None or resize is not None:
+        raise ValueError(f"image_size/resize apply to folder datasets only; {name} images have a "
+                         f"fixed size (resize them in the augmentation recipe instead)")
+    if name == "fashion-mnist":
+        return load_fashion_mnist(split, data_dir, download)
+    if name == "stl10":
+        return load_stl10(split, data_dir, download)
+    return load_cifar(CIFAR10 if name == "cifar10" else CIFAR100, split, data_dir, download)

@@ -1,0 +1,151 @@
+"""Batched two-view augmentation and the deterministic evaluation transforms."""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torchvision.transforms as T1
+
+from alignuniform.data import (
+    RECIPES,
+    Recipe,
+    build_augmentation,
+    build_eval_transform,
+    recipe_info,
+)
+
+NATIVE = {"stl10-paper": (3, 96), "cifar": (3, 32), "cifar100": (3, 32),
+          "fashion-mnist": (1, 28), "imagenet": (3, 240)}
+
+
+def images(n: int, channels: int, side: int, seed: int = 0) -> torch.Tensor:
+    """Smooth random uint8 images (upsampled noise), like photographs rather than static."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, channels, side // 8 + 1, side // 8 + 1, generator=generator)
+    smooth = torch.nn.functional.interpolate(coarse, size=(side, side), mode="bilinear")
+    return (smooth * 255).round().to(torch.uint8)
+
+
+def denormalise(x: torch.Tensor, recipe: str | Recipe) -> torch.Tensor:
+    mean, std, _, channels = recipe_info(recipe)
+    shape = (1, channels, 1, 1)
+    return x.double() * torch.tensor(std).view(shape) + torch.tensor(mean).view(shape)
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+def test_each_recipe_gives_normalised_float_views_of_its_size(name):
+    channels, side = NATIVE[name]
+    batch = images(4, channels, side)
+    out = build_augmentation(name)(batch)
+    _, _, size, info_channels = recipe_info(name)
+    assert info_channels == channels
+    assert out.shape == (4, channels, size, size) and out.dtype == torch.float32
+    pixels = denormalise(out, name)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+
+
+def test_uint8_and_unit_float_inputs_give_the_same_views():
+    batch = images(8, 3, 96)
+    augment = build_augmentation("stl10-paper")
+    torch.manual_seed(1)
+    from_uint8 = augment(batch)
+    torch.manual_seed(1)
+    from_float = augment(batch.double() / 255)
+    assert torch.allclose(from_uint8, from_float, atol=1e-5)
+
+
+def test_each_call_and_each_sample_gets_its_own_random_view():
+    same_image = images(1, 1, 28).expand(16, -1, -1, -1)
+    augment = build_augmentation("fashion-mnist")
+    x, y = augment(same_image), augment(same_image)
+    assert x.shape == y.shape == (16, 1, 28, 28)
+    assert all(not torch.allclose(x[i], y[i]) for i in range(16))
+    flat = x.flatten(1)
+    distinct_pairs = (torch.cdist(flat, flat) > 1e-3).sum().item()
+    assert distinct_pairs == 16 * 15  # no two samples of one call share their view
+
+
+def test_views_are_reproducible_under_manual_seed():
+    batch = images(6, 3, 32)
+    augment = build_augmentation("cifar")
+    torch.manual_seed(7)
+    first = augment(batch)
+    torch.manual_seed(7)
+    again = augment(batch)
+    torch.manual_seed(8)
+    other = augment(batch)
+    assert torch.equal(first, again) and not torch.allclose(first, other)
+
+
+def test_full_crop_without_random_ops_is_exactly_the_normalisation():
+    recipe = Recipe(size=28, channels=1, mean=(0.3,), std=(0.4,), crop_scale=(1.0, 1.0),
+                    crop_ratio=(1.0, 1.0), flip_p=0.0)
+    batch = images(5, 1, 28)
+    expected = (batch.double() / 255 - 0.3) / 0.4
+    assert torch.allclose(build_augmentation(recipe)(batch).double(), expected, atol=1e-5)
+    flipped = Recipe(**{**recipe.__dict__, "flip_p": 1.0})
+    assert torch.allclose(build_augmentation(flipped)(batch).double(), expected.flip(-1),
+                          atol=1e-5)
+
+
+def test_stl10_paper_grayscale_rate_is_about_one_in_five():
+    colourful = images(1, 3, 96, seed=3).expand(400, -1, -1, -1)
+    torch.manual_seed(0)
+    views = build_augmentation("stl10-paper", image_size=16)(colourful)
+    pixels = denormalise(views, "stl10-paper")
+    channel_spread = (pixels.max(dim=1).values - pixels.min(dim=1).values).amax(dim=(1, 2))
+    gray_fraction = (channel_spread < 1e-4).double().mean().item()
+    assert 0.12 < gray_fraction < 0.28
+
+
+def test_stl10_eval_transform_matches_the_papers_pil_pipeline():
+    batch = images(3, 3, 96, seed=5)
+    ours = build_eval_transform("stl10-paper")(batch)
+    mean, std, _, _ = recipe_info("stl10-paper")
+    paper = T1.Compose([T1.Resize(70), T1.CenterCrop(64), T1.ToTensor(), T1.Normalize(mean, std)])
+    reference = torch.stack([paper(PIL.Image.fromarray(img.permute(1, 2, 0).numpy()))
+                             for img in batch])
+    assert ours.shape == reference.shape == (3, 3, 64, 64)
+    assert (ours - reference).abs().max() < 2 / 255 / min(std)  # PIL rounds to uint8
+
+
+def test_eval_transforms_are_deterministic_and_plain_at_native_size():
+    batch = images(4, 1, 28)
+    evaluate = build_eval_transform("fashion-mnist")
+    torch.manual_seed(0)
+    first = evaluate(batch)
+    torch.manual_seed(1)
+    assert torch.equal(first, evaluate(batch))
+    mean, std, _, _ = recipe_info("fashion-mnist")
+    expected = (batch.double() / 255 - mean[0]) / std[0]
+    assert torch.allclose(first.double(), expected, atol=1e-5)
+
+
+def test_image_size_overrides_the_recipe_size():
+    batch = images(2, 3, 96)
+    assert build_augmentation("stl10-paper", image_size=40)(batch).shape == (2, 3, 40, 40)
+    assert build_eval_transform("stl10-paper", image_size=32)(batch).shape == (2, 3, 32, 32)
+
+
+def test_recipe_info_is_consistent_for_every_recipe():
+    for name, recipe in RECIPES.items():
+        info = recipe_info(name)
+        assert (info.size, info.channels) == (recipe.size, recipe.channels)
+        assert len(info.mean) == len(info.std) == info.channels
+        assert all(0 < s < 1 for s in info.std) and all(0 < m < 1 for m in info.mean)
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="stl10-paper, cifar"):
+        build_augmentation("simclr")
+    augment = build_augmentation("fashion-mnist")
+    with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
+        augment(images(2, 3, 28))
+    with pytest.raises(TypeError, match="uint8 or float"):
+        augment(torch.zeros(2, 1, 28, 28, dtype=torch.int32))
+    with pytest.raises(TypeError, match=r"torch\.Tensor"):
+        augment(np.zeros((2, 1, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="image_size"):
+        build_eval_transform("cifar", image_size=0)
