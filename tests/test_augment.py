@@ -19,6 +19,9 @@ from alignuniform.data import (
 NATIVE = {"stl10-paper": (3, 96), "cifar": (3, 32), "cifar100": (3, 32),
           "fashion-mnist": (1, 28), "imagenet": (3, 240)}
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 
 def images(n: int, channels: int, side: int, seed: int = 0) -> torch.Tensor:
     """Smooth random uint8 images (upsampled noise), like photographs rather than static."""
@@ -77,6 +80,15 @@ def test_views_are_reproducible_under_manual_seed():
     torch.manual_seed(8)
     other = augment(batch)
     assert torch.equal(first, again) and not torch.allclose(first, other)
+
+
+def test_random_parameters_stay_on_the_cpu_generator_when_the_module_moves():
+    batch = images(4, 3, 32)
+    torch.manual_seed(5)
+    expected = build_augmentation("cifar")(batch)
+    moved = build_augmentation("cifar").double()  # .to(device) takes the same path
+    torch.manual_seed(5)
+    assert torch.equal(moved(batch), expected)
 
 
 def test_full_crop_without_random_ops_is_exactly_the_normalisation():

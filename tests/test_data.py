@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import gzip
 import pickle
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +20,12 @@ from alignuniform.data import (
     recipe_info,
 )
 from alignuniform.data import idx as idx_module
+from formats import write_idx
 
 RNG = np.random.default_rng(0)
 
 
 # ----- writers of the official formats, straight from their specifications -----------------
-
-def write_idx(path: Path, array: np.ndarray, gz: bool) -> None:
-    """IDX: 0, 0, type 0x08 (ubyte), ndim, big-endian uint32 dims, row-major bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    if gz:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
-
 
 def write_fashion(directory: Path, gz: bool, n_train: int = 5, n_test: int = 3) -> dict:
     directory.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from alignuniform.distributed import gather_with_grad
 from alignuniform.moco import moco_uniform_loss
 from alignuniform.objective import Objective
 from alignuniform.rundir import RunDir, read_jsonl
+from commands import train_args
 
 EXPRESSIONS = [
     "align(alpha=2)",
@@ -83,8 +84,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             "grad_scale": max(r.abs().max().item() for r in ref_grads),
         }
     # MoCo Eq. 18: queries gathered with gradient, a shared queue.
-    queue = nn.functional.normalize(torch.randn(40, 8, generator=torch.Generator().manual_seed(2),
-                                                dtype=torch.float64), dim=1)
+    queue = nn.functional.normalize(
+        torch.randn(40, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64), dim=1
+    )
     reference = TinyEncoder().double()
     ref = moco_uniform_loss(reference(a), queue, 2.0)
     ref.backward()
@@ -93,8 +95,10 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     loss.backward()
     report["moco_eq18"] = {
         "loss": abs(loss.item() - ref.item()),
-        "grad": max((p.grad - r.grad).abs().max().item()
-                    for p, r in zip(model.parameters(), reference.parameters(), strict=True)),
+        "grad": max(
+            (p.grad - r.grad).abs().max().item()
+            for p, r in zip(model.parameters(), reference.parameters(), strict=True)
+        ),
         "grad_scale": max(r.grad.abs().max().item() for r in reference.parameters()),
     }
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
@@ -102,8 +106,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
 
 def test_two_gloo_ranks_match_one_process_for_every_term(tmp_path):
-    mp.start_processes(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True,
-                       start_method="spawn")
+    mp.start_processes(
+        _worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn"
+    )
     for rank in range(2):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert set(report) == {*EXPRESSIONS, "moco_eq18"}
@@ -114,11 +119,15 @@ def test_two_gloo_ranks_match_one_process_for_every_term(tmp_path):
 
 
 def torchrun(data_dir: Path, out: Path, nproc: int, *extra: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-            "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-            "-m", "alignuniform", "train", "--data-dir", str(data_dir), "--subset", "256",
-            "--batch-size", "64", "--epochs", "2", "--out", str(out), "--device", "cpu",
-            "--no-eval", "--no-progress", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        *train_args(data_dir, out, 2, *extra),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import pytest
@@ -38,8 +39,13 @@ CASES = {
 PENULTIMATE = {"small_alexnet": "fc7", "convnet": "fc", "resnet18": "pool", "resnet50": "pool",
                "identity": "pixels"}
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
+
+
+@functools.cache
 def build(name: str) -> tuple[Encoder, torch.Tensor]:
+    """One encoder (eval mode) and input batch per name, shared by the tests that only read it."""
     kwargs, shape, _ = CASES[name]
     torch.manual_seed(0)
     return create_encoder(name, out_dim=16, **kwargs).eval(), torch.randn(3, *shape)
@@ -84,7 +90,7 @@ def test_spec_rebuilds_the_same_architecture(name):
 
 
 def test_features_stops_after_the_deepest_requested_tap():
-    encoder, x = build("convnet")
+    encoder, x = create_encoder("convnet"), torch.randn(2, 1, 28, 28)
     ran = []
     for tap in encoder.taps:
         encoder.stages[tap].register_forward_hook(lambda *_, tap=tap: ran.append(tap))

@@ -109,7 +109,7 @@ def test_score_colors_run_from_red_to_blue_and_flip_when_lower_is_better():
 
 def test_plot_sphere_writes_png_and_svg(tmp_path):
     png, svg = plot_sphere(
-        sphere_rows(), tmp_path / "sphere.png", classes=(0, 2), class_names=["a", "b", "c", "d"]
+        sphere_rows(), tmp_path / "sphere.png", classes=(2,), class_names=["a", "b", "c", "d"]
     )
     assert (png, svg) == (tmp_path / "sphere.png", tmp_path / "sphere.svg")
     assert_figure(png, svg)
@@ -242,10 +242,13 @@ def test_collect_sphere_rows_from_a_2d_encoder(tmp_path, fmnist_dir):
     assert set(row.labels.tolist()) <= set(range(10)) and len(set(row.labels.tolist())) > 3
     assert row.positive_distances.shape == (25,)
     assert np.all((row.positive_distances >= 0) & (row.positive_distances <= 2 + 1e-6))
-    again = collect_sphere_rows([run], labels=["random init"], num_points=60, num_pairs=25)[0]
-    assert again.label == "random init"
+    options = {"num_points": 60, "num_pairs": 25, "batch_size": 16}
+    again = collect_sphere_rows([run], labels=["random init"], **options)[0]
+    assert again.label == "random init"  # the same seed gives the same subset and views
     np.testing.assert_allclose(again.features, row.features, atol=1e-6)
     np.testing.assert_allclose(again.positive_distances, row.positive_distances, atol=1e-6)
+    other = collect_sphere_rows([run], seed=1, **options)[0]
+    assert not np.allclose(other.positive_distances, row.positive_distances)
 
 
 def test_collect_sphere_rows_refuses_other_dimensions(tmp_path, fmnist_dir):

@@ -15,20 +15,21 @@ import torch
 from alignuniform.checkpoint import CheckpointError, load_checkpoint
 from alignuniform.config import TrainConfig, load_config
 from alignuniform.rundir import RunDir, read_jsonl
-from alignuniform.train import TrainingDiverged, lr_at, train
+from alignuniform.runtime import lr_at
+from alignuniform.train import TrainingDiverged, train
+from commands import train_args
 
 TINY = {"subset": 128, "batch_size": 64, "heldout": 64, "evaluate": False, "device": "cpu"}
 
 
 def tiny_config(data_dir: Path, **overrides) -> TrainConfig:
-    return TrainConfig(dataset="fashion-mnist", data_dir=str(data_dir), **{**TINY, **overrides})
+    values = {"dataset": "fashion-mnist", "data_dir": str(data_dir), **TINY, **overrides}
+    return TrainConfig(**values)
 
 
 def train_cli(data_dir: Path, out: Path, *extra: str) -> subprocess.Popen:
     """Start `python -m alignuniform train` on the tiny dataset in a child process."""
-    args = [sys.executable, "-m", "alignuniform", "train", "--data-dir", str(data_dir),
-            "--subset", "256", "--batch-size", "64", "--epochs", "4", "--out", str(out),
-            "--device", "cpu", "--no-eval", "--no-progress", *extra]
+    args = [sys.executable, *train_args(data_dir, out, 4, *extra)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -77,7 +78,8 @@ def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(fmnist_dir, 
     drop = ("samples_per_s", "epoch_time_s")
     strip = lambda rs: [{k: v for k, v in r.items() if k not in drop} for r in rs]  # noqa: E731
     assert strip(read_jsonl(RunDir(tmp_path / "victim").metrics)) == strip(
-        read_jsonl(RunDir(tmp_path / "reference").metrics))
+        read_jsonl(RunDir(tmp_path / "reference").metrics)
+    )
 
 
 def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_path):
@@ -107,8 +109,12 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(fmnist_dir,
     train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
     good = RunDir(tmp_path / "run").checkpoint.read_bytes()
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        train(tiny_config(fmnist_dir, epochs=3, lr=1e38), tmp_path / "run", resume=True,
-              progress=False)
+        train(
+            tiny_config(fmnist_dir, epochs=3, lr=1e38),
+            tmp_path / "run",
+            resume=True,
+            progress=False,
+        )
     assert RunDir(tmp_path / "run").checkpoint.read_bytes() == good
     assert RunDir(tmp_path / "run").read_status()["status"] == "failed"
 
@@ -149,3 +155,34 @@ def test_step_schedule_matches_the_paper():
     assert lr_at(config, 154) == pytest.approx(0.36)
     assert lr_at(config, 155) == pytest.approx(0.036)
     assert lr_at(config, 199) == pytest.approx(0.00036)
+
+
+def test_cli_flags_override_the_config_file_which_overrides_defaults(tmp_path):
+    from alignuniform.cli import build_parser
+    from alignuniform.cli.train import build_config
+
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("epochs: 7\nbatch_size: 128\nloss: contrastive(tau=0.5)\n")
+    args = build_parser().parse_args(
+        ["train", "--config", str(config_file), "--epochs", "3", "--out", str(tmp_path / "r")]
+    )
+    config = build_config(args)
+    assert (config.epochs, config.batch_size, config.loss) == (3, 128, "contrastive(tau=0.5)")
+    assert config.encoder == TrainConfig().encoder
+
+
+def test_resume_reads_the_runs_own_config(fmnist_dir, tmp_path):
+    from alignuniform.cli import build_parser
+    from alignuniform.cli.train import build_config
+
+    train(
+        tiny_config(fmnist_dir, epochs=1, loss="contrastive(tau=0.2)"),
+        tmp_path / "r",
+        progress=False,
+    )
+    args = build_parser().parse_args(
+        ["train", "--out", str(tmp_path / "r"), "--resume", "--epochs", "2"]
+    )
+    config = build_config(args)
+    assert config.loss == "contrastive(tau=0.2)" and config.epochs == 2
+    assert config.subset == 128

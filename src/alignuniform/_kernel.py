@@ -111,8 +111,12 @@ def blockwise_log_mean(
     within = y is None
     dtype = compute_dtype(x, y)
     with torch.autocast(device_type=x.device.type, enabled=False):
-        xs = x.detach().to(dtype)
-        ys = xs if within else y.detach().to(dtype)
+        # distances do not change under translation; centring makes the Gram form accurate for
+        # clustered points, where |x|^2 + |y|^2 - 2 x.y would cancel catastrophically
+        points = x.detach() if within else torch.cat([x.detach(), y.detach().to(x.dtype)])
+        center = points.double().mean(dim=0)
+        xs = (x.detach().double() - center).to(dtype)
+        ys = xs if within else (y.detach().double() - center).to(dtype)
         ones_x = torch.ones_like(xs[:, :1])
         ones_y = torch.ones_like(ys[:, :1])
         # rows_i . cols_j = 2t x_i.y_j - t|x_i|^2 - t|y_j|^2 = -t ||x_i - y_j||^2

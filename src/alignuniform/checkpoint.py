@@ -63,7 +63,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load a checkpoint with ``weights_only=True``; any damage becomes a `CheckpointError`."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: train first, or pass the right run directory")
+        raise CheckpointError(
+            f"no checkpoint at {path}: train first, or pass the right run directory"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
@@ -72,7 +74,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "delete it to start over, or resume from another checkpoint"
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an alignuniform checkpoint (expected format {FORMAT})")
+        raise CheckpointError(
+            f"{path} is not an alignuniform checkpoint (expected format {FORMAT})"
+        )
     return state
 
 

@@ -25,6 +25,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     download: bool = False
+    train_split: str | None = None
     subset: int | None = None
     recipe: str | None = None
     encoder: str = "convnet"
@@ -73,23 +74,30 @@ class TrainConfig:
         """Fill derived defaults and check values; returns a new, fully explicit config.
 
         lr = 0.12 x batch/256 (the paper's STL-10 rule); milestones at 77.5%, 85% and 92.5% of
-        the epochs (155/170/185 of 200, as in the paper).
+        the epochs (155/170/185 of 200, as in the paper); STL-10 trains on train+unlabeled.
         """
         self.validate()
         lr = self.lr if self.lr is not None else 0.12 * self.batch_size / 256
+        split = self.train_split or ("train+unlabeled" if self.dataset == "stl10" else "train")
         milestones = self.milestones
         if milestones is None:
             milestones = sorted({max(1, round(self.epochs * f)) for f in (0.775, 0.85, 0.925)})
-        return dataclasses.replace(self, lr=lr, milestones=list(milestones))
+        return dataclasses.replace(self, lr=lr, milestones=list(milestones), train_split=split)
+
+    def with_data_defaults(self, data) -> TrainConfig:
+        """Take the augmentation recipe and the encoder's input channels from the dataset."""
+        kwargs = {"in_channels": data.channels, **self.encoder_kwargs}
+        return dataclasses.replace(
+            self, recipe=self.recipe or data.default_recipe, encoder_kwargs=kwargs
+        )
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0 (0 keeps the random init), got {self.epochs}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2: uniformity needs at least one pair")
         if self.subset is not None and self.subset < self.batch_size:
@@ -104,18 +112,23 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """Read a YAML config file (unknown keys are an error)."""
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The mapping in a YAML file; ``what`` names the file in errors ("config file", ...)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
+        raise FileNotFoundError(f"{what} {path} does not exist")
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"config file {path} is not valid YAML: {err}") from err
+        raise ValueError(f"{what} {path} is not valid YAML: {err}") from err
     if not isinstance(values, dict):
-        raise ValueError(f"config file {path} must hold a mapping of keys to values")
-    return TrainConfig.from_dict(values, source=str(path))
+        raise ValueError(f"{what} {path} must hold a mapping of keys to values")
+    return values
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read a YAML config file (unknown keys are an error)."""
+    return TrainConfig.from_dict(read_yaml_mapping(path, "config file"), source=str(path))
 
 
 def dump_config(config: TrainConfig) -> str:

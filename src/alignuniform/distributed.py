@@ -37,7 +37,9 @@ class DistInfo:
 def dist_info() -> DistInfo:
     """The current process group, or a single-process `DistInfo` when none is initialised."""
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+        )
     return DistInfo()
 
 

@@ -46,7 +46,7 @@ class TwoViewMethod(nn.Module):
 
 
 class SupervisedMethod(nn.Module):
-    """Cross-entropy of a linear classifier on the encoder's (normalised) output, trained jointly."""
+    """Cross-entropy of a linear classifier on the encoder's normalised output, trained jointly."""
 
     def __init__(self, encoder: nn.Module, augment: nn.Module, num_classes: int, out_dim: int):
         super().__init__()
@@ -63,3 +63,21 @@ class SupervisedMethod(nn.Module):
         logits = self.head(self.encoder(self.augment(images)))
         loss = F.cross_entropy(logits, labels)
         return StepOutput(loss, {"cross_entropy": loss})
+
+
+def create_method(config, train_data) -> nn.Module:
+    """The encoder of ``config`` wrapped in the method that turns image batches into a loss."""
+    from alignuniform.data.augment import build_augmentation
+    from alignuniform.models import create_encoder
+
+    encoder = create_encoder(config.encoder, out_dim=config.out_dim, **config.encoder_kwargs)
+    augment = build_augmentation(config.recipe)
+    if config.method == "supervised":
+        if not train_data.num_classes:
+            raise ValueError(f"method 'supervised' needs labels; {config.dataset} has none")
+        return SupervisedMethod(encoder, augment, train_data.num_classes, config.out_dim)
+    if config.method == "moco":
+        from alignuniform.moco import MocoMethod
+
+        return MocoMethod.from_config(encoder, augment, config)
+    return TwoViewMethod(encoder, augment, Objective.parse(config.loss))

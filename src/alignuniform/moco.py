@@ -3,7 +3,7 @@
 Queries q = f(aug(x)), keys k = f_EMA(aug'(x)) (no gradient), a queue Q of the last N keys:
 
     align(alpha)      = mean_i ||q_i - k_i||^alpha
-    uniform(t), Eq. 18 = log [ (sum_{i,j} G_t(q_i, Q_j) + sum_{i<j} G_t(q_i, q_j)) / (NK + K(K-1)/2) ]
+    uniform(t), Eq. 18 = log[(sum_ij G_t(q_i, Q_j) + sum_{i<j} G_t(q_i, q_j)) / (NK + K(K-1)/2)]
     uniform(t), Eq. 17 = log mean_{i,j} G_t(q_i, Q_j)
     contrastive(tau)  = InfoNCE of q_i against k_i (positive) and the queue (negatives)
 
@@ -46,9 +46,17 @@ def moco_uniform_loss(
 class MocoMethod(nn.Module):
     """Query encoder trained by the objective; EMA key encoder; FIFO queue of keys."""
 
-    def __init__(self, encoder: nn.Module, augment: nn.Module, objective: Objective, *,
-                 out_dim: int, queue_size: int = 16384, momentum: float = 0.999,
-                 uniform_form: str = "eq18"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augment: nn.Module,
+        objective: Objective,
+        *,
+        out_dim: int,
+        queue_size: int = 16384,
+        momentum: float = 0.999,
+        uniform_form: str = "eq18",
+    ):
         super().__init__()
         if not 0 <= momentum < 1:
             raise ValueError(f"moco_momentum must be in [0, 1), got {momentum}")
@@ -68,14 +76,22 @@ class MocoMethod(nn.Module):
 
     @classmethod
     def from_config(cls, encoder: nn.Module, augment: nn.Module, config) -> MocoMethod:
-        return cls(encoder, augment, Objective.parse(config.loss), out_dim=config.out_dim,
-                   queue_size=config.moco_queue, momentum=config.moco_momentum,
-                   uniform_form=config.moco_uniform)
+        return cls(
+            encoder,
+            augment,
+            Objective.parse(config.loss),
+            out_dim=config.out_dim,
+            queue_size=config.moco_queue,
+            momentum=config.moco_momentum,
+            uniform_form=config.moco_uniform,
+        )
 
     @torch.no_grad()
     def update_key_encoder(self) -> None:
         """theta_k <- m theta_k + (1 - m) theta_q; buffers (BN statistics) are copied."""
-        for key, query in zip(self.key_encoder.parameters(), self.encoder.parameters(), strict=True):
+        for key, query in zip(
+            self.key_encoder.parameters(), self.encoder.parameters(), strict=True
+        ):
             key.mul_(self.momentum).add_(query.detach(), alpha=1 - self.momentum)
         for key, query in zip(self.key_encoder.buffers(), self.encoder.buffers(), strict=True):
             key.copy_(query)

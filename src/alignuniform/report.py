@@ -1,23 +1,19 @@
 """`write_report(DIR)`: ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
 
 A *run* directory holds config.yaml, run.json, metrics.jsonl, eval.json; a *sweep* directory holds
-results.csv (one row per point, each point a run directory) and table.md. The report is built
-as a list of blocks (headings, text, tables, figures) that two renderers turn into HTML (figures
-embedded as base64 PNG, all text escaped) and Markdown (figures linked from figures/). Missing
-pieces are reported in the text, never raised.
+results.csv (one row per point, each point a run directory) and table.md. This module decides
+what the report says, as a list of blocks (headings, text, tables, figures) that
+`report_render` turns into HTML and Markdown. Missing pieces are reported in the text, never raised.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import importlib.metadata
-import itertools
 import os
 import platform
 import re
-from dataclasses import dataclass
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,16 @@ import yaml
 
 from alignuniform.checkpoint import atomic_write_text
 from alignuniform.plots import describe_metric, plot_dynamics, plot_scatter, plot_weights
+from alignuniform.report_render import CSS as CSS  # re-exported, unused here
+from alignuniform.report_render import (
+    Block,
+    Heading,
+    Image,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+)
 from alignuniform.rundir import RunDir, read_json, read_jsonl
 
 RESULTS = "results.csv"
@@ -34,34 +40,21 @@ METRIC_COLUMN = re.compile(r"^[^/]+/[^/]+$")  # layer/protocol, e.g. "out/linear
 LOWER_IS_BETTER = ("depth", "mse")
 POINT_COLUMNS = ("name", "status", "error", "family", "align", "uniform", "lambda")
 MAX_EPOCH_ROWS = 20
-
-
-@dataclass
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass
-class Text:
-    text: str
-    kind: str = "plain"  # plain | note | error
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[str]]
-    keyvalue: bool = False
-
-
-@dataclass
-class Image:
-    png: Path
-    caption: str
-
-
-Block = Heading | Text | Table | Image
+CAPTIONS = {
+    "sphere": "Encoders with a 2-d output on the circle, one row each. Left: distances between "
+    "the features of positive pairs (alignment: mass near 0 is better). Right: the density of "
+    "the features in the plane and of their angles, overall and per class (uniformity: a flat "
+    "angle density is better).",
+    "dynamics": "L_align (lower = positive pairs closer) and exp(L_uniform) (lower = features "
+    "spread more evenly) of a fixed held-out set after each epoch, and accuracy when logged; "
+    "one panel per run.",
+    "scatter": "One point per encoder at (L_uniform, L_align) of its held-out features, coloured "
+    "from red to blue (blue = better). The paper's finding: the best encoders sit lower left, "
+    "aligned and uniform at once.",
+    "weights": "The objective (1 - lambda) L_align + lambda L_uniform from align only (left) to "
+    "uniform only (right). Align only collapses (exp L_uniform = 1, chance accuracy); the best "
+    "accuracy lies in between.",
+}
 
 
 def write_report(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -78,7 +71,7 @@ def write_report(path: str | os.PathLike) -> tuple[Path, Path]:
             f"{directory} is neither a run directory (config.yaml, run.json, metrics.jsonl) nor a "
             f"sweep directory ({RESULTS}); pass the directory that train or sweep wrote"
         )
-    blocks += environment_blocks()
+    blocks += _other_figures(directory / "figures", blocks) + environment_blocks()
     html_path, md_path = directory / "report.html", directory / "report.md"
     atomic_write_text(html_path, render_html(title, blocks))
     atomic_write_text(md_path, render_markdown(title, blocks, directory))
@@ -114,6 +107,8 @@ def run_blocks(run_dir: Path) -> list[Block]:
     if status.get("error"):
         blocks.append(Text(f"The run failed: {status['error']}", "error"))
     summary = {key: config.get(key) for key in ("method", "dataset", "encoder", "out_dim", "loss")}
+    if config.get("method") == "supervised":
+        summary["loss"] = "cross-entropy of a linear head (supervised)"
     summary |= {
         "status": status.get("status"),
         "wall time": _duration(status.get("wall_time_s")),
@@ -141,15 +136,15 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
         and c not in metrics
         and not c.startswith(tuple(f"{m}/" for m in metrics))
     ]
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.get("status") or "unknown"] = counts.get(row.get("status") or "unknown", 0) + 1
+    counts = Counter(row.get("status") or "unknown" for row in rows)
     points = [RunDir(sweep_dir / row["name"]) for row in rows if row.get("name")]
     wall = sum(p.read_status().get("wall_time_s") or 0.0 for p in points if p.status.is_file())
     summary = {"points": len(rows), **counts, "training wall time (sum)": _duration(wall)}
     blocks: list[Block] = [Heading("Summary"), _key_values(summary)]
     blocks += [Heading("Selection (table.md)"), *_markdown_blocks(sweep_dir / "table.md")]
     blocks.append(Heading("Figures"))
+    if not metrics:
+        blocks.append(Text(f"{RESULTS} has no probe columns (layer/protocol) yet.", "note"))
     for key in metrics:
         lower = key.rsplit("/", 1)[-1] in LOWER_IS_BETTER
         blocks.append(
@@ -158,9 +153,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
                     rows, out, accuracy_key=key, title=describe_metric(key), lower_is_better=lower
                 ),
                 sweep_dir / "figures" / f"scatter_{key.replace('/', '_')}",
-                f"One point per encoder at (L_uniform, L_align) of its held-out features, "
-                f"coloured by {key} ({'lower' if lower else 'higher'} = bluer = better). The "
-                "paper's finding: the best encoders sit lower left, aligned and uniform at once.",
+                f"{CAPTIONS['scatter']} Colour: {key}, {'lower' if lower else 'higher'} is better.",
             )
         )
     if "lambda" in columns:
@@ -169,9 +162,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
             _figure(
                 lambda out: plot_weights(rows, out, accuracy_key=weights_key),
                 sweep_dir / "figures" / "weights",
-                "The objective (1 - lambda) L_align + lambda L_uniform from align only (left) to "
-                "uniform only (right). Align only collapses (exp L_uniform = 1, chance accuracy); "
-                "the best accuracy lies in between.",
+                CAPTIONS["weights"],
             )
         )
     varying = [c for c in config_columns if len({row.get(c) for row in rows}) > 1]
@@ -265,8 +256,7 @@ def _dynamics_blocks(run: RunDir) -> list[Block]:
     figure = _figure(
         lambda out: plot_dynamics([(run.root.resolve().name, records)], out),
         run.figures / "dynamics",
-        "L_align (lower = positive pairs closer) and exp(L_uniform) (lower = features spread "
-        "more evenly) of a fixed held-out set after each epoch, and accuracy when logged.",
+        CAPTIONS["dynamics"],
     )
     terms = sorted({t for r in records for t in (r.get("terms") or {})})
     header = ["epoch", "lr", "loss", *terms, "L_align", "L_uniform", "samples/s", "epoch time"]
@@ -300,6 +290,25 @@ def _figure(draw, out: Path, caption: str) -> Block:
     return Image(png, caption)
 
 
+def _other_figures(figures: Path, blocks: list[Block]) -> list[Block]:
+    """PNGs in figures/ that the report did not draw itself (e.g. `plot sphere`'s), embedded."""
+    shown = {block.png.resolve() for block in blocks if isinstance(block, Image)}
+    others = [p for p in sorted(figures.glob("*.png")) if p.resolve() not in shown]
+    if not others:
+        return []
+    images = [
+        Image(
+            p,
+            next(
+                (text for key, text in CAPTIONS.items() if p.stem.startswith(key)),
+                f"{p.stem}, drawn by `alignuniform plot`.",
+            ),
+        )
+        for p in others
+    ]
+    return [Heading("Other figures"), *images]
+
+
 def _markdown_blocks(path: Path) -> list[Block]:
     """Blocks from a small Markdown file: pipe tables become tables, other lines text."""
     if not path.is_file():
@@ -322,79 +331,6 @@ def _markdown_blocks(path: Path) -> list[Block]:
                 Heading(line.lstrip("#").strip(), 3) if line.startswith("#") else Text(line.strip())
             )
     return blocks
-
-
-def render_html(title: str, blocks: list[Block]) -> str:
-    """A self-contained HTML page: inline CSS, figures as base64 PNG, every text escaped."""
-    parts = []
-    for is_image, group in itertools.groupby(blocks, key=lambda b: isinstance(b, Image)):
-        html_blocks = "\n".join(_html_block(block) for block in group)
-        parts.append(f'<div class="figures">{html_blocks}</div>' if is_image else html_blocks)
-    body = "\n".join(parts)
-    return (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body><main>"
-        f"<h1>{html.escape(title)}</h1>\n{body}\n</main></body></html>\n"
-    )
-
-
-def _html_block(block: Block) -> str:
-    e = html.escape
-    if isinstance(block, Heading):
-        return f"<h{block.level}>{e(block.text)}</h{block.level}>"
-    if isinstance(block, Text):
-        return f'<p class="{block.kind}">{e(block.text)}</p>'
-    if isinstance(block, Table):
-        head = "".join(f"<th>{e(h)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(map(_html_cell, row)) + "</tr>" for row in block.rows)
-        kind = ' class="kv"' if block.keyvalue else ""
-        return (
-            f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>"
-        )
-    data = base64.b64encode(block.png.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img alt="{e(block.png.stem)}" src="data:image/png;base64,{data}">'
-        f"<figcaption><b>What you are looking at:</b> {e(block.caption)}</figcaption></figure>"
-    )
-
-
-def render_markdown(title: str, blocks: list[Block], directory: Path) -> str:
-    """The same content as Markdown, figures linked relative to ``directory``."""
-    parts = [f"# {_md_text(title)}"]
-    for block in blocks:
-        if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {_md_text(block.text)}")
-        elif isinstance(block, Text):
-            text = _md_text(block.text)
-            parts.append(f"> {text}" if block.kind != "plain" else text)
-        elif isinstance(block, Table):
-            lines = [block.header, ["---"] * len(block.header), *block.rows]
-            parts.append(
-                "\n".join("| " + " | ".join(_md_cell(c) for c in line) + " |" for line in lines)
-            )
-        else:
-            link = block.png.relative_to(directory).as_posix()
-            caption = _md_text(block.caption)
-            parts.append(f"![{block.png.stem}]({link})\n\n*What you are looking at:* {caption}")
-    return "\n\n".join(parts) + "\n"
-
-
-def _html_cell(text: str) -> str:
-    if text in ("finished", "failed", "running", "interrupted"):
-        return f'<td><span class="badge {text}">{text}</span></td>'
-    numeric = re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?( ± [\d.]+)?", text) is not None
-    return f'<td class="num">{text}</td>' if numeric else f"<td>{html.escape(text)}</td>"
-
-
-def _md_text(text: str) -> str:
-    """Markdown text with HTML-special characters escaped (viewers render raw HTML)."""
-    return html.escape(text, quote=False)
-
-
-def _md_cell(text: str) -> str:
-    return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _key_values(values: dict[str, Any]) -> Table:
@@ -432,9 +368,12 @@ def _load(path: Path, reader) -> tuple[Any, str | None]:
     if not path.is_file():
         return {}, f"{path.name} not found."
     try:
-        return reader(path), None
+        contents = reader(path)
     except (ValueError, yaml.YAMLError) as err:
         return {}, f"{path.name} could not be read: {err}"
+    if not isinstance(contents, dict):
+        return {}, f"{path.name} does not hold a mapping of keys to values."
+    return contents, None
 
 
 def _version(package: str) -> str:
@@ -451,30 +390,3 @@ def _cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown"
-
-
-CSS = """
-body{margin:0;background:#f4f5f7;color:#1d2330;
-font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-main{max-width:1150px;margin:0 auto;padding:24px 32px 48px;background:#fff;
-box-shadow:0 0 24px rgba(0,0,0,.06);min-height:100vh}
-h1{font-size:26px;margin:8px 0 4px;border-bottom:3px solid #2d6cdf;padding-bottom:8px}
-h2{font-size:19px;margin:32px 0 8px;color:#2d4a7a}
-h3{font-size:16px;margin:20px 0 6px}
-p.note{background:#f1f4fa;border-left:4px solid #8aa4d6;padding:8px 12px}
-p.error{background:#fdeeee;border-left:4px solid #c0392b;padding:8px 12px;color:#7d1f16;
-white-space:pre-wrap;word-break:break-word}
-.scroll{overflow-x:auto;margin:8px 0}
-table{border-collapse:collapse;font-size:13.5px}
-th,td{border:1px solid #dde2ea;padding:4px 10px;text-align:left;vertical-align:top}
-thead th{background:#eef2f8;position:sticky;top:0}
-tbody tr:nth-child(even){background:#fafbfd}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600}
-.badge.finished{background:#e3f5e8;color:#1e7b3a}.badge.failed{background:#fde4e1;color:#b3261e}
-.badge.running,.badge.interrupted{background:#fff3d6;color:#8a5a00}
-.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:18px}
-.kv td.num{text-align:left}
-figure{margin:12px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e6eb}
-figcaption{color:#4a5568;font-size:13.5px;margin-top:4px}
-"""

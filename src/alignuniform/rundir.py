@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,11 @@ class RunDir:
 
     def is_finished(self) -> bool:
         return self.read_status().get("status") == "finished"
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC, to the second (for run.json)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def read_json(path: str | os.PathLike) -> Any:

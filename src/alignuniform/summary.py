@@ -15,11 +15,14 @@ def finish_run(run_dir: str | Path, *, evaluate: bool = True) -> dict:
     results: dict = {}
     if evaluate:
         from alignuniform.evaluate import evaluate_run, format_table
-        from alignuniform.train import resolve_device
+        from alignuniform.runtime import resolve_device
 
         results = evaluate_run(
-            run.root, layers=tuple(config.eval_layers), protocols=tuple(config.eval_protocols),
-            folds=config.eval_folds, device=str(resolve_device(config.device)),
+            run.root,
+            layers=tuple(config.eval_layers),
+            protocols=tuple(config.eval_protocols),
+            folds=config.eval_folds,
+            device=str(resolve_device(config.device)),
         )
         print(format_table(results))
     from alignuniform.report import write_report

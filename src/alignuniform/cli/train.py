@@ -11,12 +11,25 @@ from pathlib import Path
 
 # flag -> (config key, type, help); only flags the user typed override the config.
 FLAGS = {
-    "--dataset": ("dataset", str, "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | "
-                  "imagenet100:PATH (default fashion-mnist)"),
+    "--dataset": (
+        "dataset",
+        str,
+        "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | "
+        "imagenet100:PATH (default fashion-mnist)",
+    ),
     "--data-dir": ("data_dir", str, "where the dataset's files are"),
+    "--train-split": (
+        "train_split",
+        str,
+        "split to train on (default train; stl10: train+unlabeled)",
+    ),
     "--subset": ("subset", int, "train on the first N training images"),
     "--recipe": ("recipe", str, "augmentation recipe (default: the dataset's)"),
-    "--encoder": ("encoder", str, "convnet | small_alexnet | resnet18 | resnet50 (default convnet)"),
+    "--encoder": (
+        "encoder",
+        str,
+        "convnet | small_alexnet | resnet18 | resnet50 (default convnet)",
+    ),
     "--out-dim": ("out_dim", int, "embedding dimension (default 128; 2 for circle plots)"),
     "--loss": ("loss", str, 'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"'),
     "--method": ("method", str, "twoview | moco | supervised (default twoview)"),
@@ -39,26 +52,52 @@ FLAGS = {
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="train an encoder (then evaluate it)",
+        "train",
+        help="train an encoder (then evaluate it)",
         description="Train an encoder with any mix of align/uniform/contrastive losses.",
         argument_default=argparse.SUPPRESS,
     )
     for flag, (dest, kind, text) in FLAGS.items():
         parser.add_argument(flag, dest=dest, type=kind, help=text)
-    parser.add_argument("--milestones", dest="milestones", type=_int_list,
-                        help="epochs where lr is multiplied by 0.1, e.g. 155,170,185")
-    parser.add_argument("--download", dest="download", action="store_true",
-                        help="download the dataset through torchvision if missing")
-    parser.add_argument("--sync-bn", dest="sync_bn", action="store_true",
-                        help="SyncBatchNorm across processes under torchrun")
-    parser.add_argument("--no-eval", dest="evaluate", action="store_false",
-                        help="skip the evaluation after training")
-    parser.add_argument("--config", dest="config_file", help="YAML config (e.g. runs/x/config.yaml)")
-    parser.add_argument("--out", dest="out", help="run directory (default runs/<dataset>-<encoder>)")
-    parser.add_argument("--resume", dest="resume", action="store_true",
-                        help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bars")
+    parser.add_argument(
+        "--milestones",
+        dest="milestones",
+        type=_int_list,
+        help="epochs where lr is multiplied by 0.1, e.g. 155,170,185",
+    )
+    parser.add_argument(
+        "--download",
+        dest="download",
+        action="store_true",
+        help="download the dataset through torchvision if missing",
+    )
+    parser.add_argument(
+        "--sync-bn",
+        dest="sync_bn",
+        action="store_true",
+        help="SyncBatchNorm across processes under torchrun",
+    )
+    parser.add_argument(
+        "--no-eval",
+        dest="evaluate",
+        action="store_false",
+        help="skip the evaluation after training",
+    )
+    parser.add_argument(
+        "--config", dest="config_file", help="YAML config (e.g. runs/x/config.yaml)"
+    )
+    parser.add_argument(
+        "--out", dest="out", help="run directory (default runs/<dataset>-<encoder>)"
+    )
+    parser.add_argument(
+        "--resume",
+        dest="resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     parser.set_defaults(run=run)
 
 
@@ -92,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     from alignuniform.train import train
 
     config = build_config(args)
-    run_dir = train(config, config.out, resume=getattr(args, "resume", False),
-                    progress=getattr(args, "progress", True))
+    run_dir = train(
+        config,
+        config.out,
+        resume=getattr(args, "resume", False),
+        progress=getattr(args, "progress", True),
+    )
     if not dist_info().is_main:
         return 0
     from alignuniform.summary import finish_run

@@ -150,6 +150,14 @@ class ViewAugmentation(nn.Module):
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.ops(to_unit_float(batch, self.channels))
 
+    def _apply(self, fn, *args, **kwargs):
+        """Move/cast with the model, but keep drawing random parameters on the CPU in float32
+        (kornia's default): the views then depend only on torch's CPU seed, on any device."""
+        moved = super()._apply(fn, *args, **kwargs)
+        for op in self.ops:
+            op.set_rng_device_and_dtype(torch.device("cpu"), torch.float32)
+        return moved
+
 
 class EvalTransform(nn.Module):
     """Deterministic: shorter side resized (antialiased) to the recipe's ``eval_resize`` (scaled

@@ -135,6 +135,8 @@ def knn_predict(
     num_classes: int | None = None,
 ) -> torch.Tensor:
     """Predicted classes int64 [M] of the test rows by k-NN on cosine similarity (see module)."""
+    train_features = check_features(train_features, "train_features")
+    check_features(test_features, "test_features", dim=train_features.shape[1])
     train_labels = check_labels(train_labels, "train_labels", len(train_features))
     needed = int(train_labels.max()) + 1
     if num_classes is None:

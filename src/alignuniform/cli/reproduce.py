@@ -1,0 +1,36 @@
+"""`alignuniform reproduce NAME`: run one of the paper presets and write its report."""
+
+from __future__ import annotations
+
+import argparse
+
+from alignuniform.cli.sweep import add_sweep_arguments, slurm_parameters
+
+
+def add_parser(subparsers) -> None:
+    from alignuniform.experiments.reproduce import list_presets
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run a paper preset (a sweep) and write its report",
+        description="Presets: " + ", ".join(list_presets()),
+    )
+    parser.add_argument("name", help="preset name, or a path to a sweep spec")
+    parser.add_argument("--out", help="sweep directory (default sweeps/NAME)")
+    add_sweep_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alignuniform.experiments.reproduce import reproduce
+
+    reproduce(
+        args.name,
+        out=args.out,
+        overrides=args.overrides,
+        workers=args.workers,
+        launcher=args.launcher,
+        slurm=slurm_parameters(args),
+        progress=args.progress,
+    )
+    return 0

@@ -1,0 +1,67 @@
+"""`alignuniform sweep SPEC.yaml --out DIR`: train and evaluate every point of a sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `sweep` and `reproduce`."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key in every point "
+        "(repeatable), e.g. --set epochs=1 --set subset=2000",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="points run at once (default 1)")
+    parser.add_argument(
+        "--launcher",
+        choices=("local", "slurm"),
+        default="local",
+        help="run points here, or submit them to Slurm through submitit",
+    )
+    parser.add_argument("--slurm-partition", help="Slurm partition (with --launcher slurm)")
+    parser.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per point (default 1)")
+    parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per point")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def slurm_parameters(args: argparse.Namespace) -> dict:
+    params = {"gpus_per_node": args.slurm_gpus, "timeout_min": args.slurm_time}
+    if args.slurm_partition:
+        params["slurm_partition"] = args.slurm_partition
+    return params
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="train + evaluate a grid of configurations",
+        description="Run every point of a sweep spec into its own run directory; rerunning "
+        "skips finished points and resumes interrupted ones.",
+    )
+    parser.add_argument("spec", help="sweep spec (YAML; see alignuniform.experiments.spec)")
+    parser.add_argument("--out", required=True, help="sweep directory")
+    add_sweep_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alignuniform.experiments.reproduce import finish_sweep
+    from alignuniform.experiments.spec import load_spec, parse_overrides
+    from alignuniform.experiments.sweep import run_sweep
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    root = run_sweep(
+        spec,
+        args.out,
+        workers=args.workers,
+        launcher=args.launcher,
+        slurm=slurm_parameters(args),
+        progress=args.progress,
+    )
+    finish_sweep(root, spec)
+    return 0

@@ -1,0 +1,74 @@
+"""Paper presets: sweep specs shipped in ``alignuniform/configs`` run by name, then reported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
+from alignuniform.experiments.sweep import run_sweep
+
+PRESETS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    """A preset by name (``fashion-mnist-weights``) or a path to any spec file."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    path = PRESETS / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(list_presets())}")
+    return path
+
+
+def as_sweep_file(path: Path, scratch: Path) -> Path:
+    """A training config (no sweep keys) becomes a one-point sweep under ``base``."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    if set(raw) & set(SPEC_KEYS) - {"name", "description"}:
+        return path
+    scratch.mkdir(parents=True, exist_ok=True)
+    wrapped = scratch / path.name
+    wrapped.write_text(
+        yaml.safe_dump({"name": path.stem, "base": raw, "points": [{"name": path.stem}]})
+    )
+    return wrapped
+
+
+def finish_sweep(root: Path, spec: SweepSpec) -> None:
+    """The spec's extra figures, then the sweep report; prints where they are."""
+    from alignuniform.report import write_report
+
+    if "sphere" in spec.figures:
+        from alignuniform.experiments.sphere import plot_sphere_runs
+
+        done = [p for p in spec.points if (root / p.name / "checkpoints" / "last.pt").is_file()]
+        plot_sphere_runs([root / p.name for p in done], root / "figures" / "sphere",
+                         labels=[p.name for p in done])
+    print((root / "table.md").read_text())
+    html, _ = write_report(root)
+    print(f"sweep: {root}\nreport: {html}")
+
+
+def reproduce(
+    name: str,
+    *,
+    out: str | os.PathLike | None = None,
+    overrides: list[str] = (),
+    workers: int = 1,
+    launcher: str = "local",
+    slurm: dict | None = None,
+    progress: bool = True,
+) -> Path:
+    path = preset_path(name)
+    root = Path(out) if out else Path("sweeps") / path.stem
+    spec = load_spec(as_sweep_file(path, root / "points"), parse_overrides(list(overrides)))
+    root = run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
+    finish_sweep(root, spec)
+    return root

@@ -1,0 +1,151 @@
+"""Sweep specifications: a YAML file that expands to named training configurations.
+
+    name: fashion-mnist-weights        # optional; the sweep's title
+    base: {dataset: fashion-mnist, epochs: 10}   # TrainConfig keys shared by every point
+    grid: {seed: [0, 1], out_dim: [64, 128]}     # cartesian product
+    points:                            # explicit points (each crossed with the grid)
+      - {name: contrastive, loss: "contrastive(tau=0.5)"}
+      - {loss: "align + uniform", tags: {lambda: 0.5}}
+    weights: {lambdas: [0.1, 0.5, 0.9], align: "align(alpha=2)", uniform: "uniform(t=2)"}
+    figures: [sphere]                  # extra figures beyond the automatic ones
+    select: {metric: out/linear}       # the probe that picks the best encoder per loss family
+
+``weights`` adds one point per lambda with loss (1 - lambda)*align + lambda*uniform and a
+``lambda`` tag (paper Fig. 7). ``--set key=value`` overrides a key in every point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from alignuniform.config import TrainConfig, read_yaml_mapping
+
+SPEC_KEYS = ("name", "base", "grid", "points", "weights", "figures", "select", "description")
+FIGURES = ("sphere",)
+
+
+@dataclass
+class Point:
+    """One configuration of a sweep: its directory name, config values and extra tags."""
+
+    name: str
+    values: dict[str, Any]
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.values, source=f"sweep point {self.name!r}")
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    points: list[Point]
+    figures: list[str]
+    select_metric: str
+    description: str = ""
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000} (values read as YAML)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        if key.strip() not in TrainConfig.field_names():
+            raise ValueError(
+                f"--set {key.strip()}: unknown key; valid keys: "
+                + ", ".join(TrainConfig.field_names())
+            )
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read and expand a sweep file; every point is checked as a TrainConfig up front."""
+    raw = read_yaml_mapping(path, "sweep spec")
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"sweep spec {path}: unknown key(s) {unknown}; valid keys: {SPEC_KEYS}")
+    figures = list(raw.get("figures") or [])
+    bad = sorted(set(figures) - set(FIGURES))
+    if bad:
+        raise ValueError(f"sweep spec {path}: unknown figure(s) {bad}; available: {FIGURES}")
+    points = expand(raw, overrides or {})
+    for point in points:
+        point.config().resolve()
+    return SweepSpec(
+        name=str(raw.get("name") or path.stem),
+        points=points,
+        figures=figures,
+        select_metric=str((raw.get("select") or {}).get("metric", "out/linear")),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def expand(raw: dict[str, Any], overrides: dict[str, Any]) -> list[Point]:
+    """base x grid x (points + weight points), then overrides; names are unique."""
+    base = dict(raw.get("base") or {})
+    explicit = [dict(p) for p in raw.get("points") or []]
+    explicit += weight_points(raw.get("weights"))
+    if not explicit:
+        explicit = [{}]
+    grid = raw.get("grid") or {}
+    keys = list(grid)
+    combos = [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(as_list(grid[k]) for k in keys))
+    ]
+    points, seen = [], set()
+    for entry, combo in itertools.product(explicit, combos):
+        entry = dict(entry)
+        name = entry.pop("name", None)
+        tags = dict(entry.pop("tags", None) or {})
+        values = {**base, **entry, **combo, **overrides}
+        name = slug(name or describe(entry, combo))
+        if combo and "name" not in combo and len(combos) > 1:
+            name = slug(f"{name}-{describe({}, combo)}")
+        if name in seen:
+            raise ValueError(f"two sweep points are both named {name!r}: give them distinct names")
+        seen.add(name)
+        points.append(Point(name, values, tags))
+    return points
+
+
+def weight_points(weights: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Fig. 7's points: (1 - lambda) * align + lambda * uniform for each lambda in [0, 1]."""
+    if not weights:
+        return []
+    align = weights.get("align", "align(alpha=2)")
+    uniform = weights.get("uniform", "uniform(t=2)")
+    points = []
+    for lam in as_list(weights["lambdas"]):
+        lam = float(lam)
+        if not 0 <= lam <= 1:
+            raise ValueError(f"weights.lambdas must lie in [0, 1], got {lam}")
+        terms = [f"{1 - lam:g}*{align}"] if lam < 1 else []
+        terms += [f"{lam:g}*{uniform}"] if lam > 0 else []
+        points.append(
+            {"name": f"lambda-{lam:g}", "loss": " + ".join(terms), "tags": {"lambda": lam}}
+        )
+    return points
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def describe(entry: dict[str, Any], combo: dict[str, Any]) -> str:
+    parts = [f"{k}-{v}" for k, v in {**entry, **combo}.items()]
+    return "-".join(parts) or "run"
+
+
+def slug(text: str) -> str:
+    """A directory-safe name: letters, digits, '.', '_', '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_")[:120] or "run"
