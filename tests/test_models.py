@@ -25,8 +25,9 @@ CASES = {
         "conv4": (384, 15, 15), "conv5": (192, 7, 7), "fc6": (4096,), "fc7": (4096,),
         "out": (16,)}),
     "convnet": ({}, (1, 28, 28), {
-        "conv1": (32, 14, 14), "conv2": (64, 7, 7), "conv3": (128, 3, 3), "fc": (512,),
+        "conv1": (32, 14, 14), "conv2": (64, 7, 7), "conv3": (128, 4, 4), "fc": (512,),
         "out": (16,)}),
+    "mlp": ({"hidden": [32, 24]}, (1, 28, 28), {"fc1": (32,), "fc2": (24,), "out": (16,)}),
     "resnet18": ({"cifar_stem": True}, (3, 16, 16), {
         "layer1": (64, 16, 16), "layer2": (128, 8, 8), "layer3": (256, 4, 4),
         "layer4": (512, 2, 2), "pool": (512,), "out": (16,)}),
@@ -37,10 +38,9 @@ CASES = {
         "pixels": (192,), "out": (192,)}),
 }
 PENULTIMATE = {"small_alexnet": "fc7", "convnet": "fc", "resnet18": "pool", "resnet50": "pool",
-               "identity": "pixels"}
+               "identity": "pixels", "mlp": "fc2"}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 @functools.cache
@@ -161,7 +161,7 @@ def test_convnet_trains_end_to_end():
 
 
 def test_registry_errors_name_the_fix():
-    with pytest.raises(ValueError, match="convnet, identity, resnet18, resnet50, small_alexnet"):
+    with pytest.raises(ValueError, match="convnet, identity, mlp, resnet18, resnet50, small_alexnet"):
         create_encoder("vgg16")
     for bad in (1, 0, 2.5, True):
         with pytest.raises(ValueError, match="out_dim must be an int >= 2"):
@@ -190,3 +190,12 @@ def test_register_encoder_adds_a_new_name():
     assert encoder.spec == {"name": "test_tiny_linear", "out_dim": 3,
                             "kwargs": {"in_channels": 1}}
     assert torch.allclose(encoder(torch.randn(2, 1, 2, 2)).norm(dim=1), torch.ones(2))
+
+
+def test_convnet_pool_variant_keeps_the_max_pool_design():
+    encoder = create_encoder("convnet", out_dim=16, downsample="pool")
+    assert sum(isinstance(m, nn.MaxPool2d) for m in encoder.modules()) == 3
+    feats = encoder.eval().features(torch.randn(2, 1, 28, 28), ["conv3", "fc"])
+    assert feats["conv3"].shape == (2, 128, 3, 3) and feats["fc"].shape == (2, 512)
+    with pytest.raises(ValueError, match="downsample must be"):
+        create_encoder("convnet", downsample="avg")

@@ -24,7 +24,7 @@ def write_spec(path: Path, data_dir: Path, **extra) -> Path:
                  "eval_layers": ["out"], "eval_protocols": ["knn"]},
         "points": [
             {"name": "contrastive", "loss": "contrastive(tau=0.5)"},
-            {"name": "missing-data", "loss": "align + uniform", "data_dir": str(data_dir / "no")},
+            {"name": "missing-data", "dataset": "cifar10", "data_dir": str(data_dir / "no")},
         ],
         "weights": {"lambdas": [0.5]},
         **extra,
@@ -82,7 +82,7 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress"]) == 0
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
     assert rows["missing-data"]["status"] == "failed"
-    assert "no" in rows["missing-data"]["error"]
+    assert "cifar" in rows["missing-data"]["error"].lower()
     assert rows["contrastive"]["status"] == "finished"
     assert rows["contrastive"]["family"] == "contrastive"
     assert 0 <= float(rows["contrastive"]["out/knn"]) <= 100
@@ -101,3 +101,24 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert "1 to run, 2 already finished" in capsys.readouterr().out
     assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
     assert (out / "report.html").is_file()
+
+
+def test_every_shipped_preset_expands_to_valid_configs(tmp_path):
+    from alignuniform.experiments.reproduce import as_sweep_file, list_presets, preset_path
+
+    presets = list_presets()
+    assert {"fashion-mnist-table1", "fashion-mnist-weights", "fashion-mnist-sphere",
+            "stl10-table1", "imagenet100-moco"} <= set(presets)
+    for name in presets:
+        spec = load_spec(as_sweep_file(preset_path(name), tmp_path / name))
+        assert spec.points, name
+    weights = load_spec(preset_path("fashion-mnist-weights"))
+    lambdas = sorted(p.tags["lambda"] for p in weights.points)
+    assert len(lambdas) >= 7 and lambdas[0] == 0 and lambdas[-1] == 1
+
+
+def test_unknown_preset_lists_the_presets():
+    from alignuniform.experiments.reproduce import preset_path
+
+    with pytest.raises(ValueError, match="fashion-mnist-weights"):
+        preset_path("table-99")

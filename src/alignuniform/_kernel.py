@@ -5,8 +5,10 @@ One set (pairs i < j) or two sets (all pairs i, j):
     L = log mean_{pairs} exp(-t ||x_i - y_j||^2)
 
 computed tile by tile from the Gram matrix, with ``-t ||u - v||^2 = 2t u.v - t|u|^2 - t|v|^2``
-(the actual norms, so the gradient is the full gradient of the pairwise-distance definition).
-Memory is O((N + M) d + block^2): neither the N x M kernel matrix nor the pair list is ever stored.
+(one matrix product of [u, |u|^2, 1] with [2t v, -t, -t|v|^2]; the actual norms, so the gradient
+is the full gradient of the pairwise-distance definition). Points are first centred on their
+mean, which leaves distances unchanged and keeps the Gram form accurate for clustered points.
+Memory is O((N + M) d + block^2): neither the kernel matrix nor the pair list is ever stored.
 
 Each tile is shifted by its own maximum ``m`` and reduced with ``expm1``: a tile holds
 ``e = exp(a - m) - 1``, so its mean is ``exp(m) (1 + mean(e))`` and ``log1p`` keeps full relative
@@ -29,7 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from alignuniform._validate import check_embeddings, check_positive, check_same_width
 
-CPU_BLOCK_SIZE = 1024
+CPU_BLOCK_SIZE = 2048
 ACCELERATOR_BLOCK_SIZE = 4096
 
 
@@ -62,7 +64,7 @@ def pool_log_means(
 
 
 def default_block_size(device: torch.device) -> int:
-    """Rows per tile: large enough for efficient matrix products, small enough to stay cached."""
+    """Rows per tile: few, large tiles keep per-operation overhead low; a tile is block^2 floats."""
     return CPU_BLOCK_SIZE if device.type == "cpu" else ACCELERATOR_BLOCK_SIZE
 
 
@@ -75,25 +77,57 @@ def compute_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     return torch.float64 if promoted == torch.float64 else torch.float32
 
 
-class _ShiftedSum:
-    """Per-row running sums stored as ``value * exp(shift)`` so nothing overflows or underflows."""
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
 
-    def __init__(self, like: torch.Tensor) -> None:
-        self.value = torch.zeros_like(like)
-        self.shift = torch.full((like.shape[0],), -math.inf, dtype=like.dtype, device=like.device)
 
-    def add(self, lo: int, hi: int, contribution: torch.Tensor, shift: torch.Tensor) -> None:
-        """value[lo:hi] += contribution * exp(shift), rescaled to the larger shift (no sync)."""
-        old = self.shift[lo:hi]
-        new = torch.maximum(old, shift)
-        self.value[lo:hi].mul_(torch.exp(old - new).unsqueeze(1))
-        self.value[lo:hi].add_(contribution.mul_(torch.exp(shift - new).unsqueeze(1)))
-        old.copy_(new)
+def _augmented(points: torch.Tensor, center: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[p - c, |p - c|^2, 1] as one [N, d + 2] matrix (its first d columns serve as p - c)."""
+    n, d = points.shape
+    out = torch.empty(n, d + 2, dtype=dtype, device=points.device)
+    torch.sub(points.detach().to(dtype), center, out=out[:, :d])
+    out[:, d] = out[:, :d].pow(2).sum(1)
+    out[:, d + 1] = 1
+    return out
 
-    def scaled(self, log_scale: torch.Tensor) -> torch.Tensor:
-        """value * exp(shift + log_scale), per row, evaluated in float64 before the last cast."""
-        factor = torch.exp(self.shift.double() + log_scale).to(self.value.dtype)
-        return self.value * factor.unsqueeze(1)
+
+class _Pull:
+    """g_i = sum_j E_ij (o_j - p_i) for the rows p_i of one point set, accumulated tile by tile.
+
+    Held as g = exp(shift) (pulled + extra - weight * p): per tile only ``pulled`` takes a
+    matrix product (e @ o); the rank-one parts sum_j o_j and weight_i = sum_j E_ij are vectors.
+    """
+
+    def __init__(self, points: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
+        self.points, self.blocks = points, blocks
+        self.pulled = torch.zeros_like(points)
+        self.weight = torch.zeros_like(points[:, 0])
+        self.extra = points.new_zeros(len(blocks), points.shape[1])
+
+    def rescale(self, factor: float) -> None:
+        for part in (self.pulled, self.weight, self.extra):
+            part.mul_(factor)
+
+    def add(
+        self,
+        block: int,
+        e: torch.Tensor,
+        others: torch.Tensor,
+        others_sum: torch.Tensor,
+        e_row_sums: torch.Tensor,
+        scale: float,
+    ) -> None:
+        """Add scale * sum_j (e_ij + 1) (o_j - p_i) over one tile, e = E / exp(top) - 1."""
+        lo, hi = self.blocks[block]
+        self.pulled[lo:hi].addmm_(e, others, alpha=scale)
+        self.weight[lo:hi].add_(e_row_sums + others.shape[0], alpha=scale)
+        self.extra[block].add_(others_sum, alpha=scale)
+
+    def result(self, factor: float) -> torch.Tensor:
+        for block, (lo, hi) in enumerate(self.blocks):
+            self.pulled[lo:hi].add_(self.extra[block])
+        self.pulled.addcmul_(self.weight.unsqueeze(1), self.points, value=-1)
+        return self.pulled.mul_(factor)
 
 
 def blockwise_log_mean(
@@ -101,87 +135,78 @@ def blockwise_log_mean(
     y: torch.Tensor | None,
     t: float,
     block_size: int,
-    with_grad: bool,
+    grad_x: bool = False,
+    grad_y: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Return (L as a float64 scalar, dL/dx, dL/dy) for the one-set (y=None) or two-set form.
 
-    Gradients are returned in the compute dtype (float32, or float64 for float64 inputs) and are
-    None when ``with_grad`` is False. Inputs are not validated here.
+    The gradients asked for are returned in the compute dtype (float32, or float64 for float64
+    inputs), the others as None. Inputs are not validated here. Each tile costs one host sync
+    (its maximum), negligible next to its matrix products.
     """
     within = y is None
     dtype = compute_dtype(x, y)
     with torch.autocast(device_type=x.device.type, enabled=False):
         # distances do not change under translation; centring makes the Gram form accurate for
         # clustered points, where |x|^2 + |y|^2 - 2 x.y would cancel catastrophically
-        points = x.detach() if within else torch.cat([x.detach(), y.detach().to(x.dtype)])
-        center = points.double().mean(dim=0)
-        xs = (x.detach().double() - center).to(dtype)
-        ys = xs if within else (y.detach().double() - center).to(dtype)
-        ones_x = torch.ones_like(xs[:, :1])
-        ones_y = torch.ones_like(ys[:, :1])
+        sets = [x] if within else [x, y]
+        total_rows = sum(p.shape[0] for p in sets)
+        center = sum(p.detach().sum(0, dtype=torch.float64) for p in sets) / total_rows
         # rows_i . cols_j = 2t x_i.y_j - t|x_i|^2 - t|y_j|^2 = -t ||x_i - y_j||^2
-        rows = torch.cat([xs, xs.pow(2).sum(1, keepdim=True), ones_x], dim=1)
-        cols = torch.cat([ys * (2 * t), -t * ones_y, -t * ys.pow(2).sum(1, keepdim=True)], dim=1)
-        grad_x = _ShiftedSum(xs) if with_grad else None
-        grad_y = grad_x if within or not with_grad else _ShiftedSum(ys)
+        rows = _augmented(x, center.to(dtype), dtype)
+        other = rows if within else _augmented(y, center.to(dtype), dtype)
+        xs, ys = rows[:, :-2], other[:, :-2]
+        cols = torch.cat([ys * (2 * t), other[:, -1:] * -t, other[:, -2:-1] * -t], dim=1)
+        x_blocks = _blocks(xs.shape[0], block_size)
+        y_blocks = x_blocks if within else _blocks(ys.shape[0], block_size)
+        x_sums = [xs[i0:i1].sum(0) for i0, i1 in x_blocks]
+        y_sums = x_sums if within else [ys[j0:j1].sum(0) for j0, j1 in y_blocks]
+        pull_x = _Pull(xs, x_blocks) if grad_x else None
+        pull_y = pull_x if within else _Pull(ys, y_blocks) if grad_y else None
+        pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
+        shift = -math.inf  # the pulls are held relative to exp(shift), shift = largest top so far
+        buffer = rows.new_empty(min(block_size, xs.shape[0]) * min(block_size, ys.shape[0]))
 
-        tile_max, tile_sum, tile_pairs = [], [], []
-        n, m = xs.shape[0], ys.shape[0]
-        for i0 in range(0, n, block_size):
-            i1 = min(i0 + block_size, n)
-            for j0 in range(i0 if within else 0, m, block_size):
-                j1 = min(j0 + block_size, m)
-                diagonal = within and i0 == j0
+        tile_top, tile_sum, tile_pairs = [], [], []
+        for bi, (i0, i1) in enumerate(x_blocks):
+            for bj in range(bi if within else 0, len(y_blocks)):
+                j0, j1 = y_blocks[bj]
+                diagonal = within and bi == bj
                 if diagonal and i1 - i0 < 2:
                     continue
-                e = rows[i0:i1] @ cols[j0:j1].T
+                e = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)  # one tile's memory
+                torch.matmul(rows[i0:i1], cols[j0:j1].T, out=e)
                 if diagonal:
                     e.fill_diagonal_(-math.inf)
-                top = e.max()
+                top = e.max().item()
                 e.sub_(top).expm1_()  # e = E / exp(top) - 1
                 if diagonal:
                     e.fill_diagonal_(0.0)  # self-pairs add 0 to sums and x_i - x_i to gradients
                 row_sums = e.sum(1)
-                if diagonal:
-                    # a symmetric tile holds each pair twice
-                    tile_sum.append(row_sums.sum(dtype=torch.float64) / 2)
-                    tile_pairs.append(pair_count(i1 - i0))
-                else:
-                    tile_sum.append(row_sums.sum(dtype=torch.float64))
-                    tile_pairs.append(pair_count(i1 - i0, j1 - j0))
-                tile_max.append(top)
-                if not with_grad:
+                # a symmetric diagonal tile holds each of its pairs twice
+                tile_sum.append(row_sums.sum(dtype=torch.float64) / (2 if diagonal else 1))
+                tile_pairs.append(pair_count(i1 - i0) if diagonal else pair_count(i1 - i0, j1 - j0))
+                tile_top.append(top)
+                if not pulls:
                     continue
-                # sum_j E_ij (y_j - x_i) / exp(top) = (e + 1) y - (rowsum(e) + cols) x_i
-                _add_tile_gradient(grad_x, i0, i1, e, xs, ys[j0:j1], row_sums, top)
-                if not diagonal:
-                    _add_tile_gradient(grad_y, j0, j1, e.T, ys, xs[i0:i1], e.sum(0), top)
+                if top > shift:  # rare: the running maximum grows O(log tiles) times
+                    for pull in pulls:
+                        pull.rescale(math.exp(shift - top))
+                    shift = top
+                scale = math.exp(top - shift)
+                if pull_x is not None:
+                    pull_x.add(bi, e, ys[j0:j1], y_sums[bj], row_sums, scale)
+                if pull_y is not None and not diagonal:
+                    pull_y.add(bj, e.T, xs[i0:i1], x_sums[bi], e.sum(0), scale)
 
         pairs = torch.tensor(tile_pairs, dtype=torch.float64, device=xs.device)
-        tile_log_means = torch.stack(tile_max).double() + torch.log1p(torch.stack(tile_sum) / pairs)
-        log_mean = pool_log_means(tile_log_means, tile_pairs)
-        if not with_grad:
-            return log_mean, None, None
-        log_scale = math.log(2 * t) - log_mean - math.log(sum(tile_pairs))
-        gx = grad_x.scaled(log_scale)
-        gy = None if within else grad_y.scaled(log_scale)
+        tops = torch.tensor(tile_top, dtype=torch.float64, device=xs.device)
+        log_mean = pool_log_means(tops + torch.log1p(torch.stack(tile_sum) / pairs), tile_pairs)
+        # dL/dx_i = (2t / S) sum_j E_ij (y_j - x_i) with S = (number of pairs) exp(L)
+        log_factor = shift + math.log(2 * t) - log_mean.item() - math.log(sum(tile_pairs))
+        gx = None if pull_x is None else pull_x.result(math.exp(log_factor))
+        gy = None if within or pull_y is None else pull_y.result(math.exp(log_factor))
         return log_mean, gx, gy
-
-
-def _add_tile_gradient(
-    acc: _ShiftedSum,
-    lo: int,
-    hi: int,
-    e: torch.Tensor,
-    own: torch.Tensor,
-    others: torch.Tensor,
-    e_row_sums: torch.Tensor,
-    top: torch.Tensor,
-) -> None:
-    """acc[lo:hi] += sum_j (e_ij + 1) (others_j - own_i), at shift ``top``."""
-    pulled = torch.addmm(others.sum(0, keepdim=True), e, others)
-    weights = (e_row_sums + others.shape[0]).unsqueeze(1)
-    acc.add(lo, hi, torch.addcmul(pulled, weights, own[lo:hi], value=-1), top)
 
 
 class _LogMeanPotential(torch.autograd.Function):
@@ -189,7 +214,8 @@ class _LogMeanPotential(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, y, t, block_size):
-        log_mean, gx, gy = blockwise_log_mean(x, y, t, block_size, with_grad=True)
+        grad_x, grad_y = ctx.needs_input_grad[:2]
+        log_mean, gx, gy = blockwise_log_mean(x, y, t, block_size, grad_x, grad_y)
         ctx.save_for_backward(gx, gy)
         ctx.dtypes = (x.dtype, None if y is None else y.dtype)
         return log_mean.to(compute_dtype(x, y))
@@ -199,7 +225,7 @@ class _LogMeanPotential(torch.autograd.Function):
     def backward(ctx, grad_output):
         gx, gy = ctx.saved_tensors
         dtype_x, dtype_y = ctx.dtypes
-        grad_x = (gx * grad_output.to(gx.dtype)).to(dtype_x)
+        grad_x = None if gx is None else (gx * grad_output.to(gx.dtype)).to(dtype_x)
         grad_y = None if gy is None else (gy * grad_output.to(gy.dtype)).to(dtype_y)
         return grad_x, grad_y, None, None
 
@@ -221,6 +247,13 @@ def log_mean_potential(
     if y is not None:
         y = check_embeddings(y, "y", tol=None)
         x, y = check_same_width(x, y, ("x", "y"))
+    return checked_log_mean_potential(x, y, t, block_size)
+
+
+def checked_log_mean_potential(
+    x: torch.Tensor, y: torch.Tensor | None, t: float, block_size: int | None
+) -> torch.Tensor:
+    """`log_mean_potential` for inputs its callers have validated already."""
     if block_size is None:
         block_size = default_block_size(x.device)
     elif isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
@@ -230,5 +263,5 @@ def log_mean_potential(
     )
     if needs_grad:
         return _LogMeanPotential.apply(x, y, t, block_size)
-    log_mean, _, _ = blockwise_log_mean(x, y, t, block_size, with_grad=False)
+    log_mean, _, _ = blockwise_log_mean(x, y, t, block_size)
     return log_mean.to(compute_dtype(x, y))

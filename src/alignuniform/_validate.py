@@ -55,19 +55,23 @@ def _check_shape_and_dtype(x: torch.Tensor, name: str, min_rows: int) -> None:
         )
 
 
-def _describe_bad_rows(x: torch.Tensor, norms: torch.Tensor, name: str, tol: float) -> str:
-    """The message for rows that failed the unit-norm/finite test (slow path, errors only)."""
+class NonFiniteEmbeddings(ValueError):
+    """Embeddings with NaN or Inf entries (in training: a sign the run diverged)."""
+
+
+def _bad_rows_error(x: torch.Tensor, norms: torch.Tensor, name: str, tol: float) -> ValueError:
+    """The error for rows that failed the unit-norm/finite test (slow path, errors only)."""
     nonfinite = ~torch.isfinite(x).all(dim=1)
     n_bad = int(nonfinite.sum())
     if n_bad:
         first = int(nonfinite.nonzero()[0, 0])
-        return (
+        return NonFiniteEmbeddings(
             f"{name} has {n_bad} of {x.shape[0]} rows containing NaN or Inf (first: row {first}); "
             "check the encoder output (learning rate, loss scale) before computing the loss"
         )
     deviation = (norms - 1).abs()
     worst = int(deviation.argmax())
-    return (
+    return ValueError(
         f"{name} rows must be unit-norm (|norm - 1| <= {tol:g}); row {worst} has norm "
         f"{float(norms[worst]):.6g} ({int((deviation > tol).sum())} rows off); pass "
         f"normalize=True to L2-normalise them, or use torch.nn.functional.normalize({name}, dim=1)"
@@ -102,16 +106,16 @@ def check_embeddings(
                     f"{name} has {zero} all-zero rows, which cannot be normalised; "
                     "drop them or check the encoder output"
                 )
-            raise ValueError(_describe_bad_rows(x, norms, name, tol))
+            raise _bad_rows_error(x, norms, name, tol)
         return x / norms.to(x.dtype).unsqueeze(1)
     if tol is None:
         if not bool(torch.isfinite(norms).all()):
-            raise ValueError(_describe_bad_rows(x, norms, name, math.inf))
+            raise _bad_rows_error(x, norms, name, math.inf)
         return x
     if x.dtype.itemsize == 2:
         tol = max(tol, torch.finfo(x.dtype).eps)
     if not bool(((norms - 1).abs() <= tol).all()):
-        raise ValueError(_describe_bad_rows(x, norms, name, tol))
+        raise _bad_rows_error(x, norms, name, tol)
     return x
 
 

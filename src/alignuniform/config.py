@@ -36,8 +36,8 @@ class TrainConfig:
     moco_momentum: float = 0.999
     moco_queue: int = 16384
     moco_uniform: str = "eq18"
-    epochs: int = 10
-    batch_size: int = 256
+    epochs: int = 6
+    batch_size: int = 512
     lr: float | None = None
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -105,6 +105,10 @@ class TrainConfig:
                 f"subset={self.subset} is smaller than batch_size={self.batch_size}: "
                 "no full batch to train on; raise --subset or lower --batch-size"
             )
+        if self.method != "supervised":
+            from alignuniform.objective import Objective
+
+            Objective.parse(self.loss)  # an unknown term or bad parameter fails here, early
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from alignuniform._kernel import compute_dtype, log_mean_potential
+from alignuniform._kernel import checked_log_mean_potential, compute_dtype
 from alignuniform._validate import check_embeddings, check_pair, check_positive, check_same_width
 
 __all__ = ["align_loss", "contrastive_loss", "uniform_loss"]
@@ -59,10 +59,10 @@ def uniform_loss(
     t = check_positive(t, "t")
     if y is None:
         x = check_embeddings(x, "x", normalize=normalize, min_rows=2)
-        return log_mean_potential(x, t=t, block_size=block_size)
+        return checked_log_mean_potential(x, None, t, block_size)
     x, y = check_pair(x, y, normalize=normalize, min_rows=2)
-    both = log_mean_potential(x, t=t, block_size=block_size)
-    return (both + log_mean_potential(y, t=t, block_size=block_size)) / 2
+    views = checked_log_mean_potential(x, None, t, block_size)
+    return (views + checked_log_mean_potential(y, None, t, block_size)) / 2
 
 
 def contrastive_loss(

@@ -97,7 +97,7 @@ def uniformity(
         z = check_embeddings(z, "z", normalize=normalize, min_rows=2)
         total = pair_count(z.shape[0])
         if max_pairs is None or max_pairs >= total:
-            value, _, _ = blockwise_log_mean(z, None, t, default_block_size(z.device), False)
+            value, _, _ = blockwise_log_mean(z, None, t, default_block_size(z.device))
             return UniformityResult(float(value), 0.0, total, True)
         return _sampled_uniformity(z, t, int(max_pairs), seed)
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from alignuniform._validate import NonFiniteEmbeddings
 from alignuniform.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from alignuniform.config import TrainConfig, dump_config
 from alignuniform.distributed import barrier, init_from_env
@@ -164,9 +165,8 @@ class Trainer:
             with autocast(self.device, config.precision):
                 try:
                     out = self.model(images, labels)
-                except ValueError as err:  # the losses refuse NaN/Inf embeddings
-                    self._check_parameters(err)
-                    raise
+                except NonFiniteEmbeddings as err:  # the losses refuse NaN/Inf embeddings
+                    self._diverged("the encoder's output became NaN/Inf", err)
             self._check_finite(out)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(out.loss).backward()
@@ -191,10 +191,6 @@ class Trainer:
         if not torch.isfinite(out.loss.detach()):
             terms = ", ".join(f"{k}={v.item():.4g}" for k, v in out.terms.items())
             self._diverged(f"loss became {out.loss.item()} ({terms})")
-
-    def _check_parameters(self, cause: Exception) -> None:
-        if not all(torch.isfinite(p).all() for p in self.method.parameters()):
-            self._diverged("the encoder's weights became NaN/Inf", cause)
 
     def _diverged(self, what: str, cause: Exception | None = None) -> None:
         raise TrainingDiverged(

@@ -85,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
                "progress": args.progress and sys.stderr.isatty()}
     out = Path(args.out) if args.out else None
     if args.run_dir is not None:
-        if not Path(args.run_dir).is_dir():
-            raise FileNotFoundError(f"run directory {args.run_dir} does not exist")
         results = evaluate_run(args.run_dir, dataset=args.dataset, out_dir=out, **options)
     else:
         if args.dataset is None:
@@ -96,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
                                    cache_dir=out / "features" if out else None, **options)
         if out is not None:
             write_results(results, out)
-    print(json.dumps(results, indent=2) if args.json else format_table(results), file=sys.stdout)
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0

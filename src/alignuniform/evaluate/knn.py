@@ -8,8 +8,8 @@
                 a tie goes to the lower class index
 
 The similarities are computed block by block (``query_block`` test rows x ``bank_block`` training
-rows into one reused buffer) and merged into a running top-k, so memory stays
-O(query_block * bank_block) whatever the sizes of the two sets.
+rows into one reused buffer) and merged into a running top-k, so beyond one normalised copy of
+the inputs memory stays O(query_block * bank_block) whatever the sizes of the two sets.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ def nearest_neighbors(
         raise ValueError(f"k={k} exceeds the {bank.shape[0]} training rows; lower k")
     dtype = torch.promote_types(queries.dtype, bank.dtype)
     queries, bank = queries.to(dtype), bank.to(dtype)
-    bank_t = bank.T.contiguous()
     buffer = torch.empty(min(query_block, len(queries)), min(bank_block, len(bank)),
                          dtype=dtype, device=queries.device)
     top_values, top_indices = [], []
@@ -81,9 +80,9 @@ def nearest_neighbors(
         best_v = torch.empty(len(query), 0, dtype=dtype, device=queries.device)
         best_i = torch.empty(len(query), 0, dtype=torch.int64, device=queries.device)
         for b_start in range(0, len(bank), bank_block):
-            columns = bank_t[:, b_start:b_start + bank_block]
-            sims = buffer[:len(query), :columns.shape[1]]
-            torch.mm(query, columns, out=sims)
+            rows = bank[b_start:b_start + bank_block]
+            sims = buffer[:len(query), :len(rows)]
+            torch.mm(query, rows.T, out=sims)
             values, indices = _block_top(sims, k)
             best_v, best_i = _lexicographic_top(torch.cat([best_v, values], dim=1),
                                                 torch.cat([best_i, indices + b_start], dim=1), k)

@@ -67,7 +67,7 @@ def check_labelled(data) -> None:
                          f"dataset")
 
 
-def train_test_splits(dataset, data_dir, subset: int | None) -> tuple:
+def train_test_splits(dataset: str | tuple, data_dir, subset: int | None) -> tuple:
     """(train, test) ImageData of a dataset name or given pair, cut to ``subset`` images each."""
     from alignuniform.data import ImageData, load_dataset
 
@@ -110,7 +110,6 @@ class Probes:
     augment: nn.Module
     linear_protocol: str
     paper_epochs: int
-    batch_size: int
     device: torch.device
     seed: int
     progress: bool
@@ -133,7 +132,7 @@ class Probes:
 
 def evaluate_encoder(
     encoder: nn.Module,
-    dataset,
+    dataset: str | tuple,
     *,
     layers: Sequence[str] = LAYERS,
     protocols: Sequence[str] = PROTOCOLS,
@@ -180,7 +179,7 @@ def evaluate_encoder(
     needs_train = "knn" in protocols or linear_protocol == "fast" or folds
     train_features = cache.features(train, unique_taps, **extract) if needs_train else {}
     probes = Probes(encoder, train, train_features, augment, linear_protocol, paper_epochs,
-                    batch_size, device, seed, progress)
+                    device, seed, progress)
     geometry = layer_geometry(encoder, test, test_features, augment=augment,
                               batch_size=batch_size, device=device, seed=seed)
     all_rows = torch.arange(len(train))
@@ -215,6 +214,9 @@ def evaluate_run(run_dir: str | os.PathLike, *, dataset: str | None = None,
     from alignuniform.config import load_config
 
     run = Path(run_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run directory {run} does not exist (expected config.yaml and "
+                                f"checkpoints/last.pt inside)")
     config = load_config(run / "config.yaml") if (run / "config.yaml").is_file() else None
     if dataset is None:
         if config is None:
