@@ -1,6 +1,6 @@
 """Time and peak memory of the probes on synthetic features, against baselines in the same run.
 
-    knn ours      alignuniform.evaluate.knn_predict (k=5, vote): blocks of 1024 x 4096 similarities
+    knn ours      alignuniform.evaluate.knn_predict (k=5, vote): blocks of 2048 x 8192 similarities
     knn brute     the full [test, train] similarity matrix, then topk(5) and the same vote
     linear ours   alignuniform.evaluate.fit_linear_probe (L-BFGS, explicit gradient), to convergence
     linear ours/N, linear autograd/N

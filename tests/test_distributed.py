@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,7 +120,8 @@ def test_two_gloo_ranks_match_one_process_for_every_term(tmp_path):
             assert diff["grad"] < 1e-5 * max(1.0, diff["grad_scale"]), (rank, name, diff)
 
 
-def torchrun(data_dir: Path, out: Path, nproc: int, *extra: str) -> subprocess.CompletedProcess:
+def torchrun(data_dir: Path, out: Path, nproc: int, *extra: str) -> subprocess.Popen:
+    """Start ``torchrun`` on the tiny dataset for 3 epochs."""
     args = [
         sys.executable,
         "-m",
@@ -126,24 +129,56 @@ def torchrun(data_dir: Path, out: Path, nproc: int, *extra: str) -> subprocess.C
         f"--nproc_per_node={nproc}",
         "--master_addr=127.0.0.1",
         f"--master_port={free_port()}",
-        *train_args(data_dir, out, 2, *extra),
+        *train_args(data_dir, out, 3, *extra),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc), deepest last."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for c, p in parents.items() if p in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def finish(proc: subprocess.Popen) -> None:
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
 
 
 @pytest.mark.slow
-def test_torchrun_training_matches_one_process_and_resumes(fmnist_dir, tmp_path):
+def test_torchrun_training_resumes_after_kill_and_matches_one_process(fmnist_dir, tmp_path):
     two = torchrun(fmnist_dir, tmp_path / "two", 2)
-    assert two.returncode == 0, two.stdout + two.stderr
-    one = torchrun(fmnist_dir, tmp_path / "one", 1)
-    assert one.returncode == 0, one.stdout + one.stderr
-    two_records = read_jsonl(RunDir(tmp_path / "two").metrics)
+    metrics = RunDir(tmp_path / "two").metrics
+    deadline = time.time() + 300
+    while len(read_jsonl(metrics)) < 1 and two.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    for pid in [two.pid, *descendants(two.pid)]:  # torchrun starts ranks in new sessions
+        os.kill(pid, signal.SIGKILL)
+    two.communicate(timeout=60)
+    assert 1 <= len(read_jsonl(metrics)) < 3, "the run ended before it could be killed"
+    finish(torchrun(fmnist_dir, tmp_path / "two", 2, "--resume"))
+    finish(torchrun(fmnist_dir, tmp_path / "one", 1))
+    two_records = read_jsonl(metrics)
     one_records = read_jsonl(RunDir(tmp_path / "one").metrics)
-    assert [r["epoch"] for r in two_records] == [1, 2]  # one directory, written once (rank 0)
+    assert [r["epoch"] for r in two_records] == [1, 2, 3]  # one directory, written by rank 0
     for a, b in zip(two_records, one_records, strict=True):
-        # Same global batches and augmentations; only per-rank BatchNorm statistics differ.
+        # Same global batches and seed; augmentation draws and BatchNorm statistics are per rank.
         assert a["loss"] == pytest.approx(b["loss"], rel=0.05, abs=0.05)
-    more = torchrun(fmnist_dir, tmp_path / "two", 2, "--resume", "--epochs", "3")
-    assert more.returncode == 0, more.stdout + more.stderr
-    assert [r["epoch"] for r in read_jsonl(RunDir(tmp_path / "two").metrics)] == [1, 2, 3]

@@ -35,7 +35,8 @@ def reference_weighted(labels: list[int], sims: list[float], temperature: float)
     return min(c for c, v in scores.items() if v == best)
 
 
-@pytest.mark.parametrize(("query_block", "bank_block"), [(1024, 4096), (7, 5), (1, 3), (64, 2)])
+@pytest.mark.parametrize(("query_block", "bank_block"),
+                         [(1024, 4096), (7, 5), (1, 3), (64, 2), (5, 1)])
 def test_neighbors_match_full_sort_for_any_block_sizes(query_block, bank_block):
     generator = torch.Generator().manual_seed(0)
     bank = torch.randn(97, 6, generator=generator, dtype=torch.float64)

@@ -89,7 +89,8 @@ def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_pat
     while len(read_jsonl(metrics)) < 1 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output.decode()
     assert RunDir(tmp_path / "run").read_status()["status"] == "interrupted"
     assert load_checkpoint(RunDir(tmp_path / "run").checkpoint)["epoch"] >= 1
     resumed = train_cli(fmnist_dir, tmp_path / "run", "--resume")

@@ -8,8 +8,10 @@
                 a tie goes to the lower class index
 
 The similarities are computed block by block (``query_block`` test rows x ``bank_block`` training
-rows into one reused buffer) and merged into a running top-k, so beyond one normalised copy of
-the inputs memory stays O(query_block * bank_block) whatever the sizes of the two sets.
+rows, each block scaled by its rows' inverse norms when used, into one reused buffer) and each
+block's top-k candidates are merged into the running top-k, so the extra memory is
+O(query_block * bank_block + (query_block + bank_block) * d + M + N) for M queries and N
+training rows: never the M x N similarity matrix.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from alignuniform.evaluate.validate import check_features, check_labels, check_positive_int
 
 Weighting = Literal["vote", "distance"]
 WEIGHTINGS = ("vote", "distance")
-QUERY_BLOCK = 1024
-BANK_BLOCK = 4096
+QUERY_BLOCK = 2048
+BANK_BLOCK = 8192
+MERGE_EVERY = 64  # blocks of candidates held before merging: memory stays bounded
 
 
 def _lexicographic_top(values: torch.Tensor, indices: torch.Tensor, k: int):
@@ -36,21 +38,27 @@ def _lexicographic_top(values: torch.Tensor, indices: torch.Tensor, k: int):
 
 
 def _block_top(sims: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The top-k of each row of one similarity block, equal values resolved to the lower column.
+    """The k best columns of each row of one similarity block (in no particular order), equal
+    values resolved to the lower column.
 
     ``topk(k + 1)`` shows where a tie crosses the k-th place; only those rows are fully sorted
     (a stable sort keeps equal values in column order).
     """
-    width = sims.shape[1]
-    if width <= k:
-        return _lexicographic_top(sims, torch.arange(width, device=sims.device).expand_as(sims), k)
+    if sims.shape[1] <= k:  # the whole block; copied, as the buffer is reused
+        return sims.clone(), torch.arange(sims.shape[1], device=sims.device).expand_as(sims)
     values, indices = sims.topk(k + 1, dim=1)
     tied = (values[:, k - 1] == values[:, k]).nonzero().flatten()
     values, indices = values[:, :k], indices[:, :k]
     if len(tied):
         order = sims[tied].sort(dim=1, descending=True, stable=True).indices[:, :k]
         values[tied], indices[tied] = sims[tied].gather(1, order), order
-    return _lexicographic_top(values, indices, k)
+    return values, indices
+
+
+def _inverse_norms(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """1 / ||x_i|| per row ([N, 1]; zero rows get 0, so their similarities are 0)."""
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True, dtype=dtype)
+    return torch.where(norms > 0, 1 / norms, torch.zeros_like(norms))
 
 
 def nearest_neighbors(
@@ -63,31 +71,40 @@ def nearest_neighbors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities [M, k] and bank row indices [M, k] of each query's k nearest rows.
 
-    Sorted by similarity (descending), equal similarities by row index (ascending).
+    Sorted by similarity (descending), equal similarities by row index (ascending). Each block's
+    candidates are kept, and merged every ``MERGE_EVERY`` blocks and at the end.
     """
-    queries = F.normalize(check_features(queries, "queries"), dim=1)
-    bank = F.normalize(check_features(bank, "bank", dim=queries.shape[1]), dim=1)
+    queries = check_features(queries, "queries")
+    bank = check_features(bank, "bank", dim=queries.shape[1])
     k = check_positive_int(k, "k")
     if k > bank.shape[0]:
         raise ValueError(f"k={k} exceeds the {bank.shape[0]} training rows; lower k")
+    if queries.device != bank.device:
+        raise ValueError(f"queries are on {queries.device} but the training features on "
+                         f"{bank.device}; move both to one device")
     dtype = torch.promote_types(queries.dtype, bank.dtype)
-    queries, bank = queries.to(dtype), bank.to(dtype)
+    query_scale, bank_scale = _inverse_norms(queries, dtype), _inverse_norms(bank, dtype)
     buffer = torch.empty(min(query_block, len(queries)), min(bank_block, len(bank)),
                          dtype=dtype, device=queries.device)
     top_values, top_indices = [], []
     for q_start in range(0, len(queries), query_block):
-        query = queries[q_start:q_start + query_block]
-        best_v = torch.empty(len(query), 0, dtype=dtype, device=queries.device)
-        best_i = torch.empty(len(query), 0, dtype=torch.int64, device=queries.device)
+        q_end = q_start + query_block
+        query = queries[q_start:q_end].to(dtype) * query_scale[q_start:q_end]
+        values, indices = [], []
         for b_start in range(0, len(bank), bank_block):
-            rows = bank[b_start:b_start + bank_block]
+            b_end = b_start + bank_block
+            rows = bank[b_start:b_end].to(dtype) * bank_scale[b_start:b_end]
             sims = buffer[:len(query), :len(rows)]
             torch.mm(query, rows.T, out=sims)
-            values, indices = _block_top(sims, k)
-            best_v, best_i = _lexicographic_top(torch.cat([best_v, values], dim=1),
-                                                torch.cat([best_i, indices + b_start], dim=1), k)
-        top_values.append(best_v)
-        top_indices.append(best_i)
+            block_values, block_indices = _block_top(sims, k)
+            values.append(block_values)
+            indices.append(block_indices + b_start)
+            if len(values) == MERGE_EVERY:
+                merged = _lexicographic_top(torch.cat(values, dim=1), torch.cat(indices, dim=1), k)
+                values, indices = [merged[0]], [merged[1]]
+        merged = _lexicographic_top(torch.cat(values, dim=1), torch.cat(indices, dim=1), k)
+        top_values.append(merged[0])
+        top_indices.append(merged[1])
     return torch.cat(top_values), torch.cat(top_indices)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+CHUNK = 1 << 22  # elements per block of the finite check (its boolean mask stays small)
+
 
 def check_positive_int(value: object, name: str) -> int:
     """``value`` if it is an int >= 1 (bool excluded), else a ValueError naming ``name``."""
@@ -26,7 +28,7 @@ def check_features(x: object, name: str, *, dim: int | None = None) -> torch.Ten
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{name} has {x.shape[1]} columns but the other features have {dim}; "
                          f"use features of the same layer for both")
-    if not bool(torch.isfinite(x).all()):
+    if not all(bool(torch.isfinite(rows).all()) for rows in x.split(max(1, CHUNK // x.shape[1]))):
         raise ValueError(f"{name} contains NaN or Inf; check the encoder (diverged training?)")
     return x
 
