@@ -36,7 +36,7 @@ class TrainConfig:
     moco_momentum: float = 0.999
     moco_queue: int = 16384
     moco_uniform: str = "eq18"
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 512
     lr: float | None = None
     momentum: float = 0.9
