@@ -10,10 +10,8 @@ A checkpoint is a dict::
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -28,33 +26,13 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or of another architecture."""
 
 
-@contextlib.contextmanager
-def deferred_interrupts():
-    """Hold SIGINT/SIGTERM while the block runs; they are delivered right after it."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
     """Call ``writer(file)`` on a temporary file beside ``path``, fsync it, then rename.
 
-    A crash at any point leaves either the old file or the new one, never a partial one, and
-    Ctrl-C waits until the write is done.
+    A crash at any point leaves either the old file or the new one, never a partial one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with deferred_interrupts():
-        _write_then_rename(path, writer)
-
-
-def _write_then_rename(path: Path, writer) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

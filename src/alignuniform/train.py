@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class Trainer:
             self.device.type, enabled=config.precision == "fp16" and self.device.type == "cuda"
         )
         self.epoch, self.step = 0, 0
+        self.stop = StopRequests()
 
     # ----- state ---------------------------------------------------------------------------
     def state(self) -> dict:
@@ -176,6 +178,7 @@ class Trainer:
             self.monitor.add_step(out.loss, out.terms, len(images) * self.info.world_size)
             bar.update()
             bar.set_postfix(loss=f"{out.loss.item():.4f}")
+            self.stop.check()
         bar.close()
         self.monitor.sums["time_s"] += time.perf_counter() - start
         self.epoch, self.step = epoch + 1, 0
@@ -186,6 +189,7 @@ class Trainer:
             if self.progress:
                 tqdm.write(format_record(record))
         self.save()
+        self.stop.check()
 
     def _check_finite(self, out) -> None:
         if not torch.isfinite(out.loss.detach()):
@@ -200,8 +204,34 @@ class Trainer:
         ) from cause
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+class StopRequests:
+    """While active, Ctrl-C / SIGTERM only set a flag that the loop checks between steps, so a
+    step or a checkpoint write is never cut in half; a second signal interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt(f"signal {signum} (second request)")
+        self.requested = True
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():  # handlers live there only
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt at this safe point if a stop was requested."""
+        if self.requested:
+            raise KeyboardInterrupt("stop requested")
 
 
 def train(
@@ -245,9 +275,9 @@ def train(
 
     if main:
         write_json(run.status, {**base, "status": "running", "wall_time_s": previous})
-    old_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        trainer.fit()
+        with StopRequests() as trainer.stop:
+            trainer.fit()
     except KeyboardInterrupt:
         trainer.save()
         finish("interrupted")
@@ -255,7 +285,5 @@ def train(
     except Exception as err:
         finish("failed", error=str(err))
         raise
-    finally:
-        signal.signal(signal.SIGTERM, old_handler)
     finish("finished")
     return run.root
