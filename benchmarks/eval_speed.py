@@ -25,15 +25,9 @@ import subprocess
 import sys
 import time
 
+from _memory import status_bytes
+
 CASES = ("knn ours", "knn brute", "linear ours", "linear ours/N", "linear autograd/N")
-
-
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
 def synthetic(n_train: int, n_test: int, dim: int, device: str):
@@ -119,13 +113,13 @@ def worker(case: str, n_train: int, n_test: int, dim: int, device: str, iteratio
     else:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # VmHWM := VmRSS
-        before = _status_bytes("VmRSS")
+        before = status_bytes("VmRSS")
     start = time.perf_counter()
     produced = run()
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() if cuda else _status_bytes("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if cuda else status_bytes("VmHWM")
     return {"case": case, "dim": dim, "seconds": seconds, "peak_mb": (peak - before) / 2**20,
             **produced}
 

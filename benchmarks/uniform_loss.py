@@ -22,16 +22,10 @@ import subprocess
 import sys
 import time
 
+from _memory import status_bytes
+
 SIZES = (1024, 4096, 8192, 16384, 65536)
 REFERENCE_BYTES_PER_PAIR = 24  # pdist, pow, mul, exp outputs and their grads: ~6 float32s alive
-
-
-def _resident_bytes(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
 def _start_peak_memory(cuda: bool) -> tuple[int, bool]:
@@ -48,13 +42,13 @@ def _start_peak_memory(cuda: bool) -> tuple[int, bool]:
         reset = True
     except OSError:
         reset = False  # then VmHWM may predate the case: the peak is an upper bound
-    return _resident_bytes("VmRSS"), reset
+    return status_bytes("VmRSS"), reset
 
 
 def _peak_memory(cuda: bool, before: int) -> int:
     import torch
 
-    peak = torch.cuda.max_memory_allocated() if cuda else _resident_bytes("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if cuda else status_bytes("VmHWM")
     return peak - before
 
 
