@@ -204,6 +204,12 @@ def test_plot_dynamics_one_panel_per_run(tmp_path):
 
     runs = [("0.0025 La", trajectory(True)), ("0.0005 Lu", trajectory(False))]
     assert_figure(*plot_dynamics(runs, tmp_path / "dynamics"))
+    # Many runs wrap into rows of four panels: as wide as four, twice as tall as one row.
+    six_runs = [(f"run {i}", trajectory(i % 2 == 0)) for i in range(6)]
+    png, _ = plot_dynamics(six_runs, tmp_path / "d6")
+    png4, _ = plot_dynamics([(f"run {i}", trajectory(True)) for i in range(4)], tmp_path / "d4")
+    six, four = matplotlib.image.imread(png).shape, matplotlib.image.imread(png4).shape
+    assert six[1] == four[1] and 1.7 < six[0] / four[0] < 2.2
     with pytest.raises(ValueError, match="runs is empty"):
         plot_dynamics([], tmp_path / "d")
     with pytest.raises(ValueError, match="no record has 'align'"):

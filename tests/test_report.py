@@ -161,7 +161,9 @@ def test_sweep_report_with_a_failed_point(tmp_path):
     sweep = write_sweep(tmp_path / "sweep")
     page = write_report(sweep)[0].read_text()
     images = embedded_images(page)
-    figures = ["scatter_out_linear", "scatter_out_knn", "scatter_penultimate_linear", "weights"]
+    figures = [
+        "scatter_out_linear", "scatter_out_knn", "scatter_penultimate_linear", "weights", "dynamics"
+    ]
     assert len(images) == len(figures)
     for name, image in zip(figures, images, strict=True):
         assert image == (sweep / "figures" / f"{name}.png").read_bytes()
@@ -180,7 +182,8 @@ def test_sweep_report_where_every_point_failed_still_renders(tmp_path):
     sweep = write_sweep(tmp_path / "sweep", lambdas=(0.1, 0.9), failed=(0.1, 0.9))
     (sweep / "table.md").unlink()
     page = write_report(sweep)[0].read_text()
-    assert embedded_images(page) == []
+    # Only the epochs the failed points logged before failing are drawn.
+    assert embedded_images(page) == [(sweep / "figures" / "dynamics.png").read_bytes()]
     assert "not drawn: no finished entry" in page and "table.md not written yet" in page
 
 
@@ -197,6 +200,8 @@ def test_cli_report_and_plot_on_directories(tmp_path, capsys):
     assert main(["plot", "dynamics", *runs, "--labels", "align only,middle"]) == 0
     dynamics = sweep / "figures" / "dynamics.png"  # several runs: their common parent
     assert capsys.readouterr().out.split() == [str(dynamics), str(dynamics.with_suffix(".svg"))]
+    pair = sweep / "figures" / "pair.png"
+    assert main(["plot", "dynamics", *runs, "--out", str(pair)]) == 0
     out = tmp_path / "figs" / "knn.png"
     assert (
         main(["plot", "scatter", str(sweep), "--accuracy-key", "out/knn", "--out", str(out)]) == 0
@@ -206,7 +211,8 @@ def test_cli_report_and_plot_on_directories(tmp_path, capsys):
     assert main(["report", str(sweep)]) == 0
     assert capsys.readouterr().out.split() == [str(sweep / "report.html"), str(sweep / "report.md")]
     page = (sweep / "report.html").read_text()
-    assert "Other figures" in page and dynamics.read_bytes() in embedded_images(page)
+    assert "Other figures" in page and pair.read_bytes() in embedded_images(page)
+    assert dynamics.read_bytes() in embedded_images(page)  # redrawn with every point's epochs
     assert main(["plot", "weights", str(sweep), "--accuracy-key", "out/nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'out/nope'" in err and "columns present" in err

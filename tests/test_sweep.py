@@ -25,6 +25,7 @@ def write_spec(path: Path, data_dir: Path, **extra) -> Path:
         "points": [
             {"name": "contrastive", "loss": "contrastive(tau=0.5)"},
             {"name": "missing-data", "dataset": "cifar10", "data_dir": str(data_dir / "no")},
+            {"name": "raw-pixels", "encoder": "identity", "epochs": 0},
         ],
         "weights": {"lambdas": [0.5]},
         **extra,
@@ -42,7 +43,7 @@ def test_spec_expands_points_grid_and_weight_lambdas(tmp_path):
     spec_file = write_spec(tmp_path / "s.yaml", tmp_path, grid={"seed": [0, 1]})
     spec = load_spec(spec_file, parse_overrides(["epochs=1"]))
     names = [p.name for p in spec.points]
-    assert len(names) == 6 and len(set(names)) == 6
+    assert len(names) == 8 and len(set(names)) == 8
     lam = [p for p in spec.points if p.tags.get("lambda") == 0.5]
     assert len(lam) == 2 and lam[0].values["loss"] == "0.5*align(alpha=2) + 0.5*uniform(t=2)"
     assert all(p.values["epochs"] == 1 for p in spec.points)
@@ -62,6 +63,13 @@ def test_bad_specs_are_refused_before_anything_runs(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         load_spec(spec_file)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_parameter_free_encoder_cannot_be_trained(fmnist_dir, tmp_path):
+    config = TrainConfig(dataset="fashion-mnist", data_dir=str(fmnist_dir), encoder="identity",
+                         epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="no parameters to train: set epochs=0"):
+        train(config, tmp_path / "run", progress=False)
 
 
 def test_unknown_set_key_is_an_error():
@@ -92,15 +100,28 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     table = (out / "table.md").read_text()
     assert "Best L_c only" in table and "Best L_align + L_uniform only" in table
     assert "missing-data (failed)" in table
+    assert rows["raw-pixels"]["family"] == "pixels" and rows["raw-pixels"]["status"] == "finished"
+    assert "| Raw pixels | — |" in table
 
     before = {n: load_checkpoint(RunDir(out / n).checkpoint)["epoch"]
               for n in ("contrastive", "lambda-0.5")}
     stamps = {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before}
-    capsys.readouterr()
+    printed = capsys.readouterr().out  # each point reported as it ends, in any order
+    assert "point missing-data failed (exit 2)" in printed  # the CLI's bad-input exit
+    assert all(f"[{k}/4] point" in printed for k in range(1, 5))
     assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress"]) == 0
-    assert "1 to run, 2 already finished" in capsys.readouterr().out
+    assert "1 to run, 3 already finished" in capsys.readouterr().out
     assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
     assert (out / "report.html").is_file()
+
+    # Changed evaluation settings: finished points are evaluated again, not trained again.
+    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress",
+                 "--set", "eval_protocols=[linear]"]) == 0
+    assert "4 to run, 0 already finished" in capsys.readouterr().out
+    assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
+    rows = {r["name"]: r for r in read_csv(out / "results.csv")}
+    assert 0 <= float(rows["contrastive"]["out/linear"]) <= 100
+    assert rows["contrastive"].get("out/knn", "") == ""  # the new eval.json has no 5-NN
 
 
 def test_every_shipped_preset_expands_to_valid_configs(tmp_path):

@@ -136,11 +136,26 @@ def test_corrupt_checkpoint_is_a_clear_error(fmnist_dir, tmp_path):
         ({"dataset": "mnist-but-not"}, "mnist-but-not"),
         ({"subset": 32}, "subset=32 is smaller than batch_size=64"),
         ({"method": "byol"}, "method must be one of"),
+        ({"eval_linear_protocol": "sgd"}, "linear_protocol must be one of"),
+        ({"eval_paper_epochs": 0}, "eval_paper_epochs must be >= 1"),
     ],
 )
 def test_bad_configuration_names_what_is_wrong(fmnist_dir, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         train(tiny_config(fmnist_dir, **overrides), tmp_path / "run", progress=False)
+
+
+def test_the_config_chooses_the_linear_probe_of_the_evaluation(fmnist_dir, tmp_path):
+    from alignuniform.summary import finish_run
+
+    config = tiny_config(fmnist_dir, epochs=0, evaluate=True, eval_layers=["out"],
+                         eval_protocols=["linear"], eval_linear_protocol="paper",
+                         eval_paper_epochs=1)
+    run = train(config, tmp_path / "run", progress=False)
+    results = finish_run(run, evaluate=True)
+    assert results["linear_protocol"] == "paper, 1 epochs"
+    assert 0 <= results["layers"]["out"]["linear"]["accuracy"] <= 100
+    assert "linear probe paper, 1 epochs" in (run / "report.html").read_text()
 
 
 def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch):

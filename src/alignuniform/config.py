@@ -55,6 +55,8 @@ class TrainConfig:
     eval_layers: list[str] = field(default_factory=lambda: ["out", "penultimate"])
     eval_protocols: list[str] = field(default_factory=lambda: ["linear", "knn"])
     eval_folds: int = 0
+    eval_linear_protocol: str = "fast"
+    eval_paper_epochs: int = 100
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -111,6 +113,11 @@ class TrainConfig:
             Objective.parse(self.loss)  # an unknown term or bad parameter fails here, early
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        from alignuniform.evaluate.run import check_options
+
+        check_options(self.eval_folds, None, self.eval_linear_protocol, self.batch_size)
+        if self.eval_paper_epochs < 1:
+            raise ValueError(f"eval_paper_epochs must be >= 1, got {self.eval_paper_epochs}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

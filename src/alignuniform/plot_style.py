@@ -14,11 +14,21 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-FAMILY_MARKERS = {"contrastive": "+", "align_uniform": "o", "mixed": "^"}
+FAMILY_MARKERS = {
+    "contrastive": "+",
+    "align_uniform": "o",
+    "mixed": "^",
+    "supervised": "s",
+    "untrained": "x",
+    "pixels": "*",
+}
 FAMILY_LABELS = {
     "contrastive": "contrastive only",
     "align_uniform": "align + uniform only",
     "mixed": "all three mixed",
+    "supervised": "supervised",
+    "untrained": "random initialisation",
+    "pixels": "raw pixels",
 }
 CURVE_COLORS = {"uniform": "#1f77b4", "align": "#ff7f0e", "accuracy": "#2ca02c"}
 LABEL_ALIGN = r"$\mathcal{L}_\mathrm{align}(\alpha{=}2)$"

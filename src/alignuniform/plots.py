@@ -84,14 +84,15 @@ def plot_scatter(
     for family in sorted(set(families), key=family_order):
         idx = [i for i, f in enumerate(families) if f == family]
         marker = FAMILY_MARKERS.get(family, "D")
+        stroke_only = marker in ("+", "x")  # line markers take the colour on their strokes
         ax.scatter(
             uniform[idx],
             align[idx],
             c=cmap(norm(score[idx])),
             marker=marker,
-            s=70 if marker == "+" else 42,
-            linewidths=1.6 if marker == "+" else 0.5,
-            edgecolors=None if marker == "+" else "#222222",
+            s=70 if stroke_only else 42,
+            linewidths=1.6 if stroke_only else 0.5,
+            edgecolors=None if stroke_only else "#222222",
             zorder=3,
         )
         handles.append(
@@ -171,17 +172,26 @@ def plot_weights(
     return save_figure(fig, path)
 
 
+DYNAMICS_COLUMNS = 4
+
+
 def plot_dynamics(
     runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
     path: str | os.PathLike,
 ) -> tuple[Path, Path]:
     """Fig. 8: one panel per run of L_align, exp(L_uniform) and accuracy (a fraction, when
-    logged) against epoch, from the run's metrics.jsonl records."""
+    logged) against epoch, from the run's metrics.jsonl records; panels wrap after
+    `DYNAMICS_COLUMNS`."""
     runs = list(runs)
     if not runs:
         raise ValueError("runs is empty: pass (label, metrics records) for at least one run")
-    fig = Figure(figsize=(4.2 * len(runs) + 0.6, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(runs), sharey=True, squeeze=False)[0]
+    columns = min(len(runs), DYNAMICS_COLUMNS)
+    rows = -(-len(runs) // columns)
+    fig = Figure(figsize=(4.2 * columns + 0.6, 3.6 * rows + 0.2), layout="constrained")
+    grid = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
+    for unused in grid[len(runs) :]:
+        unused.set_axis_off()
+    axes = grid[: len(runs)]
     top = 1.0
     for ax, (label, records) in zip(axes, runs, strict=True):
         points = [

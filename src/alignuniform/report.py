@@ -165,6 +165,15 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
                 CAPTIONS["weights"],
             )
         )
+    trained = [(p.root.name, records) for p in points if (records := _epoch_records(p))]
+    if trained:
+        blocks.append(
+            _figure(
+                lambda out: plot_dynamics(trained, out),
+                sweep_dir / "figures" / "dynamics",
+                CAPTIONS["dynamics"],
+            )
+        )
     varying = [c for c in config_columns if len({row.get(c) for row in rows}) > 1]
     shown = [
         "name",
@@ -243,14 +252,19 @@ def _eval_blocks(path: Path) -> list[Block]:
         )
     text = Text(
         f"Dataset {results.get('dataset', '?')}, encoder {results.get('encoder', '?')}, "
+        f"linear probe {results.get('linear_protocol', 'fast')}, "
         f"evaluated in {_duration(results.get('time_s'))}. L_uniform nearer the uniform "
         "bound = more uniform features; lower L_align = better aligned positives."
     )
     return [text, Table(header, rows)]
 
 
+def _epoch_records(run: RunDir) -> list[dict[str, Any]]:
+    return read_jsonl(run.metrics) if run.metrics.is_file() else []
+
+
 def _dynamics_blocks(run: RunDir) -> list[Block]:
-    records = read_jsonl(run.metrics) if run.metrics.is_file() else []
+    records = _epoch_records(run)
     if not records:
         return [Text("metrics.jsonl has no epochs yet.", "note")]
     figure = _figure(

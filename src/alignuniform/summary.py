@@ -22,6 +22,8 @@ def finish_run(run_dir: str | Path, *, evaluate: bool = True) -> dict:
             layers=tuple(config.eval_layers),
             protocols=tuple(config.eval_protocols),
             folds=config.eval_folds,
+            linear_protocol=config.eval_linear_protocol,
+            paper_epochs=config.eval_paper_epochs,
             device=str(resolve_device(config.device)),
         )
         print(format_table(results))

@@ -73,8 +73,17 @@ class Trainer:
                 self.method, device_ids=ids, broadcast_buffers=False
             )
         params = [p for p in self.method.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        if not params and config.epochs:
+            raise ValueError(
+                f"encoder {config.encoder!r} with method {config.method!r} has no parameters "
+                "to train: set epochs=0 to evaluate it as a baseline"
+            )
+        self.optimizer = (  # None for a parameter-free baseline, evaluated untrained
+            torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+            if params
+            else None
         )
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=config.precision == "fp16" and self.device.type == "cuda"
@@ -90,7 +99,7 @@ class Trainer:
             "encoder": encoder.spec,
             "model": encoder.state_dict(),
             "method": extra,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else {},
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
@@ -117,7 +126,8 @@ class Trainer:
             )
         self.method.encoder.load_state_dict(state["model"])
         self.method.load_state_dict({**self.method.state_dict(), **state["method"]})
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.monitor.sums = dict(state["sums"])

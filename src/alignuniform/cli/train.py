@@ -33,8 +33,8 @@ FLAGS = {
     "--out-dim": ("out_dim", int, "embedding dimension (default 128; 2 for circle plots)"),
     "--loss": ("loss", str, 'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"'),
     "--method": ("method", str, "twoview | moco | supervised (default twoview)"),
-    "--epochs": ("epochs", int, "epochs (default 10)"),
-    "--batch-size": ("batch_size", int, "global batch size (default 256)"),
+    "--epochs": ("epochs", int, "epochs (default 5)"),
+    "--batch-size": ("batch_size", int, "global batch size (default 512)"),
     "--lr": ("lr", float, "learning rate (default 0.12 x batch/256)"),
     "--momentum": ("momentum", float, "SGD momentum (default 0.9)"),
     "--weight-decay": ("weight_decay", float, "weight decay (default 1e-4)"),
@@ -47,6 +47,12 @@ FLAGS = {
     "--precision": ("precision", str, "fp32 | bf16 | fp16 (default fp32)"),
     "--num-workers": ("num_workers", int, "data-loading processes for on-disk image folders"),
     "--eval-folds": ("eval_folds", int, "k-fold cross-validation of the probes (default off)"),
+    "--eval-linear-protocol": (
+        "eval_linear_protocol",
+        str,
+        "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
+    ),
+    "--eval-paper-epochs": ("eval_paper_epochs", int, "epochs of the paper probe (default 100)"),
 }
 
 

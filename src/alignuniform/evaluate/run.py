@@ -197,8 +197,9 @@ def evaluate_encoder(
             entry[protocol] = score
         results[layer] = {**entry, **geometry[tap], "tap": tap}
     name = dataset if isinstance(dataset, str) else train.name
+    linear = "fast" if linear_protocol == "fast" else f"paper, {paper_epochs} epochs"
     return {"layers": results, "dataset": name, "encoder": encoder.spec["name"],
-            "time_s": time.perf_counter() - start}
+            "linear_protocol": linear, "time_s": time.perf_counter() - start}
 
 
 def evaluate_run(run_dir: str | os.PathLike, *, dataset: str | None = None,

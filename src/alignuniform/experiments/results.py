@@ -26,10 +26,20 @@ FAMILY_TITLES = {
     "align_uniform": "Best L_align + L_uniform only",
     "mixed": "Best mixed",
     "supervised": "Supervised",
+    "untrained": "Random initialisation",
+    "pixels": "Raw pixels",
 }
 
 
+LOSS_FAMILIES = ("contrastive", "align_uniform", "mixed")
+
+
 def family_of(config) -> str:
+    """The Table 1 row a run competes in: its loss family, or a baseline's own row."""
+    if config.encoder == "identity":
+        return "pixels"
+    if config.epochs == 0:
+        return "untrained"
     if config.method == "supervised":
         return "supervised"
     return Objective.parse(config.loss).family
@@ -113,7 +123,7 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
         if not members:
             continue
         best = max(members, key=lambda r: selection_score(r, metric))
-        cells = [title, f"`{best['loss'] if family != 'supervised' else 'cross-entropy'}`"]
+        cells = [title, f"`{best['loss']}`" if family in LOSS_FAMILIES else "—"]
         cells += [fmt(best.get(p)) for p in probes]
         cells += [fmt(best.get("align"), 4), fmt(best.get("uniform"), 4)]
         lines.append("| " + " | ".join(cells) + " |")

@@ -2,8 +2,9 @@
 
 Each point runs as ``alignuniform train --config <point>.yaml --out <sweep>/<name> --resume``
 in a child process (locally, ``workers`` at a time, or as Slurm jobs through submitit), so a
-crash in one point never stops the others, a finished point is skipped, and a point killed
-mid-way resumes from its checkpoint. Results land in ``results.csv`` and ``table.md``.
+crash in one point never stops the others, a finished point is skipped (or only evaluated
+again when its eval_* settings changed), and a point killed mid-way resumes from its
+checkpoint. Results land in ``results.csv`` and ``table.md`` as each point ends.
 """
 
 from __future__ import annotations
@@ -11,23 +12,33 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from alignuniform.checkpoint import atomic_write_text
-from alignuniform.config import dump_config
+from alignuniform.config import TrainConfig, dump_config, load_config
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
 from alignuniform.rundir import RunDir, read_json, write_json
 
 STATUS_FILE = "sweep.json"
+PointOutcome = Callable[[str, int, str], None]  # (point name, exit code, last lines of output)
 
 
-def point_is_done(run_dir: Path, evaluate: bool) -> bool:
+def point_is_done(run_dir: Path, config: TrainConfig) -> bool:
+    """Trained, and evaluated as ``config`` asks (changed eval_* settings: evaluate again)."""
     run = RunDir(run_dir)
-    return run.is_finished() and (run.eval.is_file() or not evaluate)
+    if not run.is_finished() or not run.config.is_file():
+        return False
+    evaluated = run.eval.is_file() or not config.evaluate
+    return evaluated and eval_settings(load_config(run.config)) == eval_settings(config)
+
+
+def eval_settings(config: TrainConfig) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k.startswith("eval")}
 
 
 def point_command(spec_file: Path, run_dir: Path) -> list[str]:
@@ -48,14 +59,16 @@ def point_command(spec_file: Path, run_dir: Path) -> list[str]:
 def run_local(command: list[str], log: Path, threads: int) -> tuple[int, str]:
     """Run one point's command, its output to ``log``; returns (exit code, last lines)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    with open(log, "w") as out:
+    with open(log, "a") as out:  # a resumed point adds to the log of its earlier attempts
         code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
     lines = log.read_text(errors="replace").strip().splitlines()
     return code, "\n".join(lines[-5:])
 
 
-def run_slurm(commands: dict[str, list[str]], folder: Path, slurm: dict) -> dict[str, tuple]:
-    """Submit every command as a Slurm job through submitit; wait; (exit code, message) each."""
+def run_slurm(
+    commands: dict[str, list[str]], folder: Path, slurm: dict, record: PointOutcome
+) -> None:
+    """Submit every command as a Slurm job through submitit; ``record`` each as it ends."""
     try:
         import submitit
     except ImportError as err:
@@ -67,14 +80,12 @@ def run_slurm(commands: dict[str, list[str]], folder: Path, slurm: dict) -> dict
     jobs = {
         name: executor.submit(subprocess.run, cmd, check=True) for name, cmd in commands.items()
     }
-    outcome = {}
     for name, job in jobs.items():
         try:
             job.result()
-            outcome[name] = (0, "")
+            record(name, 0, "")
         except Exception as err:  # a failed job is recorded, not raised
-            outcome[name] = (1, str(err)[-2000:])
-    return outcome
+            record(name, 1, str(err)[-2000:])
 
 
 def run_sweep(
@@ -99,7 +110,7 @@ def run_sweep(
     for point in spec.points:
         config = point.config().resolve()
         run_dir = root / point.name
-        if point_is_done(run_dir, config.evaluate):
+        if point_is_done(run_dir, config):
             status[point.name] = {"status": "finished", "tags": point.tags}
             continue
         spec_file = root / "points" / f"{point.name}.yaml"
@@ -112,40 +123,42 @@ def run_sweep(
         f"{len(spec.points) - len(todo)} already finished",
         flush=True,
     )
-    if launcher == "slurm" and todo:
-        outcomes = run_slurm(todo, root / "slurm", slurm or {})
-    else:
-        outcomes = _run_all_local(todo, root, workers, progress)
-    for name, (code, message) in outcomes.items():
+
+    def record(name: str, code: int, message: str) -> None:
+        """One point's outcome, into sweep.json and results.csv/table.md as soon as it ends."""
         status[name] = {
-            **status[name],
             "status": "finished" if code == 0 else "failed",
+            "tags": status[name]["tags"],
             **({"error": message} if code else {}),
         }
-        if code:
-            print(
-                f"point {name} failed (exit {code}); see {root / 'points' / (name + '.log')}",
-                flush=True,
-            )
-    write_json(status_path, status)
+        write_json(status_path, status)
+        write_results(root, collect_results(root, spec, status), spec)
+        done = sum(status[n]["status"] != "pending" for n in todo)
+        outcome = "finished" if code == 0 else (
+            f"failed (exit {code}); see {root / 'points' / (name + '.log')}"
+        )
+        tqdm.write(f"[{done}/{len(todo)}] point {name} {outcome}")
+
+    if launcher == "slurm" and todo:
+        run_slurm(todo, root / "slurm", slurm or {}, record)
+    else:
+        _run_all_local(todo, root, workers, progress, record)
     write_results(root, collect_results(root, spec, status), spec)
     return root
 
 
 def _run_all_local(
-    todo: dict[str, list[str]], root: Path, workers: int, progress: bool
-) -> dict[str, tuple[int, str]]:
+    todo: dict[str, list[str]], root: Path, workers: int, progress: bool, record: PointOutcome
+) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
-    outcomes: dict[str, tuple[int, str]] = {}
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,
         tqdm(total=len(todo), desc="sweep", disable=not progress, dynamic_ncols=True) as bar,
     ):
         futures = {
-            name: pool.submit(run_local, cmd, root / "points" / f"{name}.log", threads)
+            pool.submit(run_local, cmd, root / "points" / f"{name}.log", threads): name
             for name, cmd in todo.items()
         }
-        for name, future in futures.items():
-            outcomes[name] = future.result()
+        for future in as_completed(futures):
+            record(futures[future], *future.result())
             bar.update()
-    return outcomes
