@@ -167,6 +167,9 @@ def test_sweep_report_with_a_failed_point(tmp_path):
     assert len(images) == len(figures)
     for name, image in zip(figures, images, strict=True):
         assert image == (sweep / "figures" / f"{name}.png").read_bytes()
+    assert page.count('<figure class="wide">') == 1  # 4 runs' dynamics span the whole row
+    assert "linear probe" in page and ">fast<" in page
+    assert "0.6000" in page and "-1.7501" in page  # align and uniform to 4 decimals (lambda 0.5)
     assert "Failed points" in page and "RuntimeError: &lt;script&gt;" in page
     assert "<script>" not in page
     assert re.search(r"failed</span></td><td class=\"num\">1</td>", page)  # 1 failed point

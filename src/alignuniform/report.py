@@ -139,7 +139,10 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
     counts = Counter(row.get("status") or "unknown" for row in rows)
     points = [RunDir(sweep_dir / row["name"]) for row in rows if row.get("name")]
     wall = sum(p.read_status().get("wall_time_s") or 0.0 for p in points if p.status.is_file())
-    summary = {"points": len(rows), **counts, "training wall time (sum)": _duration(wall)}
+    probes = sorted({read_json(p.eval).get("linear_protocol", "fast") for p in points
+                     if p.eval.is_file()})
+    summary = {"points": len(rows), **counts, "training wall time (sum)": _duration(wall),
+               "linear probe": ", ".join(probes) or "—"}
     blocks: list[Block] = [Heading("Summary"), _key_values(summary)]
     blocks += [Heading("Selection (table.md)"), *_markdown_blocks(sweep_dir / "table.md")]
     blocks.append(Heading("Figures"))
@@ -353,8 +356,8 @@ def _key_values(values: dict[str, Any]) -> Table:
 
 
 def _fmt(value: Any, key: str = "") -> str:
-    """A cell: metrics (``key`` "", align, uniform or layer/protocol...) to 2 decimals, other
-    numbers (lr, lambda, epochs, ...) as they are, to 6 significant digits."""
+    """A cell: align and uniform to 4 decimals, other metrics (``key`` "" or layer/protocol...)
+    to 2, other numbers (lr, lambda, epochs, ...) as they are, to 6 significant digits."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -364,7 +367,9 @@ def _fmt(value: Any, key: str = "") -> str:
             return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if key in ("", "align", "uniform") or "/" in key:
+    if key in ("align", "uniform"):
+        return f"{value:.4f}"
+    if key == "" or "/" in key:
         return f"{value:.2f}"
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+WIDE_PX = 1200  # a figure wider than this (many panels) takes a whole row of the page
+
 
 @dataclass
 class Heading:
@@ -38,6 +40,12 @@ class Image:
 
 
 Block = Heading | Text | Table | Image
+
+
+def png_width(path: Path) -> int:
+    """Pixel width from a PNG's IHDR chunk (bytes 16-20, big-endian)."""
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(24)[16:20], "big")
 
 
 def render_html(title: str, blocks: list[Block]) -> str:
@@ -70,8 +78,10 @@ def _html_block(block: Block) -> str:
             f"<tbody>{body}</tbody></table></div>"
         )
     data = base64.b64encode(block.png.read_bytes()).decode("ascii")
+    wide = ' class="wide"' if png_width(block.png) > WIDE_PX else ""
     return (
-        f'<figure><img alt="{e(block.png.stem)}" src="data:image/png;base64,{data}">'
+        f"<figure{wide}>"
+        f'<img alt="{e(block.png.stem)}" src="data:image/png;base64,{data}">'
         f"<figcaption><b>What you are looking at:</b> {_inline(block.caption)}</figcaption>"
         "</figure>"
     )
@@ -140,6 +150,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge.finished{background:#e3f5e8;color:#1e7b3a}.badge.failed{background:#fde4e1;color:#b3261e}
 .badge.running,.badge.interrupted{background:#fff3d6;color:#8a5a00}
 .figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:18px}
+figure.wide{grid-column:1/-1}
 .kv td.num{text-align:left}
 figure{margin:12px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e6eb}
 code{background:#f1f3f6;border-radius:3px;padding:0 4px;font-size:92%}
