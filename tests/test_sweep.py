@@ -101,6 +101,7 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert "Best L_c only" in table and "Best L_align + L_uniform only" in table
     assert "missing-data (failed)" in table
     assert rows["raw-pixels"]["family"] == "pixels" and rows["raw-pixels"]["status"] == "finished"
+    assert rows["raw-pixels"]["loss"] == ""  # an untrained baseline has no objective
     assert "| Raw pixels | — |" in table
 
     before = {n: load_checkpoint(RunDir(out / n).checkpoint)["epoch"]

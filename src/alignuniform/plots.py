@@ -85,6 +85,9 @@ def plot_scatter(
         idx = [i for i, f in enumerate(families) if f == family]
         marker = FAMILY_MARKERS.get(family, "D")
         stroke_only = marker in ("+", "x")  # line markers take the colour on their strokes
+        if stroke_only:  # a dark underlay keeps pale (mid-scale) strokes visible on white
+            ax.scatter(uniform[idx], align[idx], c="#222222", marker=marker, s=70,
+                       linewidths=3.2, zorder=2.9)
         ax.scatter(
             uniform[idx],
             align[idx],
@@ -108,7 +111,7 @@ def plot_scatter(
         )
     colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
     colorbar.set_label(f"{accuracy_key} (blue = better)")
-    ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
+    ax.legend(handles=handles, loc="best", fontsize=9, framealpha=0.9)  # clear of the points
     left, top = _padded_min(uniform), _padded_max(align)
     ax.set_xlim(left, -0.03 * left)  # L_uniform <= 0: the right edge is 0, plus room for markers
     ax.set_ylim(-0.03 * top, top)

@@ -40,9 +40,10 @@ def summary_text(run: RunDir) -> str:
     config = load_config(run.config)
     records = read_jsonl(run.metrics)
     status = run.read_status()
+    objective = config.loss if config.method == "twoview" else config.method
     lines = [
         f"run: {run.root}",
-        f"  {config.method} | {config.loss if config.method == 'twoview' else config.method} | "
+        f"  {config.method} | {objective if config.epochs else 'untrained'} | "
         f"{config.dataset} | {config.encoder} (out_dim {config.out_dim}) | "
         f"{len(records)}/{config.epochs} epochs | {status.get('wall_time_s', 0):.0f} s training",
     ]

@@ -32,6 +32,7 @@ FAMILY_TITLES = {
 
 
 LOSS_FAMILIES = ("contrastive", "align_uniform", "mixed")
+BASELINE_LOSSES = {"supervised": "cross-entropy"}  # untrained baselines have no loss
 
 
 def family_of(config) -> str:
@@ -56,7 +57,9 @@ def point_row(run_dir: Path, name: str, state: dict[str, Any]) -> dict[str, Any]
     if not run.config.is_file():
         return {**row, **state.get("tags", {})}
     config = load_config(run.config)
-    row.update(family=family_of(config), loss=config.loss)
+    family = family_of(config)
+    loss = config.loss if family in LOSS_FAMILIES else BASELINE_LOSSES.get(family, "")
+    row.update(family=family, loss=loss)
     row.update({k: getattr(config, k) for k in CONFIG_COLUMNS})
     row.update(state.get("tags", {}))
     records = read_jsonl(run.metrics)
@@ -123,7 +126,7 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
         if not members:
             continue
         best = max(members, key=lambda r: selection_score(r, metric))
-        cells = [title, f"`{best['loss']}`" if family in LOSS_FAMILIES else "—"]
+        cells = [title, f"`{best['loss']}`" if best["loss"] else "—"]
         cells += [fmt(best.get(p)) for p in probes]
         cells += [fmt(best.get("align"), 4), fmt(best.get("uniform"), 4)]
         lines.append("| " + " | ".join(cells) + " |")
