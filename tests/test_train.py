@@ -82,6 +82,26 @@ def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(fmnist_dir, 
     )
 
 
+def test_wall_time_of_saved_epochs_survives_a_hard_crash(fmnist_dir, tmp_path, monkeypatch):
+    from alignuniform.train import Trainer
+
+    original = Trainer.train_epoch
+
+    def crash_after_first_epoch(self):
+        original(self)
+        raise SystemExit("power cut")  # not an Exception: nothing gets to write run.json
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_after_first_epoch)
+    with pytest.raises(SystemExit):
+        train(tiny_config(fmnist_dir, epochs=2), tmp_path / "run", progress=False)
+    crashed = RunDir(tmp_path / "run").read_status()
+    assert crashed["status"] == "running" and crashed["wall_time_s"] > 0
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    train(tiny_config(fmnist_dir, epochs=2), tmp_path / "run", resume=True, progress=False)
+    final = RunDir(tmp_path / "run").read_status()
+    assert final["status"] == "finished" and final["wall_time_s"] > crashed["wall_time_s"]
+
+
 def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_path):
     proc = train_cli(fmnist_dir, tmp_path / "run")
     metrics = RunDir(tmp_path / "run").metrics

@@ -90,6 +90,7 @@ class Trainer:
         )
         self.epoch, self.step = 0, 0
         self.stop = StopRequests()
+        self.on_checkpoint = lambda: None  # called after each checkpoint write (rank 0)
 
     # ----- state ---------------------------------------------------------------------------
     def state(self) -> dict:
@@ -112,6 +113,7 @@ class Trainer:
     def save(self) -> None:
         if self.info.is_main:
             save_checkpoint(self.run.checkpoint, self.state())
+            self.on_checkpoint()
         barrier()
 
     def restore(self) -> bool:
@@ -275,25 +277,25 @@ def train(
         "host": socket.gethostname(),
     }
 
-    def finish(state: str, **extra) -> None:
+    def record(state: str, **extra) -> None:
+        """run.json; rewritten with each checkpoint, so a killed run keeps the wall time of the
+        epochs it saved."""
         if main:
             wall = previous + time.time() - started
-            write_json(
-                run.status,
-                {**base, "status": state, "finished": utc_now(), "wall_time_s": wall, **extra},
-            )
+            ended = {} if state == "running" else {"finished": utc_now()}
+            write_json(run.status, {**base, "status": state, **ended, "wall_time_s": wall, **extra})
 
-    if main:
-        write_json(run.status, {**base, "status": "running", "wall_time_s": previous})
+    record("running")
+    trainer.on_checkpoint = lambda: record("running")
     try:
         with StopRequests() as trainer.stop:
             trainer.fit()
     except KeyboardInterrupt:
         trainer.save()
-        finish("interrupted")
+        record("interrupted")
         raise
     except Exception as err:
-        finish("failed", error=str(err))
+        record("failed", error=str(err))
         raise
-    finish("finished")
+    record("finished")
     return run.root
