@@ -125,6 +125,20 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert rows["contrastive"].get("out/knn", "") == ""  # the new eval.json has no 5-NN
 
 
+def test_slurm_launcher_runs_points_as_submitit_jobs(fmnist_dir, tmp_path):
+    # Without sbatch, submitit's AutoExecutor runs each job as a local process through the same
+    # pickled-job machinery a Slurm node uses; the Slurm-only options are passed and ignored.
+    spec_file = write_spec(tmp_path / "s.yaml", fmnist_dir, weights={"lambdas": []})
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress", "--launcher",
+                 "slurm", "--slurm-partition", "dev", "--slurm-gpus", "0"]) == 0
+    rows = {r["name"]: r for r in read_csv(out / "results.csv")}
+    assert {rows[n]["status"] for n in ("contrastive", "raw-pixels")} == {"finished"}
+    assert rows["missing-data"]["status"] == "failed" and rows["missing-data"]["error"]
+    assert load_checkpoint(RunDir(out / "contrastive").checkpoint)["epoch"] == 2
+    assert any((out / "slurm").iterdir())  # submitit's job folder
+
+
 def test_every_shipped_preset_expands_to_valid_configs(tmp_path):
     from alignuniform.experiments.reproduce import as_sweep_file, list_presets, preset_path
 
