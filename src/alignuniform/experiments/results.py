@@ -29,10 +29,7 @@ FAMILY_TITLES = {
     "untrained": "Random initialisation",
     "pixels": "Raw pixels",
 }
-
-
-LOSS_FAMILIES = ("contrastive", "align_uniform", "mixed")
-BASELINE_LOSSES = {"supervised": "cross-entropy"}  # untrained baselines have no loss
+BASELINE_LOSSES = {"supervised": "cross-entropy", "untrained": "", "pixels": ""}  # not a loss mix
 
 
 def family_of(config) -> str:
@@ -58,8 +55,7 @@ def point_row(run_dir: Path, name: str, state: dict[str, Any]) -> dict[str, Any]
         return {**row, **state.get("tags", {})}
     config = load_config(run.config)
     family = family_of(config)
-    loss = config.loss if family in LOSS_FAMILIES else BASELINE_LOSSES.get(family, "")
-    row.update(family=family, loss=loss)
+    row.update(family=family, loss=BASELINE_LOSSES.get(family, config.loss))
     row.update({k: getattr(config, k) for k in CONFIG_COLUMNS})
     row.update(state.get("tags", {}))
     records = read_jsonl(run.metrics)
