@@ -66,9 +66,15 @@ def autograd_lbfgs(train_x, train_y, iterations: int) -> int:
     labels = train_y.to(x.device)
     weight = torch.zeros(x.shape[1], 10, device=x.device, requires_grad=True)
     bias = torch.zeros(10, device=x.device, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=iterations, history_size=10,
-                                  tolerance_grad=0, tolerance_change=0,
-                                  line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1,
+        max_iter=iterations,
+        history_size=10,
+        tolerance_grad=0,
+        tolerance_change=0,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -120,14 +126,32 @@ def worker(case: str, n_train: int, n_test: int, dim: int, device: str, iteratio
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() if cuda else status_bytes("VmHWM")
-    return {"case": case, "dim": dim, "seconds": seconds, "peak_mb": (peak - before) / 2**20,
-            **produced}
+    return {
+        "case": case,
+        "dim": dim,
+        "seconds": seconds,
+        "peak_mb": (peak - before) / 2**20,
+        **produced,
+    }
 
 
 def run_case(case: str, args: argparse.Namespace, dim: int) -> dict:
-    command = [sys.executable, __file__, "--worker", case, "--dims", str(dim), "--train",
-               str(args.train), "--test", str(args.test), "--iterations", str(args.iterations),
-               "--device", args.device]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        case,
+        "--dims",
+        str(dim),
+        "--train",
+        str(args.train),
+        "--test",
+        str(args.test),
+        "--iterations",
+        str(args.iterations),
+        "--device",
+        args.device,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"case {case!r} at d={dim} failed:\n{done.stderr}")
@@ -139,14 +163,23 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 4096])
     parser.add_argument("--train", type=int, default=60_000)
     parser.add_argument("--test", type=int, default=10_000)
-    parser.add_argument("--iterations", type=int, default=20,
-                        help="N, the L-BFGS iterations of the per-iteration comparison")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=20,
+        help="N, the L-BFGS iterations of the per-iteration comparison",
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.train, args.test, args.dims[0], args.device,
-                                args.iterations)))
+        print(
+            json.dumps(
+                worker(
+                    args.worker, args.train, args.test, args.dims[0], args.device, args.iterations
+                )
+            )
+        )
         return
     print(f"train {args.train} x d, test {args.test} x d, float32, {args.device}")
     print(f"{'case':<20}{'d':>6}{'seconds':>10}{'peak MB':>10}{'accuracy':>10}{'iters':>7}")
@@ -154,15 +187,20 @@ def main() -> None:
         results = {case: run_case(case, args, dim) for case in CASES}
         for r in results.values():
             accuracy = f"{r['accuracy']:.2f}" if "accuracy" in r else "-"
-            print(f"{r['case']:<20}{dim:>6}{r['seconds']:>10.2f}{r['peak_mb']:>10.0f}"
-                  f"{accuracy:>10}{r.get('iterations', '-'):>7}")
+            print(
+                f"{r['case']:<20}{dim:>6}{r['seconds']:>10.2f}{r['peak_mb']:>10.0f}"
+                f"{accuracy:>10}{r.get('iterations', '-'):>7}"
+            )
         ours, brute = results["knn ours"], results["knn brute"]
-        per_iteration = results["linear ours/N"]["seconds"] / \
-            results["linear autograd/N"]["seconds"]
-        print(f"d={dim}: knn time ours/brute = {ours['seconds'] / brute['seconds']:.2f}, "
-              f"knn peak memory ours/brute = {ours['peak_mb'] / max(brute['peak_mb'], 1):.3f}, "
-              f"same accuracy = {ours['accuracy'] == brute['accuracy']}, "
-              f"linear time per iteration ours/autograd = {per_iteration:.2f}")
+        per_iteration = (
+            results["linear ours/N"]["seconds"] / results["linear autograd/N"]["seconds"]
+        )
+        print(
+            f"d={dim}: knn time ours/brute = {ours['seconds'] / brute['seconds']:.2f}, "
+            f"knn peak memory ours/brute = {ours['peak_mb'] / max(brute['peak_mb'], 1):.3f}, "
+            f"same accuracy = {ours['accuracy'] == brute['accuracy']}, "
+            f"linear time per iteration ours/autograd = {per_iteration:.2f}"
+        )
 
 
 if __name__ == "__main__":

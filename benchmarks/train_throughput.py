@@ -22,11 +22,11 @@ import time
 import torch
 import torchvision.transforms.v2 as T
 
+from alignuniform.core.objective import Objective
 from alignuniform.data import load_dataset
 from alignuniform.data.augment import build_augmentation, get_recipe
-from alignuniform.methods import TwoViewMethod
 from alignuniform.models import create_encoder
-from alignuniform.objective import Objective
+from alignuniform.training.methods import TwoViewMethod
 
 
 class PerImageTwoViews(torch.utils.data.Dataset):
@@ -36,13 +36,15 @@ class PerImageTwoViews(torch.utils.data.Dataset):
         r = get_recipe(recipe)
         jitter = T.ColorJitter(*r.jitter)
         self.data = data
-        self.transform = T.Compose([
-            T.RandomResizedCrop(r.size, scale=r.crop_scale, ratio=r.crop_ratio, antialias=True),
-            T.RandomHorizontalFlip(r.flip_p),
-            T.RandomApply([jitter], p=r.jitter_p),
-            T.ToDtype(torch.float32, scale=True),
-            T.Normalize(r.mean, r.std),
-        ])
+        self.transform = T.Compose(
+            [
+                T.RandomResizedCrop(r.size, scale=r.crop_scale, ratio=r.crop_ratio, antialias=True),
+                T.RandomHorizontalFlip(r.flip_p),
+                T.RandomApply([jitter], p=r.jitter_p),
+                T.ToDtype(torch.float32, scale=True),
+                T.Normalize(r.mean, r.std),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.data)
@@ -100,7 +102,9 @@ def main() -> None:
     ours = timed_steps(ours_step, [(idx,) for idx in order])
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(PerImageTwoViews(data, recipe), torch.cat(order).tolist()),
-        batch_size=args.batch_size, num_workers=args.workers, shuffle=False,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        shuffle=False,
         persistent_workers=args.workers > 0,
     )
     per_image = timed_steps(update, loader)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from formats import write_fashion_mnist
+from helpers.formats import write_fashion_mnist
 
 
 @pytest.fixture

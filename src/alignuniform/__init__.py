@@ -7,14 +7,14 @@ The core (losses, metrics, objective, distributed) depends on torch alone; train
 evaluation, plots and the CLI live in submodules that are imported on demand.
 """
 
-from alignuniform.losses import align_loss, contrastive_loss, uniform_loss
-from alignuniform.metrics import (
+from alignuniform.core.losses import align_loss, contrastive_loss, uniform_loss
+from alignuniform.core.metrics import (
     AlignUniformMeter,
     alignment,
     uniformity,
     uniformity_bound,
 )
-from alignuniform.objective import Objective
+from alignuniform.core.objective import Objective
 
 __version__ = "0.1.0"
 

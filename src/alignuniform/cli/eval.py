@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from alignuniform.core.errors import InvalidValueError
+
 
 def _names(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
@@ -22,36 +24,73 @@ def _names(text: str) -> list[str]:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "eval", help="probe an encoder's layers (linear, 5-NN, CV, alignment/uniformity)",
+        "eval",
+        help="probe an encoder's layers (linear, 5-NN, CV, alignment/uniformity)",
         description="Evaluate a trained run (RUN_DIR) or an untrained encoder by name "
-                    "(--encoder, e.g. identity = raw pixels) with the paper's probes.")
-    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
-                        help="run directory (config.yaml + checkpoints/last.pt)")
-    parser.add_argument("--encoder", metavar="NAME",
-                        help="evaluate this untrained encoder instead of a run (identity: pixels)")
-    parser.add_argument("--dataset", metavar="NAME",
-                        help="dataset to probe on (default: the run's)")
+        "(--encoder, e.g. identity = raw pixels) with the paper's probes.",
+    )
+    parser.add_argument(
+        "run_dir",
+        nargs="?",
+        metavar="RUN_DIR",
+        help="run directory (config.yaml + checkpoints/last.pt)",
+    )
+    parser.add_argument(
+        "--encoder",
+        metavar="NAME",
+        help="evaluate this untrained encoder instead of a run (identity: pixels)",
+    )
+    parser.add_argument(
+        "--dataset", metavar="NAME", help="dataset to probe on (default: the run's)"
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="where the dataset files are")
-    parser.add_argument("--layers", type=_names, default=["out", "penultimate"],
-                        metavar="L1,L2", help="layers (taps) to probe (default out,penultimate)")
-    parser.add_argument("--protocols", type=_names, default=["linear", "knn"], metavar="P1,P2",
-                        help="probes: linear, knn (default both)")
-    parser.add_argument("--linear-protocol", choices=("fast", "paper"), default="fast",
-                        help="fast: L-BFGS on cached features; paper: 100 epochs of Adam on "
-                             "augmented images (default fast)")
-    parser.add_argument("--paper-epochs", type=int, default=100, metavar="E",
-                        help="epochs of the paper linear protocol (default 100)")
-    parser.add_argument("--subset", type=int, metavar="N",
-                        help="use at most N images of each split")
-    parser.add_argument("--folds", type=int, default=0, metavar="K",
-                        help="k-fold cross-validation on the training set (default off)")
+    parser.add_argument(
+        "--layers",
+        type=_names,
+        default=["out", "penultimate"],
+        metavar="L1,L2",
+        help="layers (taps) to probe (default out,penultimate)",
+    )
+    parser.add_argument(
+        "--protocols",
+        type=_names,
+        default=["linear", "knn"],
+        metavar="P1,P2",
+        help="probes: linear, knn (default both)",
+    )
+    parser.add_argument(
+        "--linear-protocol",
+        choices=("fast", "paper"),
+        default="fast",
+        help="fast: L-BFGS on cached features; paper: 100 epochs of Adam on "
+        "augmented images (default fast)",
+    )
+    parser.add_argument(
+        "--paper-epochs",
+        type=int,
+        default=100,
+        metavar="E",
+        help="epochs of the paper linear protocol (default 100)",
+    )
+    parser.add_argument(
+        "--subset", type=int, metavar="N", help="use at most N images of each split"
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="k-fold cross-validation on the training set (default off)",
+    )
     parser.add_argument("--batch-size", type=int, default=512, help="feature batch size")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--out", metavar="DIR",
-                        help="write eval.json (and cache features) here (default: RUN_DIR)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bars")
+    parser.add_argument(
+        "--out", metavar="DIR", help="write eval.json (and cache features) here (default: RUN_DIR)"
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -73,25 +112,37 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from alignuniform.evaluate import evaluate_encoder, evaluate_run, format_table, write_results
-    from alignuniform.train import resolve_device
+    from alignuniform.training.trainer import resolve_device
 
     if (args.run_dir is None) == (args.encoder is None):
-        raise ValueError("give either RUN_DIR (a trained run) or --encoder NAME (e.g. identity "
-                         "for raw pixels), not both or neither")
-    options = {"layers": args.layers, "protocols": args.protocols, "data_dir": args.data_dir,
-               "subset": args.subset, "folds": args.folds, "batch_size": args.batch_size,
-               "device": resolve_device(args.device), "linear_protocol": args.linear_protocol,
-               "paper_epochs": args.paper_epochs,
-               "progress": args.progress and sys.stderr.isatty()}
+        raise InvalidValueError(
+            "give either RUN_DIR (a trained run) or --encoder NAME (e.g. identity "
+            "for raw pixels), not both or neither"
+        )
+    options = {
+        "layers": args.layers,
+        "protocols": args.protocols,
+        "data_dir": args.data_dir,
+        "subset": args.subset,
+        "folds": args.folds,
+        "batch_size": args.batch_size,
+        "device": resolve_device(args.device),
+        "linear_protocol": args.linear_protocol,
+        "paper_epochs": args.paper_epochs,
+        "progress": args.progress and sys.stderr.isatty(),
+    }
     out = Path(args.out) if args.out else None
     if args.run_dir is not None:
         results = evaluate_run(args.run_dir, dataset=args.dataset, out_dir=out, **options)
     else:
         if args.dataset is None:
-            raise ValueError(f"--encoder {args.encoder} needs --dataset NAME (e.g. fashion-mnist)")
+            raise InvalidValueError(
+                f"--encoder {args.encoder} needs --dataset NAME (e.g. fashion-mnist)"
+            )
         encoder = build_encoder(args.encoder, args.dataset, args.data_dir)
-        results = evaluate_encoder(encoder, args.dataset,
-                                   cache_dir=out / "features" if out else None, **options)
+        results = evaluate_encoder(
+            encoder, args.dataset, cache_dir=out / "features" if out else None, **options
+        )
         if out is not None:
             write_results(results, out)
     print(json.dumps(results, indent=2) if args.json else format_table(results))

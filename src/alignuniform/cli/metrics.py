@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from alignuniform.core.errors import InvalidValueError, MissingFileError
+
 SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
 
 
@@ -52,19 +54,19 @@ def load_embeddings(path: str | Path, key: str | None = None, what: str = "EMB")
     """Read one array from a .npy/.npz/.pt/.safetensors file (a tensor or numpy array)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
+        raise MissingFileError(f"{what} file {str(path)!r} does not exist")
     if path.suffix not in SUFFIXES:
-        raise ValueError(
+        raise InvalidValueError(
             f"{what} file {str(path)!r} has unsupported suffix {path.suffix!r}; "
             f"save it as one of {', '.join(SUFFIXES)}"
         )
     if path.stat().st_size == 0:
-        raise ValueError(f"{what} file {str(path)!r} is empty (0 bytes)")
+        raise InvalidValueError(f"{what} file {str(path)!r} is empty (0 bytes)")
     try:
         arrays = _read_arrays(path)
     except Exception as err:  # each format's reader fails in its own way on a corrupt file
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(
+        raise InvalidValueError(
             f"could not read {what} file {str(path)!r} as {path.suffix}: {reason}"
         ) from err
     return _pick(arrays, key, path, what)
@@ -89,7 +91,9 @@ def _read_arrays(path: Path) -> dict[str, Any]:
         return {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if isinstance(content, torch.Tensor):
         return {"": content}
-    raise ValueError(f"expected a tensor or a dict of tensors, found {type(content).__name__}")
+    raise InvalidValueError(
+        f"expected a tensor or a dict of tensors, found {type(content).__name__}"
+    )
 
 
 def _pick(arrays: dict[str, Any], key: str | None, path: Path, what: str) -> Any:
@@ -98,20 +102,22 @@ def _pick(arrays: dict[str, Any], key: str | None, path: Path, what: str) -> Any
     names = ", ".join(sorted(arrays)) or "none"
     if key is not None:
         if key not in arrays:
-            raise ValueError(f"{what} file {str(path)!r} has no array {key!r}; it holds: {names}")
+            raise InvalidValueError(
+                f"{what} file {str(path)!r} has no array {key!r}; it holds: {names}"
+            )
         return arrays[key]
     if len(arrays) == 1:
         return next(iter(arrays.values()))
     if not arrays:
-        raise ValueError(f"{what} file {str(path)!r} holds no arrays")
-    raise ValueError(
+        raise InvalidValueError(f"{what} file {str(path)!r} holds no arrays")
+    raise InvalidValueError(
         f"{what} file {str(path)!r} holds several arrays ({names}); choose one with --key NAME"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from alignuniform._validate import check_embeddings
-    from alignuniform.metrics import alignment, uniformity, uniformity_bound
+    from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
+    from alignuniform.core.validation import check_embeddings
 
     try:
         embeddings = check_embeddings(
@@ -127,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
             )
         value = uniformity(embeddings, args.t, max_pairs=args.max_pairs)
     except ValueError as err:  # the library suggests normalize=True; here that is a flag
-        raise ValueError(str(err).replace("pass normalize=True", "pass --normalize")) from err
+        raise InvalidValueError(
+            str(err).replace("pass normalize=True", "pass --normalize")
+        ) from err
     bound = uniformity_bound(dim, args.t)
     result.update(
         uniformity=float(value),
@@ -145,9 +153,7 @@ def _as_text(result: dict[str, Any], source: str) -> str:
     t, alpha = _short(result["t"]), _short(result["alpha"])
     lines = [f"embeddings  {source}  [N={result['n']}, d={result['dim']}]"]
     if "alignment" in result:
-        lines.append(
-            f"alignment   {result['alignment']:.6f}   (mean ||x_i - y_i||^{alpha})"
-        )
+        lines.append(f"alignment   {result['alignment']:.6f}   (mean ||x_i - y_i||^{alpha})")
     how = (
         f"exact over {result['n_pairs']} pairs"
         if result["uniformity_exact"]

@@ -12,6 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
+from alignuniform.core.errors import InvalidValueError, MissingFileError
+
 KINDS = ("sphere", "scatter", "weights", "dynamics")
 
 
@@ -51,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
     dirs = [Path(d) for d in args.dirs]
     for directory in dirs:
         if not directory.is_dir():
-            raise FileNotFoundError(
-                f"{directory} is not a directory: pass run or sweep directories"
-            )
+            raise MissingFileError(f"{directory} is not a directory: pass run or sweep directories")
     out = Path(args.out) if args.out else default_output(dirs, args.kind)
     labels = _labels(args.labels, dirs)
     if args.kind == "sphere":
@@ -69,15 +69,15 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
     elif args.kind == "dynamics":
-        from alignuniform.plots import plot_dynamics
-        from alignuniform.report import read_metrics
+        from alignuniform.report.build import read_metrics
+        from alignuniform.viz.figures import plot_dynamics
 
         paths = plot_dynamics(
             [(lab, read_metrics(d)) for lab, d in zip(labels, dirs, strict=True)], out
         )
     else:
-        from alignuniform.plots import describe_metric, plot_scatter, plot_weights
-        from alignuniform.report import read_results
+        from alignuniform.report.build import read_results
+        from alignuniform.viz.figures import describe_metric, plot_scatter, plot_weights
 
         rows = [row for d in dirs for row in read_results(d)]
         if args.kind == "scatter":
@@ -106,7 +106,7 @@ def _labels(text: str | None, dirs: list[Path]) -> list[str]:
         return [d.resolve().name for d in dirs]
     labels = [label.strip() for label in text.split(",")]
     if len(labels) != len(dirs):
-        raise ValueError(
+        raise InvalidValueError(
             f"--labels has {len(labels)} names for {len(dirs)} directories; give one per DIR"
         )
     return labels
@@ -116,6 +116,6 @@ def _int_list(flag: str, text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError as err:
-        raise ValueError(
+        raise InvalidValueError(
             f"{flag} must be comma-separated integers such as 0,3,6,9, got {text!r}"
         ) from err

@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alignuniform.report import write_report
+    from alignuniform.report.build import write_report
 
     for path in write_report(args.dir):
         print(path)

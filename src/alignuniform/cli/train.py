@@ -116,7 +116,7 @@ def _int_list(text: str) -> list[int]:
 
 def build_config(args: argparse.Namespace):
     """Defaults < config file (or the resumed run's config.yaml) < explicit flags."""
-    from alignuniform.config import TrainConfig, load_config
+    from alignuniform.runs.config import TrainConfig, load_config
 
     overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
     base = TrainConfig()
@@ -133,8 +133,8 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from alignuniform.distributed import dist_info
-    from alignuniform.train import train
+    from alignuniform.core.distributed import dist_info
+    from alignuniform.training.trainer import train
 
     config = build_config(args)
     run_dir = train(
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not dist_info().is_main:
         return 0
-    from alignuniform.summary import finish_run
+    from alignuniform.cli.summary import finish_run
 
     finish_run(run_dir, evaluate=config.evaluate)
     return 0

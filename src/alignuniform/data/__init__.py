@@ -1,11 +1,12 @@
 """Datasets read from their real on-disk formats, and batched two-view augmentation.
 
-    data = load_dataset("fashion-mnist", "train")          # ImageData: uint8 images, int64 labels
-    images, labels = data.get_batch(torch.arange(512))
-    augment = build_augmentation(data.default_recipe)
-    x, y = augment(images), augment(images)                # the two views of each image
+data = load_dataset("fashion-mnist", "train")          # ImageData: uint8 images, int64 labels
+images, labels = data.get_batch(torch.arange(512))
+augment = build_augmentation(data.default_recipe)
+x, y = augment(images), augment(images)                # the two views of each image
 """
 
+from alignuniform.core.errors import DatasetFormatError, DatasetNotFoundError
 from alignuniform.data.augment import (
     RECIPES,
     Recipe,
@@ -15,7 +16,6 @@ from alignuniform.data.augment import (
     recipe_info,
 )
 from alignuniform.data.datasets import DATASETS, dataset_splits, load_dataset
-from alignuniform.data.errors import DatasetFormatError, DatasetNotFoundError
 from alignuniform.data.folder import imagenet100_classes
 from alignuniform.data.imagedata import ImageData
 

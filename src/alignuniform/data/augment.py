@@ -31,6 +31,9 @@ import torch
 import torchvision.transforms.v2 as T
 from torch import nn
 
+from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.validation import check_positive_int
+
 STL10_MEAN = (0.44087801806139126, 0.42790631331699347, 0.3867879370752931)
 STL10_STD = (0.26826768628079806, 0.2610450402318512, 0.26866836876860795)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -73,16 +76,54 @@ class RecipeInfo(NamedTuple):
 
 _PAPER_JITTER = (0.4, 0.4, 0.4, 0.4)
 RECIPES: dict[str, Recipe] = {
-    "stl10-paper": Recipe(64, 3, STL10_MEAN, STL10_STD, crop_scale=(0.08, 1.0),
-                          jitter=_PAPER_JITTER, grayscale_p=0.2, eval_resize=70),
-    "cifar": Recipe(32, 3, CIFAR10_MEAN, CIFAR10_STD, crop_scale=(0.2, 1.0),
-                    jitter=_PAPER_JITTER, grayscale_p=0.2),
-    "cifar100": Recipe(32, 3, CIFAR100_MEAN, CIFAR100_STD, crop_scale=(0.2, 1.0),
-                       jitter=_PAPER_JITTER, grayscale_p=0.2),
-    "fashion-mnist": Recipe(28, 1, FASHION_MNIST_MEAN, FASHION_MNIST_STD, crop_scale=(0.3, 1.0),
-                            jitter=(0.4, 0.4, 0.0, 0.0), jitter_p=0.8),
-    "imagenet": Recipe(224, 3, IMAGENET_MEAN, IMAGENET_STD, crop_scale=(0.2, 1.0),
-                       jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, grayscale_p=0.2, blur_p=0.5),
+    "stl10-paper": Recipe(
+        64,
+        3,
+        STL10_MEAN,
+        STL10_STD,
+        crop_scale=(0.08, 1.0),
+        jitter=_PAPER_JITTER,
+        grayscale_p=0.2,
+        eval_resize=70,
+    ),
+    "cifar": Recipe(
+        32,
+        3,
+        CIFAR10_MEAN,
+        CIFAR10_STD,
+        crop_scale=(0.2, 1.0),
+        jitter=_PAPER_JITTER,
+        grayscale_p=0.2,
+    ),
+    "cifar100": Recipe(
+        32,
+        3,
+        CIFAR100_MEAN,
+        CIFAR100_STD,
+        crop_scale=(0.2, 1.0),
+        jitter=_PAPER_JITTER,
+        grayscale_p=0.2,
+    ),
+    "fashion-mnist": Recipe(
+        28,
+        1,
+        FASHION_MNIST_MEAN,
+        FASHION_MNIST_STD,
+        crop_scale=(0.3, 1.0),
+        jitter=(0.4, 0.4, 0.0, 0.0),
+        jitter_p=0.8,
+    ),
+    "imagenet": Recipe(
+        224,
+        3,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        crop_scale=(0.2, 1.0),
+        jitter=(0.4, 0.4, 0.4, 0.1),
+        jitter_p=0.8,
+        grayscale_p=0.2,
+        blur_p=0.5,
+    ),
 }
 
 
@@ -91,8 +132,10 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
     if recipe not in RECIPES:
-        raise ValueError(f"unknown augmentation recipe {recipe!r}; valid recipes: "
-                         f"{', '.join(RECIPES)} (or pass a Recipe)")
+        raise InvalidValueError(
+            f"unknown augmentation recipe {recipe!r}; valid recipes: "
+            f"{', '.join(RECIPES)} (or pass a Recipe)"
+        )
     return RECIPES[recipe]
 
 
@@ -106,23 +149,24 @@ def output_size(recipe: Recipe, image_size: int | None) -> int:
     """The square output side: ``image_size`` when given, else the recipe's own."""
     if image_size is None:
         return recipe.size
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int (output side in pixels), got "
-                         f"{image_size!r}")
-    return image_size
+    return check_positive_int(image_size, "image_size")
 
 
 def to_unit_float(batch: torch.Tensor, channels: int) -> torch.Tensor:
     """A [B, C, H, W] batch as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
     if not isinstance(batch, torch.Tensor):
-        raise TypeError(f"batch must be a torch.Tensor [B, C, H, W], got {type(batch).__name__}")
+        raise InvalidTypeError(
+            f"batch must be a torch.Tensor [B, C, H, W], got {type(batch).__name__}"
+        )
     if batch.dim() != 4 or batch.shape[1] != channels:
-        raise ValueError(f"batch must have shape [B, {channels}, H, W] for this recipe, got "
-                         f"{tuple(batch.shape)}; pick the recipe that matches the dataset")
+        raise InvalidValueError(
+            f"batch must have shape [B, {channels}, H, W] for this recipe, got "
+            f"{tuple(batch.shape)}; pick the recipe that matches the dataset"
+        )
     if batch.dtype == torch.uint8:
         return batch.float().div_(255)
     if not batch.is_floating_point():
-        raise TypeError(f"batch must be uint8 or float in [0, 1], got {batch.dtype}")
+        raise InvalidTypeError(f"batch must be uint8 or float in [0, 1], got {batch.dtype}")
     return batch.float()
 
 
@@ -132,9 +176,15 @@ class ViewAugmentation(nn.Module):
     def __init__(self, recipe: Recipe, size: int) -> None:
         super().__init__()
         self.channels = recipe.channels
-        ops: list[nn.Module] = [K.RandomResizedCrop(
-            (size, size), scale=recipe.crop_scale, ratio=recipe.crop_ratio,
-            align_corners=False, cropping_mode="resample")]
+        ops: list[nn.Module] = [
+            K.RandomResizedCrop(
+                (size, size),
+                scale=recipe.crop_scale,
+                ratio=recipe.crop_ratio,
+                align_corners=False,
+                cropping_mode="resample",
+            )
+        ]
         if recipe.flip_p:
             ops.append(K.RandomHorizontalFlip(p=recipe.flip_p))
         if any(recipe.jitter):
@@ -167,8 +217,11 @@ class EvalTransform(nn.Module):
         super().__init__()
         self.channels = recipe.channels
         shorter = round((recipe.eval_resize or recipe.size) * size / recipe.size)
-        self.ops = nn.Sequential(T.Resize(shorter, antialias=True), T.CenterCrop(size),
-                                 T.Normalize(recipe.mean, recipe.std))
+        self.ops = nn.Sequential(
+            T.Resize(shorter, antialias=True),
+            T.CenterCrop(size),
+            T.Normalize(recipe.mean, recipe.std),
+        )
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.ops(to_unit_float(batch, self.channels))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.validation import check_int, check_positive_int
 from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
 from alignuniform.data.folder import load_image_folder, load_imagenet100
 from alignuniform.data.idx import load_fashion_mnist
@@ -26,13 +28,14 @@ def dataset_splits(name: str) -> tuple[str, ...]:
 def check_decode_size(image_size: int | None, resize: int | None) -> tuple[int, int]:
     """(image_size, resize) for folder datasets: default 224 and round(image_size * 256 / 224)."""
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"image_size must be a positive int (the decoded square size), got "
-                         f"{image_size!r}")
+    check_positive_int(size, "image_size")
     shorter = round(size * 256 / 224) if resize is None else resize
-    if isinstance(shorter, bool) or not isinstance(shorter, int) or shorter < size:
-        raise ValueError(f"resize must be an int >= image_size ({size}): the shorter side before "
-                         f"the centre crop, got {resize!r}")
+    check_int(
+        shorter,
+        "resize",
+        minimum=size,
+        hint=f" (the shorter side before the centre crop, at least image_size={size})",
+    )
     return size, shorter
 
 
@@ -54,25 +57,30 @@ def load_dataset(
     (centre crop after resizing the shorter side; default 224 / 256).
     """
     if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
+        raise InvalidTypeError(f"dataset name must be a str, got {type(name).__name__}")
     kind, _, path = name.partition(":")
     if kind not in FOLDER_KINDS and name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise InvalidValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     if split not in dataset_splits(kind):
-        raise ValueError(f"unknown split {split!r} for {kind}; valid splits: "
-                         f"{', '.join(dataset_splits(kind))}")
+        raise InvalidValueError(
+            f"unknown split {split!r} for {kind}; valid splits: {', '.join(dataset_splits(kind))}"
+        )
     if kind in FOLDER_KINDS:
         if not path:
-            raise ValueError(f"dataset {name!r} needs a folder: write {kind}:PATH")
+            raise InvalidValueError(f"dataset {name!r} needs a folder: write {kind}:PATH")
         if download:
-            raise ValueError(f"{kind} datasets cannot be downloaded (download=True); "
-                             f"point {kind}:PATH at a folder tree on disk")
+            raise InvalidValueError(
+                f"{kind} datasets cannot be downloaded (download=True); "
+                f"point {kind}:PATH at a folder tree on disk"
+            )
         size, shorter = check_decode_size(image_size, resize)
         loader = load_image_folder if kind == "imagefolder" else load_imagenet100
         return loader(Path(path).expanduser(), split, size, shorter)
     if image_size is not None or resize is not None:
-        raise ValueError(f"image_size/resize apply to folder datasets only; {name} images have a "
-                         f"fixed size (resize them in the augmentation recipe instead)")
+        raise InvalidValueError(
+            f"image_size/resize apply to folder datasets only; {name} images have a "
+            f"fixed size (resize them in the augmentation recipe instead)"
+        )
     if name == "fashion-mnist":
         return load_fashion_mnist(split, data_dir, download)
     if name == "stl10":

@@ -16,11 +16,13 @@ import PIL.Image
 import torch
 import torchvision.transforms.functional as TF
 
-from alignuniform.data.errors import DatasetFormatError, DatasetNotFoundError, not_found
+from alignuniform.core.errors import DatasetFormatError, DatasetNotFoundError
 from alignuniform.data.imagedata import ImageData
+from alignuniform.data.locate import not_found
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff",
-                            ".webp", ".gif"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
+)
 TEST_FOLDERS = ("val", "test")
 
 
@@ -62,15 +64,17 @@ class DecodedFiles:
 
 def list_images(directory: Path) -> list[Path]:
     """Every image file below ``directory`` (recursively), sorted."""
-    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                  and p.is_file())
+    return sorted(
+        p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
 
 
 def split_folder(root: Path, split: str, title: str, whole_tree_is_train: bool) -> Path:
     """``root/train`` for "train", ``root/val`` or ``root/test`` for "test"."""
     if not root.is_dir():
-        raise not_found(title, [(str(root), "no such directory")],
-                        "Pass the path of an existing folder tree.")
+        raise not_found(
+            title, [(str(root), "no such directory")], "Pass the path of an existing folder tree."
+        )
     wanted = ("train",) if split == "train" else TEST_FOLDERS
     for name in wanted:
         if (root / name).is_dir():
@@ -78,12 +82,20 @@ def split_folder(root: Path, split: str, title: str, whole_tree_is_train: bool) 
     if split == "train" and whole_tree_is_train:
         return root
     looked = [(str(root / n), "no such directory") for n in wanted]
-    raise not_found(f"{title} {split} split", looked,
-                    f"Put the {split} images in {root / wanted[0]}/<class>/.")
+    raise not_found(
+        f"{title} {split} split", looked, f"Put the {split} images in {root / wanted[0]}/<class>/."
+    )
 
 
-def folder_data(name: str, split: str, folder: Path, classes: Sequence[str], image_size: int,
-                resize: int, recipe: str) -> ImageData:
+def folder_data(
+    name: str,
+    split: str,
+    folder: Path,
+    classes: Sequence[str],
+    image_size: int,
+    resize: int,
+    recipe: str,
+) -> ImageData:
     """An `ImageData` over ``folder/<class>/**/image`` for the given class list."""
     paths: list[Path] = []
     labels: list[int] = []
@@ -92,13 +104,19 @@ def folder_data(name: str, split: str, folder: Path, classes: Sequence[str], ima
         paths += files
         labels += [label] * len(files)
     if not paths:
-        raise not_found(f"{name} {split} images",
-                        [(str(folder), "no image files in class folders")],
-                        f"Put images ({', '.join(sorted(IMAGE_SUFFIXES))}) in "
-                        f"{folder}/<class>/.")
-    return ImageData(DecodedFiles(paths, image_size, resize),
-                     torch.tensor(labels, dtype=torch.int64), name=name, split=split,
-                     classes=classes, default_recipe=recipe)
+        raise not_found(
+            f"{name} {split} images",
+            [(str(folder), "no image files in class folders")],
+            f"Put images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}/<class>/.",
+        )
+    return ImageData(
+        DecodedFiles(paths, image_size, resize),
+        torch.tensor(labels, dtype=torch.int64),
+        name=name,
+        split=split,
+        classes=classes,
+        default_recipe=recipe,
+    )
 
 
 def class_folders(directory: Path) -> list[str]:
@@ -114,8 +132,10 @@ def load_image_folder(root: Path, split: str, image_size: int, resize: int) -> I
     classes = class_folders(train_folder)
     unknown = sorted(set(class_folders(folder)) - set(classes))
     if unknown:
-        raise DatasetFormatError(f"{folder} has class folders {unknown[:5]} that {train_folder} "
-                                 f"lacks; the splits must share one class list")
+        raise DatasetFormatError(
+            f"{folder} has class folders {unknown[:5]} that {train_folder} "
+            f"lacks; the splits must share one class list"
+        )
     return folder_data(title, split, folder, classes, image_size, resize, "imagenet")
 
 
@@ -130,5 +150,6 @@ def load_imagenet100(root: Path, split: str, image_size: int, resize: int) -> Im
             f"{title}: {len(missing)} of the 100 ImageNet-100 class folders are missing from "
             f"{folder} (e.g. {', '.join(missing[:3])}). It must be an ImageNet tree with one "
             f"folder per WordNet id; the validation images must be sorted into class folders "
-            f"too (as ImageNet's valprep.sh does).")
+            f"too (as ImageNet's valprep.sh does)."
+        )
     return folder_data("imagenet100", split, folder, classes, image_size, resize, "imagenet")

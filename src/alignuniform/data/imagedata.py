@@ -13,6 +13,8 @@ from typing import Protocol
 import torch
 from torch.utils.data import Dataset
 
+from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+
 
 class ImageSource(Protocol):
     """Anything that returns uint8 image batches [B, C, H, W] for int64 index tensors."""
@@ -31,8 +33,10 @@ class TensorSource:
 
     def __init__(self, images: torch.Tensor) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
-            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} "
-                            f"{tuple(images.shape)}")
+            raise InvalidTypeError(
+                f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
         self.images = images
         self.shape = tuple(images.shape[1:])
 
@@ -52,7 +56,9 @@ class ConcatSource:
     def __init__(self, parts: Sequence[ImageSource]) -> None:
         shapes = {tuple(p.shape) for p in parts}
         if len(shapes) != 1:
-            raise ValueError(f"cannot concatenate images of different shapes {sorted(shapes)}")
+            raise InvalidValueError(
+                f"cannot concatenate images of different shapes {sorted(shapes)}"
+            )
         self.parts = list(parts)
         self.shape = shapes.pop()
         self._ends = torch.tensor([len(p) for p in parts]).cumsum(0)
@@ -101,11 +107,15 @@ class ImageData(Dataset):
     ) -> None:
         labels = torch.as_tensor(labels, dtype=torch.int64)
         if labels.dim() != 1 or len(labels) != len(source):
-            raise ValueError(f"{name}: {len(source)} images but labels of shape "
-                             f"{tuple(labels.shape)}; they must match one label per image")
+            raise InvalidValueError(
+                f"{name}: {len(source)} images but labels of shape "
+                f"{tuple(labels.shape)}; they must match one label per image"
+            )
         if len(labels) and (labels.min() < -1 or labels.max() >= len(classes)):
-            raise ValueError(f"{name}: labels must lie in -1..{len(classes) - 1} "
-                             f"(-1 = unlabeled), got {int(labels.min())}..{int(labels.max())}")
+            raise InvalidValueError(
+                f"{name}: labels must lie in -1..{len(classes) - 1} "
+                f"(-1 = unlabeled), got {int(labels.min())}..{int(labels.max())}"
+            )
         self.source = source
         self.labels = labels
         self.name = name
@@ -136,31 +146,44 @@ class ImageData(Dataset):
         """Images uint8 [B, C, H, W] and labels int64 [B] for a 1-D integer index tensor."""
         indices = torch.as_tensor(indices)
         if indices.dim() != 1 or indices.is_floating_point() or indices.dtype == torch.bool:
-            raise TypeError(f"indices must be a 1-D integer tensor, got {indices.dtype} "
-                            f"of shape {tuple(indices.shape)}")
+            raise InvalidTypeError(
+                f"indices must be a 1-D integer tensor, got {indices.dtype} "
+                f"of shape {tuple(indices.shape)}"
+            )
         indices = indices.to("cpu", torch.int64)
         if len(indices) and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(f"indices must lie in 0..{len(self) - 1} for {self.name}, got "
-                             f"{int(indices.min())}..{int(indices.max())}")
+            raise IndexError(
+                f"indices must lie in 0..{len(self) - 1} for {self.name}, got "
+                f"{int(indices.min())}..{int(indices.max())}"
+            )
         return self.source.read(indices), self.labels[indices]
 
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """All images in order, ``batch_size`` at a time (the last batch may be smaller)."""
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidValueError(f"batch_size must be >= 1, got {batch_size}")
         for start in range(0, len(self), batch_size):
             yield self.get_batch(torch.arange(start, min(start + batch_size, len(self))))
 
     def subset(self, n: int) -> ImageData:
         """The first ``n`` images (for ``--subset N``)."""
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(self):
-            raise ValueError(f"subset size n must be an int in 1..{len(self)} "
-                             f"(the size of {self.name} {self.split}), got {n!r}")
-        return ImageData(self.source.head(n), self.labels[:n], name=self.name, split=self.split,
-                         classes=self.classes, default_recipe=self.default_recipe)
+            raise InvalidValueError(
+                f"subset size n must be an int in 1..{len(self)} "
+                f"(the size of {self.name} {self.split}), got {n!r}"
+            )
+        return ImageData(
+            self.source.head(n),
+            self.labels[:n],
+            name=self.name,
+            split=self.split,
+            classes=self.classes,
+            default_recipe=self.default_recipe,
+        )
 
     def __repr__(self) -> str:
         c, (h, w) = self.channels, self.image_size
-        return (f"ImageData({self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"image=[{c}, {h}, {w}], classes={self.num_classes})")
-
+        return (
+            f"ImageData({self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"image=[{c}, {h}, {w}], classes={self.num_classes})"
+        )

@@ -6,7 +6,15 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from alignuniform.data.errors import DatasetNotFoundError, not_found
+from alignuniform.core.errors import DatasetNotFoundError
+
+
+def not_found(
+    title: str, looked: Sequence[tuple[str, str]], how_to_get: str
+) -> DatasetNotFoundError:
+    """Build the one message that lists every place looked in (with why it failed) and the fix."""
+    places = "\n".join(f"  - {place}: {why}" for place, why in looked) or "  (nowhere)"
+    return DatasetNotFoundError(f"{title} not found. Looked in:\n{places}\n{how_to_get}")
 
 
 def default_data_root() -> Path:
@@ -22,9 +30,11 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
 
 def how_to_get(extra: str = "") -> str:
     """The shared part of every not-found message: the three ways to get data."""
-    return (f"To fix: {extra}pass --data-dir DIR (data_dir=DIR) pointing at the files, or add "
-            f"--download (download=True) to fetch them with torchvision into DIR "
-            f"(default {default_data_root()}).")
+    return (
+        f"To fix: {extra}pass --data-dir DIR (data_dir=DIR) pointing at the files, or add "
+        f"--download (download=True) to fetch them with torchvision into DIR "
+        f"(default {default_data_root()})."
+    )
 
 
 def find_file(directory: Path, name: str, allow_gzip: bool) -> Path | None:
@@ -33,8 +43,13 @@ def find_file(directory: Path, name: str, allow_gzip: bool) -> Path | None:
     return next((directory / n for n in names if (directory / n).is_file()), None)
 
 
-def locate(title: str, candidates: Sequence[Path], required: Sequence[str], advice: str,
-           allow_gzip: bool = False) -> dict[str, Path]:
+def locate(
+    title: str,
+    candidates: Sequence[Path],
+    required: Sequence[str],
+    advice: str,
+    allow_gzip: bool = False,
+) -> dict[str, Path]:
     """The first candidate directory holding every required file, as {file name: path}."""
     looked: list[tuple[str, str]] = []
     for directory in dict.fromkeys(candidates):  # de-duplicated, order kept
@@ -49,9 +64,14 @@ def locate(title: str, candidates: Sequence[Path], required: Sequence[str], advi
     raise not_found(title, looked, advice)
 
 
-def locate_or_download(title: str, candidates: Sequence[Path], required: Sequence[str],
-                       advice: str, download: Callable[[], object] | None,
-                       allow_gzip: bool = False) -> dict[str, Path]:
+def locate_or_download(
+    title: str,
+    candidates: Sequence[Path],
+    required: Sequence[str],
+    advice: str,
+    download: Callable[[], object] | None,
+    allow_gzip: bool = False,
+) -> dict[str, Path]:
     """`locate`, and when that fails and ``download`` is given, call it once and look again."""
     try:
         return locate(title, candidates, required, advice, allow_gzip)

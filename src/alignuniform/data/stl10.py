@@ -15,26 +15,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alignuniform.data.errors import DatasetFormatError
+from alignuniform.core.errors import DatasetFormatError
 from alignuniform.data.imagedata import ConcatSource, ImageData, ImageSource
 from alignuniform.data.locate import data_root, how_to_get, locate_or_download
 
 SHAPE = (3, 96, 96)
 CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
-PARTS = {"train": ("train",), "test": ("test",), "unlabeled": ("unlabeled",),
-         "train+unlabeled": ("train", "unlabeled")}
+PARTS = {
+    "train": ("train",),
+    "test": ("test",),
+    "unlabeled": ("unlabeled",),
+    "train+unlabeled": ("train", "unlabeled"),
+}
 
 
 class ColumnMajorImages:
     """Images stored plane by plane, column-major within a plane, read lazily through np.memmap."""
 
-    def __init__(self, path: Path, count: int | None = None,
-                 shape: tuple[int, int, int] = SHAPE) -> None:
+    def __init__(
+        self, path: Path, count: int | None = None, shape: tuple[int, int, int] = SHAPE
+    ) -> None:
         per_image = math.prod(shape)
         size = path.stat().st_size
         if size == 0 or size % per_image:
-            raise DatasetFormatError(f"{path} holds {size} bytes, not a whole number of "
-                                     f"{'x'.join(map(str, shape))} images; download it again")
+            raise DatasetFormatError(
+                f"{path} holds {size} bytes, not a whole number of "
+                f"{'x'.join(map(str, shape))} images; download it again"
+            )
         self.path = path
         self.shape = shape
         self.count = size // per_image if count is None else count
@@ -43,8 +50,9 @@ class ColumnMajorImages:
     def _memmap(self) -> np.memmap:
         if self._pixels is None:
             c, h, w = self.shape
-            self._pixels = np.memmap(self.path, dtype=np.uint8, mode="r",
-                                     shape=(self.count, c, w, h))
+            self._pixels = np.memmap(
+                self.path, dtype=np.uint8, mode="r", shape=(self.count, c, w, h)
+            )
         return self._pixels
 
     def __len__(self) -> int:
@@ -65,11 +73,14 @@ def read_labels(path: Path, count: int) -> torch.Tensor:
     """An STL-10 label file (bytes 1..10) as int64 labels 0..9."""
     raw = np.fromfile(path, dtype=np.uint8)
     if len(raw) != count:
-        raise DatasetFormatError(f"{path} holds {len(raw)} labels for {count} images; "
-                                 f"the files do not belong together, download them again")
+        raise DatasetFormatError(
+            f"{path} holds {len(raw)} labels for {count} images; "
+            f"the files do not belong together, download them again"
+        )
     if len(raw) and (raw.min() < 1 or raw.max() > len(CLASSES)):
-        raise DatasetFormatError(f"{path} holds labels {raw.min()}..{raw.max()}; STL-10 labels "
-                                 f"are 1..10")
+        raise DatasetFormatError(
+            f"{path} holds labels {raw.min()}..{raw.max()}; STL-10 labels are 1..10"
+        )
     return torch.from_numpy(raw.astype(np.int64) - 1)
 
 
@@ -91,16 +102,29 @@ def load_stl10(split: str, data_dir: str | os.PathLike | None, download: bool) -
 
         STL10(str(root), split="train", download=True)
 
-    found = locate_or_download("STL-10 (binary version)", [root / "stl10_binary", root], required,
-                               how_to_get(), fetch if download else None)
+    found = locate_or_download(
+        "STL-10 (binary version)",
+        [root / "stl10_binary", root],
+        required,
+        how_to_get(),
+        fetch if download else None,
+    )
     sources: list[ImageSource] = []
     labels: list[torch.Tensor] = []
     for part in PARTS[split]:
         images = ColumnMajorImages(found[f"{part}_X.bin"])
         sources.append(images)
-        labels.append(torch.full((len(images),), -1, dtype=torch.int64) if part == "unlabeled"
-                      else read_labels(found[f"{part}_y.bin"], len(images)))
+        labels.append(
+            torch.full((len(images),), -1, dtype=torch.int64)
+            if part == "unlabeled"
+            else read_labels(found[f"{part}_y.bin"], len(images))
+        )
     source = sources[0] if len(sources) == 1 else ConcatSource(sources)
-    return ImageData(source, torch.cat(labels), name="stl10", split=split,
-                     classes=read_class_names(found[required[0]].parent),
-                     default_recipe="stl10-paper")
+    return ImageData(
+        source,
+        torch.cat(labels),
+        name="stl10",
+        split=split,
+        classes=read_class_names(found[required[0]].parent),
+        default_recipe="stl10-paper",
+    )

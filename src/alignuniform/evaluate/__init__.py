@@ -16,7 +16,8 @@ from alignuniform.evaluate.knn import knn_accuracy, knn_predict, nearest_neighbo
 from alignuniform.evaluate.linear import LinearProbe, fit_linear_probe, linear_probe_accuracy
 from alignuniform.evaluate.nyu import read_nyu_depth
 from alignuniform.evaluate.paper_probe import train_paper_probe
-from alignuniform.evaluate.run import evaluate_encoder, evaluate_run, format_table, write_results
+from alignuniform.evaluate.run import evaluate_encoder, evaluate_run, write_results
+from alignuniform.evaluate.table import format_table
 
 __all__ = [
     "DepthDecoder",

@@ -14,33 +14,44 @@ from collections.abc import Callable
 
 import torch
 
-from alignuniform.evaluate.validate import check_positive_int
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.validation import check_int, check_positive_int
 
 FOLDS = 5
 
 
-def kfold_assignment(n: int, folds: int = FOLDS, *, labels: torch.Tensor | None = None,
-                     seed: int = 0) -> torch.Tensor:
+def kfold_assignment(
+    n: int, folds: int = FOLDS, *, labels: torch.Tensor | None = None, seed: int = 0
+) -> torch.Tensor:
     """The fold (0..folds-1) of each of n rows: int64 [n], seeded, stratified when labels given."""
     check_positive_int(n, "n")
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= n:
-        raise ValueError(f"folds must be an int in 2..{n} (the number of training rows), "
-                         f"got {folds!r}")
+    check_int(folds, "folds", minimum=2)
+    if folds > n:
+        raise InvalidValueError(
+            f"folds must be an int in 2..{n} (the number of training rows), got {folds!r}"
+        )
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=generator)
     if labels is not None:
         labels = torch.as_tensor(labels).cpu()
         if labels.shape != (n,):
-            raise ValueError(f"labels must have shape [{n}] to stratify, got {tuple(labels.shape)}")
+            raise InvalidValueError(
+                f"labels must have shape [{n}] to stratify, got {tuple(labels.shape)}"
+            )
         order = order[labels[order].argsort(stable=True)]  # grouped by class, shuffled within
     assignment = torch.empty(n, dtype=torch.int64)
     assignment[order] = torch.arange(n) % folds
     return assignment
 
 
-def cross_validate(score: Callable[[torch.Tensor, torch.Tensor], float], n: int,
-                   folds: int = FOLDS, *, labels: torch.Tensor | None = None,
-                   seed: int = 0) -> dict[str, float]:
+def cross_validate(
+    score: Callable[[torch.Tensor, torch.Tensor], float],
+    n: int,
+    folds: int = FOLDS,
+    *,
+    labels: torch.Tensor | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
     """{"cv_mean", "cv_std"} of ``score(train_indices, val_indices)`` over the k folds.
 
     cv_std is the population standard deviation of the k fold scores (see the module docstring).
@@ -49,7 +60,8 @@ def cross_validate(score: Callable[[torch.Tensor, torch.Tensor], float], n: int,
     scores = []
     for fold in range(folds):
         held_out = assignment == fold
-        scores.append(float(score(torch.nonzero(~held_out).flatten(),
-                                  torch.nonzero(held_out).flatten())))
+        scores.append(
+            float(score(torch.nonzero(~held_out).flatten(), torch.nonzero(held_out).flatten()))
+        )
     mean = sum(scores) / folds
     return {"cv_mean": mean, "cv_std": math.sqrt(sum((s - mean) ** 2 for s in scores) / folds)}

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.seeding import seeded
+from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
 from alignuniform.evaluate.nyu import read_nyu_depth
-from alignuniform.evaluate.seeding import seeded
-from alignuniform.evaluate.validate import check_positive_int
 
 EPOCHS = 120
 BATCH_SIZE = 128
@@ -39,14 +40,20 @@ class DepthDecoder(nn.Sequential):
     def __init__(self, in_channels: int, blocks: int = BLOCKS) -> None:
         check_positive_int(blocks, "blocks")
         if in_channels >> blocks < 1:
-            raise ValueError(f"blocks={blocks} halvings of {in_channels} channels leave none; "
-                             f"use at most {in_channels.bit_length() - 1} blocks")
+            raise InvalidValueError(
+                f"blocks={blocks} halvings of {in_channels} channels leave none; "
+                f"use at most {in_channels.bit_length() - 1} blocks"
+            )
         layers: list[nn.Module] = []
         channels = in_channels
         for _ in range(blocks):
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1,
-                                          output_padding=1),
-                       nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(
+                    channels, channels // 2, 3, stride=2, padding=1, output_padding=1
+                ),
+                nn.BatchNorm2d(channels // 2),
+                nn.ReLU(inplace=True),
+            ]
             channels //= 2
         layers.append(nn.Conv2d(channels, 1, 3, padding=1))
         super().__init__(*layers)
@@ -57,10 +64,17 @@ def milestones(epochs: int) -> list[int]:
     return sorted({max(1, round(epochs * f)) for f in MILESTONE_FRACTIONS})
 
 
-def train_depth_decoder(features: torch.Tensor, depths: torch.Tensor, *, blocks: int = BLOCKS,
-                        epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-                        device: str | torch.device = "cpu", seed: int = 0,
-                        progress: bool = False) -> DepthDecoder:
+def train_depth_decoder(
+    features: torch.Tensor,
+    depths: torch.Tensor,
+    *,
+    blocks: int = BLOCKS,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = False,
+) -> DepthDecoder:
     """Fit a `DepthDecoder` to features [N, C, h, w] -> depths [N, h 2^blocks, w 2^blocks]."""
     check_positive_int(epochs, "epochs")
     with seeded(seed, device):
@@ -90,15 +104,27 @@ def depth_mse(decoder: DepthDecoder, features: torch.Tensor, depths: torch.Tenso
     return total / depths.numel()
 
 
-def conv_features(encoder: nn.Module, tap: str, images: torch.Tensor, normalize: nn.Module, *,
-                  batch_size: int, device: str | torch.device) -> torch.Tensor:
+def conv_features(
+    encoder: nn.Module,
+    tap: str,
+    images: torch.Tensor,
+    normalize: nn.Module,
+    *,
+    batch_size: int,
+    device: str | torch.device,
+) -> torch.Tensor:
     """Frozen ``encoder`` features [N, C, h, w] of layer ``tap`` for uint8 images [N, 3, S, S]."""
     encoder.eval().to(device)
     normalize = normalize.to(device)
     with torch.no_grad():
-        return torch.cat([
-            encoder.features(normalize(chunk.to(device).float() / 255), [tap])[tap].float().cpu()
-            for chunk in images.split(batch_size)])
+        return torch.cat(
+            [
+                encoder.features(normalize(chunk.to(device).float() / 255), [tap])[tap]
+                .float()
+                .cpu()
+                for chunk in images.split(batch_size)
+            ]
+        )
 
 
 def evaluate_depth(
@@ -124,28 +150,42 @@ def evaluate_depth(
 
     tap = encoder.resolve(layer)
     if encoder.in_channels != 3:
-        raise ValueError(f"NYU-Depth-V2 images are RGB but encoder {encoder.spec['name']!r} takes "
-                         f"{encoder.in_channels}-channel images; use an RGB encoder")
+        raise InvalidValueError(
+            f"NYU-Depth-V2 images are RGB but encoder {encoder.spec['name']!r} takes "
+            f"{encoder.in_channels}-channel images; use an RGB encoder"
+        )
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+        raise InvalidValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
     info = recipe_info(recipe)
     side = encoder.input_size or info.size
     with torch.no_grad():
-        probe = encoder.eval().to(device).features(
-            torch.zeros(2, encoder.in_channels, side, side, device=device), [tap])[tap]
+        probe = (
+            encoder.eval()
+            .to(device)
+            .features(torch.zeros(2, encoder.in_channels, side, side, device=device), [tap])[tap]
+        )
     if probe.dim() != 4:
-        raise ValueError(f"layer {layer!r} ({tap}) gives {tuple(probe.shape[1:])} features, not a "
-                         f"[C, h, w] map; the depth probe needs a convolutional layer (taps: "
-                         f"{', '.join(encoder.taps)})")
+        raise InvalidValueError(
+            f"layer {layer!r} ({tap}) gives {tuple(probe.shape[1:])} features, not a "
+            f"[C, h, w] map; the depth probe needs a convolutional layer (taps: "
+            f"{', '.join(encoder.taps)})"
+        )
     depth_side = (probe.shape[2] << blocks, probe.shape[3] << blocks)
     images, depths = read_nyu_depth(mat_path, image_size=(side, side), depth_size=depth_side)
-    features = conv_features(encoder, tap, images, Normalize(info.mean, info.std),
-                             batch_size=batch_size, device=device)
+    features = conv_features(
+        encoder, tap, images, Normalize(info.mean, info.std), batch_size=batch_size, device=device
+    )
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     n_val = max(1, round(len(images) * val_fraction))
     val, train = order[:n_val], order[n_val:]
-    options = {"blocks": blocks, "epochs": epochs, "batch_size": batch_size, "device": device,
-               "seed": seed, "progress": progress}
+    options = {
+        "blocks": blocks,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "device": device,
+        "seed": seed,
+        "progress": progress,
+    }
 
     def score(fit_rows: torch.Tensor, test_rows: torch.Tensor) -> float:
         decoder = train_depth_decoder(features[fit_rows], depths[fit_rows], **options)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from alignuniform.checkpoint import atomic_write_bytes
+from alignuniform.runs.atomic import atomic_write_bytes
 
 CACHE_FORMAT = "alignuniform-features/1"
 
@@ -47,8 +47,13 @@ def extract_features(
     encoder.eval().to(device)
     transform = transform.to(device)
     chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
-    batches = tqdm(data.batches(batch_size), total=-(-len(data) // batch_size),
-                   desc=f"features {data.name}/{data.split}", disable=not progress, leave=False)
+    batches = tqdm(
+        data.batches(batch_size),
+        total=-(-len(data) // batch_size),
+        desc=f"features {data.name}/{data.split}",
+        disable=not progress,
+        leave=False,
+    )
     with torch.no_grad():
         for images, _ in batches:
             outputs = encoder.features(transform(images.to(device)), list(layers))
@@ -60,8 +65,9 @@ def extract_features(
 class FeatureCache:
     """Feature files of one encoder in ``directory`` (None: nothing is stored, all is computed)."""
 
-    def __init__(self, directory: str | os.PathLike | None, encoder: nn.Module,
-                 transform_id: str) -> None:
+    def __init__(
+        self, directory: str | os.PathLike | None, encoder: nn.Module, transform_id: str
+    ) -> None:
         self.directory = None if directory is None else Path(directory)
         self.encoder = encoder
         self.transform_id = transform_id
@@ -110,14 +116,29 @@ class FeatureCache:
         entry = {"format": CACHE_FORMAT, "features": features, "labels": data.labels}
         atomic_write_bytes(path, lambda f: torch.save(entry, f))
 
-    def features(self, data, taps: Sequence[str], *, transform: nn.Module, batch_size: int,
-                 device: str | torch.device, progress: bool) -> dict[str, torch.Tensor]:
+    def features(
+        self,
+        data,
+        taps: Sequence[str],
+        *,
+        transform: nn.Module,
+        batch_size: int,
+        device: str | torch.device,
+        progress: bool,
+    ) -> dict[str, torch.Tensor]:
         """{tap: features} of ``data``: cached layers are read, the rest extracted in one pass."""
         found = {tap: self.load(data, tap) for tap in taps}
         missing = [tap for tap, value in found.items() if value is None]
         if missing:
-            fresh = extract_features(self.encoder, data, missing, transform=transform,
-                                     batch_size=batch_size, device=device, progress=progress)
+            fresh = extract_features(
+                self.encoder,
+                data,
+                missing,
+                transform=transform,
+                batch_size=batch_size,
+                device=device,
+                progress=progress,
+            )
             for tap, value in fresh.items():
                 self.store(data, tap, value)
                 found[tap] = value

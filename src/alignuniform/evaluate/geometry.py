@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignuniform.evaluate.seeding import seeded
-from alignuniform.metrics import alignment, uniformity, uniformity_bound
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
+from alignuniform.core.seeding import seeded
 
 MAX_ROWS = 10_000
 T = 2.0
@@ -45,14 +46,24 @@ def uniformity_of(features: torch.Tensor) -> float:
     """Exact uniformity (t = 2) of the non-zero rows of features [N, D], L2-normalised."""
     kept = features[nonzero_rows(features)]
     if len(kept) < 2:
-        raise ValueError("fewer than 2 non-zero feature rows: uniformity needs at least one pair; "
-                         "the encoder maps (almost) every image to zero")
+        raise InvalidValueError(
+            "fewer than 2 non-zero feature rows: uniformity needs at least one pair; "
+            "the encoder maps (almost) every image to zero"
+        )
     return float(uniformity(F.normalize(kept.float(), dim=1), T))
 
 
-def alignment_of(encoder: nn.Module, data, rows: torch.Tensor, taps: Sequence[str], *,
-                 augment: nn.Module, batch_size: int, device: str | torch.device,
-                 seed: int) -> dict[str, float | None]:
+def alignment_of(
+    encoder: nn.Module,
+    data,
+    rows: torch.Tensor,
+    taps: Sequence[str],
+    *,
+    augment: nn.Module,
+    batch_size: int,
+    device: str | torch.device,
+    seed: int,
+) -> dict[str, float | None]:
     """{tap: mean ||f(a) - f(b)||^2} over two augmentations of each image in ``rows``
     (None when no pair has two non-zero features)."""
     encoder.eval().to(device)
@@ -61,7 +72,7 @@ def alignment_of(encoder: nn.Module, data, rows: torch.Tensor, taps: Sequence[st
     counts = dict.fromkeys(taps, 0)
     with torch.no_grad(), seeded(seed, device):
         for start in range(0, len(rows), batch_size):
-            images = data.get_batch(rows[start:start + batch_size])[0].to(device)
+            images = data.get_batch(rows[start : start + batch_size])[0].to(device)
             views = [encoder.features(augment(images), list(taps)) for _ in range(2)]
             for tap in taps:
                 a, b = (view[tap].flatten(1).float().cpu() for view in views)
@@ -73,15 +84,24 @@ def alignment_of(encoder: nn.Module, data, rows: torch.Tensor, taps: Sequence[st
     return {tap: sums[tap] / counts[tap] if counts[tap] else None for tap in taps}
 
 
-def layer_geometry(encoder: nn.Module, data, eval_features: dict[str, torch.Tensor], *,
-                   augment: nn.Module, batch_size: int = 512, device: str | torch.device = "cpu",
-                   seed: int = 0, max_rows: int = MAX_ROWS) -> dict[str, dict[str, float]]:
+def layer_geometry(
+    encoder: nn.Module,
+    data,
+    eval_features: dict[str, torch.Tensor],
+    *,
+    augment: nn.Module,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    max_rows: int = MAX_ROWS,
+) -> dict[str, dict[str, float]]:
     """{tap: {"alignment", "uniformity", "uniformity_bound", "dim"}} for each tap whose
     eval-transform features of ``data`` are given (see the module docstring)."""
     rows = evaluation_rows(len(data), max_rows, seed)
     taps = list(eval_features)
-    aligned = alignment_of(encoder, data, rows, taps, augment=augment, batch_size=batch_size,
-                           device=device, seed=seed)
+    aligned = alignment_of(
+        encoder, data, rows, taps, augment=augment, batch_size=batch_size, device=device, seed=seed
+    )
     results = {}
     for tap, features in eval_features.items():
         dim = features.shape[1]

@@ -20,7 +20,9 @@ from typing import Literal
 
 import torch
 
-from alignuniform.evaluate.validate import check_features, check_labels, check_positive_int
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.validation import check_positive_int
+from alignuniform.evaluate.validate import check_features, check_labels
 
 Weighting = Literal["vote", "distance"]
 WEIGHTINGS = ("vote", "distance")
@@ -78,14 +80,20 @@ def nearest_neighbors(
     bank = check_features(bank, "bank", dim=queries.shape[1])
     k = check_positive_int(k, "k")
     if k > bank.shape[0]:
-        raise ValueError(f"k={k} exceeds the {bank.shape[0]} training rows; lower k")
+        raise InvalidValueError(f"k={k} exceeds the {bank.shape[0]} training rows; lower k")
     if queries.device != bank.device:
-        raise ValueError(f"queries are on {queries.device} but the training features on "
-                         f"{bank.device}; move both to one device")
+        raise InvalidValueError(
+            f"queries are on {queries.device} but the training features on "
+            f"{bank.device}; move both to one device"
+        )
     dtype = torch.promote_types(queries.dtype, bank.dtype)
     query_scale, bank_scale = _inverse_norms(queries, dtype), _inverse_norms(bank, dtype)
-    buffer = torch.empty(min(query_block, len(queries)), min(bank_block, len(bank)),
-                         dtype=dtype, device=queries.device)
+    buffer = torch.empty(
+        min(query_block, len(queries)),
+        min(bank_block, len(bank)),
+        dtype=dtype,
+        device=queries.device,
+    )
     top_values, top_indices = [], []
     for q_start in range(0, len(queries), query_block):
         q_end = q_start + query_block
@@ -94,7 +102,7 @@ def nearest_neighbors(
         for b_start in range(0, len(bank), bank_block):
             b_end = b_start + bank_block
             rows = bank[b_start:b_end].to(dtype) * bank_scale[b_start:b_end]
-            sims = buffer[:len(query), :len(rows)]
+            sims = buffer[: len(query), : len(rows)]
             torch.mm(query, rows.T, out=sims)
             block_values, block_indices = _block_top(sims, k)
             values.append(block_values)
@@ -132,12 +140,14 @@ def vote(
     if weighting == "distance":
         temperature = float(temperature)
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0 (weights exp(sim / T)), got {temperature}")
+            raise InvalidValueError(
+                f"temperature must be > 0 (weights exp(sim / T)), got {temperature}"
+            )
         # exp((s - 1) / T): the same ordering as exp(s / T), without overflow for small T
         weights = torch.exp((similarities.double() - 1) / temperature)
         scores = torch.zeros(m, num_classes, dtype=torch.float64, device=weights.device)
         return scores.scatter_add_(1, neighbor_labels, weights).argmax(dim=1)
-    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    raise InvalidValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
 
 
 def knn_predict(
@@ -158,12 +168,15 @@ def knn_predict(
     if num_classes is None:
         num_classes = needed
     elif check_positive_int(num_classes, "num_classes") < needed:
-        raise ValueError(f"num_classes={num_classes} but train_labels go up to {needed - 1}; "
-                         f"pass num_classes >= {needed} (or None to infer it)")
+        raise InvalidValueError(
+            f"num_classes={num_classes} but train_labels go up to {needed - 1}; "
+            f"pass num_classes >= {needed} (or None to infer it)"
+        )
     similarities, indices = nearest_neighbors(test_features, train_features, k)
     neighbor_labels = train_labels.to(indices.device)[indices]
-    return vote(neighbor_labels, similarities, num_classes, weighting=weighting,
-                temperature=temperature)
+    return vote(
+        neighbor_labels, similarities, num_classes, weighting=weighting, temperature=temperature
+    )
 
 
 def knn_accuracy(

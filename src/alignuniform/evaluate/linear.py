@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from alignuniform.evaluate.validate import check_features, check_labels, check_positive_int
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.validation import check_positive_int
+from alignuniform.evaluate.validate import check_features, check_labels
 
 L2 = 1e-3
 MAX_ITER = 1000
@@ -66,18 +68,24 @@ def fit_linear_probe(
     needed = int(labels.max()) + 1
     num_classes = needed if num_classes is None else check_positive_int(num_classes, "num_classes")
     if num_classes < needed:
-        raise ValueError(f"num_classes={num_classes} but labels go up to {needed - 1}")
+        raise InvalidValueError(f"num_classes={num_classes} but labels go up to {needed - 1}")
     if not float(l2) > 0:
-        raise ValueError(f"l2 must be > 0 (it makes the problem strongly convex), got {l2}")
+        raise InvalidValueError(f"l2 must be > 0 (it makes the problem strongly convex), got {l2}")
     check_positive_int(max_iter, "max_iter")
     x = features.to(torch.promote_types(features.dtype, torch.float32))
     mean, std = standardization(x)
     x = (x - mean) / std
     weight = torch.zeros(num_classes, x.shape[1], dtype=x.dtype, device=x.device)
     bias = torch.zeros(num_classes, dtype=x.dtype, device=x.device)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=10,
-                                  tolerance_grad=tolerance, tolerance_change=1e-12,
-                                  line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1,
+        max_iter=max_iter,
+        history_size=10,
+        tolerance_grad=tolerance,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     rows, scale = torch.arange(len(labels), device=x.device), 1.0 / len(labels)
 

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from alignuniform.evaluate.seeding import seeded
-from alignuniform.evaluate.validate import check_positive_int
+from alignuniform.core.seeding import seeded
+from alignuniform.core.validation import check_positive_int
 
 EPOCHS = 100
 BATCH_SIZE = 128
@@ -61,8 +61,9 @@ def train_paper_probe(
         classifier = nn.Linear(features_of(indices[:1])[0].shape[1], num_classes).to(device)
         optimizer = torch.optim.Adam(classifier.parameters(), lr=LR, betas=BETAS)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones(epochs), GAMMA)
-        for _ in tqdm(range(epochs), desc=f"paper linear probe {layer}", disable=not progress,
-                      leave=False):
+        for _ in tqdm(
+            range(epochs), desc=f"paper linear probe {layer}", disable=not progress, leave=False
+        ):
             for rows in indices[torch.randperm(len(indices))].split(batch_size):
                 features, labels = features_of(rows)
                 loss = F.cross_entropy(classifier(features), labels)
@@ -77,6 +78,7 @@ def probe_accuracy(classifier: nn.Linear, features: torch.Tensor, labels: torch.
     """Accuracy in percent (0-100) of ``classifier`` on precomputed features [N, D]."""
     device = classifier.weight.device
     with torch.no_grad():
-        predicted = torch.cat([classifier(chunk.to(device)).argmax(dim=1).cpu()
-                               for chunk in features.split(8192)])
+        predicted = torch.cat(
+            [classifier(chunk.to(device)).argmax(dim=1).cpu() for chunk in features.split(8192)]
+        )
     return 100.0 * float((predicted == labels.cpu()).double().mean())

@@ -24,47 +24,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
+from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
 from alignuniform.evaluate.features import FeatureCache
 from alignuniform.evaluate.geometry import layer_geometry
 from alignuniform.evaluate.knn import knn_accuracy
 from alignuniform.evaluate.linear import linear_probe_accuracy
 from alignuniform.evaluate.paper_probe import EPOCHS, probe_accuracy, train_paper_probe
-from alignuniform.evaluate.validate import check_positive_int
-
-PROTOCOLS = ("linear", "knn")
-LINEAR_PROTOCOLS = ("fast", "paper")
-LAYERS = ("out", "penultimate")
-
-
-def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None = None) -> list:
-    """A non-empty list of distinct names (each in ``allowed`` when given)."""
-    if isinstance(values, str) or not values or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name} must be a non-empty sequence of names such as "
-                        f"{list(allowed or LAYERS)}, got {values!r}")
-    unknown = [v for v in values if allowed is not None and v not in allowed]
-    if unknown:
-        raise ValueError(f"unknown {name} {unknown}; valid: {', '.join(allowed)}")
-    return list(dict.fromkeys(values))
-
-
-def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
-        raise ValueError(f"folds must be 0 (no cross-validation) or an int >= 2, got {folds!r}")
-    if subset is not None:
-        check_positive_int(subset, "subset")
-    if linear_protocol not in LINEAR_PROTOCOLS:
-        raise ValueError(f"linear_protocol must be one of {LINEAR_PROTOCOLS}, got "
-                         f"{linear_protocol!r}")
-    check_positive_int(batch_size, "batch_size")
+from alignuniform.runs.config import LAYERS, PROTOCOLS, check_names, check_options
 
 
 def check_labelled(data) -> None:
     """Refuse a split with unlabelled images (label -1): every probe needs a class per image."""
     if not data.has_labels or bool((data.labels < 0).any()):
-        raise ValueError(f"dataset {data.name!r} split {data.split!r} has images without labels; "
-                         f"the probes need a class for every image: evaluate on a labelled "
-                         f"dataset")
+        raise InvalidValueError(
+            f"dataset {data.name!r} split {data.split!r} has images without labels; "
+            f"the probes need a class for every image: evaluate on a labelled "
+            f"dataset"
+        )
 
 
 def train_test_splits(dataset: str | tuple, data_dir, subset: int | None) -> tuple:
@@ -73,12 +51,17 @@ def train_test_splits(dataset: str | tuple, data_dir, subset: int | None) -> tup
 
     if isinstance(dataset, str):
         splits = [load_dataset(dataset, split, data_dir=data_dir) for split in ("train", "test")]
-    elif isinstance(dataset, tuple | list) and len(dataset) == 2 and all(
-            isinstance(d, ImageData) for d in dataset):
+    elif (
+        isinstance(dataset, tuple | list)
+        and len(dataset) == 2
+        and all(isinstance(d, ImageData) for d in dataset)
+    ):
         splits = list(dataset)
     else:
-        raise TypeError(f"dataset must be a dataset name (e.g. 'fashion-mnist') or a (train, "
-                        f"test) pair of ImageData, got {type(dataset).__name__}")
+        raise InvalidTypeError(
+            f"dataset must be a dataset name (e.g. 'fashion-mnist') or a (train, "
+            f"test) pair of ImageData, got {type(dataset).__name__}"
+        )
     splits = [d.subset(subset) if subset is not None and subset < len(d) else d for d in splits]
     for data in splits:
         check_labelled(data)
@@ -89,15 +72,19 @@ def check_encoder(encoder: nn.Module) -> None:
     from alignuniform.models import Encoder
 
     if not isinstance(encoder, Encoder):
-        raise TypeError(f"encoder must be an alignuniform Encoder (create_encoder / load_encoder), "
-                        f"got {type(encoder).__name__}")
+        raise InvalidTypeError(
+            f"encoder must be an alignuniform Encoder (create_encoder / load_encoder), "
+            f"got {type(encoder).__name__}"
+        )
 
 
 def check_channels(encoder: nn.Module, channels: int, dataset: str) -> None:
     if encoder.in_channels != channels:
-        raise ValueError(f"encoder {encoder.spec['name']!r} takes {encoder.in_channels}-channel "
-                         f"images but {dataset} has {channels}; evaluate it on a dataset like "
-                         f"the one it was trained on")
+        raise InvalidValueError(
+            f"encoder {encoder.spec['name']!r} takes {encoder.in_channels}-channel "
+            f"images but {dataset} has {channels}; evaluate it on a dataset like "
+            f"the one it was trained on"
+        )
 
 
 @dataclass
@@ -114,15 +101,29 @@ class Probes:
     seed: int
     progress: bool
 
-    def score(self, protocol: str, tap: str, rows: torch.Tensor, features: torch.Tensor,
-              labels: torch.Tensor) -> float:
+    def score(
+        self,
+        protocol: str,
+        tap: str,
+        rows: torch.Tensor,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> float:
         """Accuracy (%) on (features, labels) of ``protocol`` trained on training ``rows``."""
         classes = self.train.num_classes
         if protocol == "linear" and self.linear_protocol == "paper":
             classifier = train_paper_probe(
-                self.encoder, tap, self.train, rows, self.augment, classes,
-                epochs=self.paper_epochs, device=self.device, seed=self.seed,
-                progress=self.progress)
+                self.encoder,
+                tap,
+                self.train,
+                rows,
+                self.augment,
+                classes,
+                epochs=self.paper_epochs,
+                device=self.device,
+                seed=self.seed,
+                progress=self.progress,
+            )
             return probe_accuracy(classifier, features, labels)
         train_x = self.train_features[tap][rows].to(self.device)
         train_y = self.train.labels[rows]
@@ -173,99 +174,120 @@ def evaluate_encoder(
     device = torch.device(device)
     cache = FeatureCache(cache_dir, encoder, f"{recipe!r}@{size}")
     unique_taps = list(dict.fromkeys(taps.values()))
-    extract = {"transform": transform, "batch_size": batch_size, "device": device,
-               "progress": progress}
+    extract = {
+        "transform": transform,
+        "batch_size": batch_size,
+        "device": device,
+        "progress": progress,
+    }
     test_features = cache.features(test, unique_taps, **extract)
     needs_train = "knn" in protocols or linear_protocol == "fast" or folds
     train_features = cache.features(train, unique_taps, **extract) if needs_train else {}
-    probes = Probes(encoder, train, train_features, augment, linear_protocol, paper_epochs,
-                    device, seed, progress)
-    geometry = layer_geometry(encoder, test, test_features, augment=augment,
-                              batch_size=batch_size, device=device, seed=seed)
+    probes = Probes(
+        encoder,
+        train,
+        train_features,
+        augment,
+        linear_protocol,
+        paper_epochs,
+        device,
+        seed,
+        progress,
+    )
+    geometry = layer_geometry(
+        encoder,
+        test,
+        test_features,
+        augment=augment,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+    )
     all_rows = torch.arange(len(train))
     results = {}
     for layer, tap in taps.items():
         entry: dict = {}
         for protocol in protocols:
-            score = {"accuracy": probes.score(protocol, tap, all_rows, test_features[tap],
-                                              test.labels)}
+            score = {
+                "accuracy": probes.score(protocol, tap, all_rows, test_features[tap], test.labels)
+            }
             if folds:
                 score |= cross_validate(
                     lambda rows, held_out, p=protocol, t=tap: probes.score(
-                        p, t, rows, train_features[t][held_out], train.labels[held_out]),
-                    len(train), folds, labels=train.labels, seed=seed)
+                        p, t, rows, train_features[t][held_out], train.labels[held_out]
+                    ),
+                    len(train),
+                    folds,
+                    labels=train.labels,
+                    seed=seed,
+                )
             entry[protocol] = score
         results[layer] = {**entry, **geometry[tap], "tap": tap}
     name = dataset if isinstance(dataset, str) else train.name
     linear = "fast" if linear_protocol == "fast" else f"paper, {paper_epochs} epochs"
-    return {"layers": results, "dataset": name, "encoder": encoder.spec["name"],
-            "linear_protocol": linear, "time_s": time.perf_counter() - start}
+    return {
+        "layers": results,
+        "dataset": name,
+        "encoder": encoder.spec["name"],
+        "linear_protocol": linear,
+        "time_s": time.perf_counter() - start,
+    }
 
 
-def evaluate_run(run_dir: str | os.PathLike, *, dataset: str | None = None,
-                 data_dir: str | os.PathLike | None = None, cache_dir=None, recipe=None,
-                 out_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                 **options) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    *,
+    dataset: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir=None,
+    recipe=None,
+    out_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    **options,
+) -> dict:
     """`evaluate_encoder` on the trained encoder of a run directory; writes ``eval.json``.
 
     Defaults come from the run's config.yaml (dataset, data_dir, recipe); features are cached in
     ``<run_dir>/features``; eval.json goes to ``out_dir`` (default: the run directory).
     """
-    from alignuniform.checkpoint import load_encoder
-    from alignuniform.config import load_config
+    from alignuniform.runs.checkpoint import load_encoder
+    from alignuniform.runs.config import load_config
 
     run = Path(run_dir)
     if not run.is_dir():
-        raise FileNotFoundError(f"run directory {run} does not exist (expected config.yaml and "
-                                f"checkpoints/last.pt inside)")
+        raise MissingFileError(
+            f"run directory {run} does not exist (expected config.yaml and "
+            f"checkpoints/last.pt inside)"
+        )
     config = load_config(run / "config.yaml") if (run / "config.yaml").is_file() else None
     if dataset is None:
         if config is None:
-            raise ValueError(f"{run} has no config.yaml to take the dataset from; pass dataset "
-                             f"(--dataset NAME)")
+            raise InvalidValueError(
+                f"{run} has no config.yaml to take the dataset from; pass dataset (--dataset NAME)"
+            )
         dataset = config.dataset
     same_data = config is not None and dataset == config.dataset
     if same_data:
         data_dir = data_dir if data_dir is not None else config.data_dir
         recipe = recipe or config.recipe
     encoder = load_encoder(run, map_location=device)
-    results = evaluate_encoder(encoder, dataset, data_dir=data_dir, device=device,
-                               cache_dir=cache_dir or run / "features", recipe=recipe, **options)
+    results = evaluate_encoder(
+        encoder,
+        dataset,
+        data_dir=data_dir,
+        device=device,
+        cache_dir=cache_dir or run / "features",
+        recipe=recipe,
+        **options,
+    )
     write_results(results, out_dir if out_dir is not None else run)
     return results
 
 
 def write_results(results: dict, directory: str | os.PathLike) -> Path:
     """Write ``results`` to ``<directory>/eval.json`` atomically; returns the path."""
-    from alignuniform.checkpoint import atomic_write_text
+    from alignuniform.runs.atomic import atomic_write_text
 
     path = Path(directory) / "eval.json"
     atomic_write_text(path, json.dumps(results, indent=2) + "\n")
     return path
-
-
-def _cell(protocol_result: dict | None) -> str:
-    if not protocol_result:
-        return "-"
-    text = f"{protocol_result['accuracy']:.2f}"
-    if "cv_mean" in protocol_result:
-        text += f" (cv {protocol_result['cv_mean']:.2f}±{protocol_result['cv_std']:.2f})"
-    return text
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def format_table(results: dict) -> str:
-    """The results as a fixed-width table: one row per layer."""
-    header = ["layer", "tap", "dim", "linear %", "5-NN %", "L_align", "L_uniform", "bound"]
-    rows = [[layer, str(r.get("tap", layer)), str(r["dim"]), _cell(r.get("linear")),
-             _cell(r.get("knn")), _number(r["alignment"]), _number(r["uniformity"]),
-             _number(r["uniformity_bound"])] for layer, r in results["layers"].items()]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
-    title = (f"{results['encoder']} on {results['dataset']} "
-             f"(evaluated in {results['time_s']:.1f} s)")
-    return "\n".join([title, *lines])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
 from alignuniform.experiments.sweep import run_sweep
 
@@ -24,7 +25,7 @@ def preset_path(name: str) -> Path:
         return path
     path = PRESETS / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(list_presets())}")
+        raise InvalidValueError(f"unknown preset {name!r}; presets: {', '.join(list_presets())}")
     return path
 
 
@@ -43,14 +44,17 @@ def as_sweep_file(path: Path, scratch: Path) -> Path:
 
 def finish_sweep(root: Path, spec: SweepSpec) -> None:
     """The spec's extra figures, then the sweep report; prints where they are."""
-    from alignuniform.report import write_report
+    from alignuniform.report.build import write_report
 
     if "sphere" in spec.figures:
         from alignuniform.experiments.sphere import plot_sphere_runs
 
         done = [p for p in spec.points if (root / p.name / "checkpoints" / "last.pt").is_file()]
-        plot_sphere_runs([root / p.name for p in done], root / "figures" / "sphere",
-                         labels=[p.name for p in done])
+        plot_sphere_runs(
+            [root / p.name for p in done],
+            root / "figures" / "sphere",
+            labels=[p.name for p in done],
+        )
     print((root / "table.md").read_text())
     html, _ = write_report(root)
     print(f"sweep: {root}\nreport: {html}")

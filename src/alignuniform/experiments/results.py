@@ -14,11 +14,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from alignuniform.checkpoint import atomic_write_text
-from alignuniform.config import load_config
+from alignuniform.core.objective import Objective
 from alignuniform.experiments.spec import SweepSpec
-from alignuniform.objective import Objective
-from alignuniform.rundir import RunDir, read_json, read_jsonl
+from alignuniform.runs.atomic import atomic_write_text
+from alignuniform.runs.config import load_config
+from alignuniform.runs.rundir import RunDir, read_json, read_jsonl
 
 CONFIG_COLUMNS = ("method", "dataset", "encoder", "out_dim", "epochs", "batch_size", "lr", "seed")
 FAMILY_TITLES = {

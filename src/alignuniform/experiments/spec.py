@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from alignuniform.config import TrainConfig, read_yaml_mapping
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.config import TrainConfig, read_yaml_mapping
 
 SPEC_KEYS = ("name", "base", "grid", "points", "weights", "figures", "select", "description")
 FIGURES = ("sphere",)
@@ -57,9 +58,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise InvalidValueError(f"--set expects key=value, got {item!r}")
         if key.strip() not in TrainConfig.field_names():
-            raise ValueError(
+            raise InvalidValueError(
                 f"--set {key.strip()}: unknown key; valid keys: "
                 + ", ".join(TrainConfig.field_names())
             )
@@ -72,11 +73,13 @@ def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) 
     raw = read_yaml_mapping(path, "sweep spec")
     unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
-        raise ValueError(f"sweep spec {path}: unknown key(s) {unknown}; valid keys: {SPEC_KEYS}")
+        raise InvalidValueError(
+            f"sweep spec {path}: unknown key(s) {unknown}; valid keys: {SPEC_KEYS}"
+        )
     figures = list(raw.get("figures") or [])
     bad = sorted(set(figures) - set(FIGURES))
     if bad:
-        raise ValueError(f"sweep spec {path}: unknown figure(s) {bad}; available: {FIGURES}")
+        raise InvalidValueError(f"sweep spec {path}: unknown figure(s) {bad}; available: {FIGURES}")
     points = expand(raw, overrides or {})
     for point in points:
         point.config().resolve()
@@ -112,7 +115,9 @@ def expand(raw: dict[str, Any], overrides: dict[str, Any]) -> list[Point]:
         if combo and "name" not in combo and len(combos) > 1:
             name = slug(f"{name}-{describe({}, combo)}")
         if name in seen:
-            raise ValueError(f"two sweep points are both named {name!r}: give them distinct names")
+            raise InvalidValueError(
+                f"two sweep points are both named {name!r}: give them distinct names"
+            )
         seen.add(name)
         points.append(Point(name, values, tags))
     return points
@@ -128,7 +133,7 @@ def weight_points(weights: dict[str, Any] | None) -> list[dict[str, Any]]:
     for lam in as_list(weights["lambdas"]):
         lam = float(lam)
         if not 0 <= lam <= 1:
-            raise ValueError(f"weights.lambdas must lie in [0, 1], got {lam}")
+            raise InvalidValueError(f"weights.lambdas must lie in [0, 1], got {lam}")
         terms = [f"{1 - lam:g}*{align}"] if lam < 1 else []
         terms += [f"{lam:g}*{uniform}"] if lam > 0 else []
         points.append(

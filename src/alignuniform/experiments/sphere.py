@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alignuniform.checkpoint import load_encoder
-from alignuniform.config import load_config
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.validation import check_positive_int
 from alignuniform.data import ImageData, build_augmentation, build_eval_transform, load_dataset
-from alignuniform.plots import SphereRow, plot_sphere
-from alignuniform.rundir import RunDir, read_json
+from alignuniform.runs.checkpoint import load_encoder
+from alignuniform.runs.config import load_config
+from alignuniform.runs.rundir import RunDir, read_json
+from alignuniform.viz.figures import SphereRow, plot_sphere
 
 
 def collect_sphere_rows(
@@ -81,13 +83,12 @@ def sphere_row(
         ("num_pairs", num_pairs),
         ("batch_size", batch_size),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
     features, labels, distances = [], [], []
     with torch.random.fork_rng(devices=_cuda_indices(device)), torch.no_grad():
         encoder = load_encoder(run_dir, map_location=device)  # building it draws random weights
         if encoder.out_dim != 2:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{run_dir}: the encoder has out_dim={encoder.out_dim}, but the circle figure "
                 "needs out_dim=2; train one with `alignuniform train --out-dim 2`"
             )
@@ -118,9 +119,9 @@ def _collect(run_dirs, labels, data_dir, options: dict) -> tuple[list[SphereRow]
     """Rows for ``run_dirs``, each test split loaded once, and the first dataset's class names."""
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
-        raise ValueError("run_dirs is empty: pass the run directories of 2-d encoders")
+        raise InvalidValueError("run_dirs is empty: pass the run directories of 2-d encoders")
     if labels is not None and len(labels) != len(run_dirs):
-        raise ValueError(
+        raise InvalidValueError(
             f"labels has {len(labels)} entries for {len(run_dirs)} run directories; give one each"
         )
     datasets: dict[tuple[str, str | None], ImageData] = {}

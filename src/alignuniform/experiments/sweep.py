@@ -18,11 +18,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from alignuniform.checkpoint import atomic_write_text
-from alignuniform.config import TrainConfig, dump_config, load_config
+from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
-from alignuniform.rundir import RunDir, read_json, write_json
+from alignuniform.runs.atomic import atomic_write_text
+from alignuniform.runs.config import TrainConfig, dump_config, load_config
+from alignuniform.runs.rundir import RunDir, read_json, write_json
 
 STATUS_FILE = "sweep.json"
 PointOutcome = Callable[[str, int, str], None]  # (point name, exit code, last lines of output)
@@ -72,7 +73,7 @@ def run_slurm(
     try:
         import submitit
     except ImportError as err:
-        raise ValueError(
+        raise InvalidValueError(
             "--launcher slurm needs submitit: pip install 'alignuniform[slurm]'"
         ) from err
     executor = submitit.AutoExecutor(folder=str(folder))
@@ -99,9 +100,9 @@ def run_sweep(
 ) -> Path:
     """Run every unfinished point of ``spec`` into ``out``; returns the sweep directory."""
     if launcher not in ("local", "slurm"):
-        raise ValueError(f"launcher must be 'local' or 'slurm', got {launcher!r}")
+        raise InvalidValueError(f"launcher must be 'local' or 'slurm', got {launcher!r}")
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InvalidValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
     (root / "points").mkdir(parents=True, exist_ok=True)
     status_path = root / STATUS_FILE
@@ -134,8 +135,10 @@ def run_sweep(
         write_json(status_path, status)
         write_results(root, collect_results(root, spec, status), spec)
         done = sum(status[n]["status"] != "pending" for n in todo)
-        outcome = "finished" if code == 0 else (
-            f"failed (exit {code}); see {root / 'points' / (name + '.log')}"
+        outcome = (
+            "finished"
+            if code == 0
+            else (f"failed (exit {code}); see {root / 'points' / (name + '.log')}")
         )
         tqdm.write(f"[{done}/{len(todo)}] point {name} {outcome}")
 

@@ -1,0 +1,110 @@
+"""torch.distributed helpers: process-group set-up and an all-gather that carries gradients.
+
+Gradient rule. Every rank computes the *same* global loss L on the gathered batch
+X = [X_0; ...; X_{W-1}]. The gradient that belongs to rank r's rows is dL/dX_r; each rank only
+sees its own copy of dL/dX, so the backward pass sums the copies over ranks and keeps rank r's
+slice: W * dL/dX_r. DistributedDataParallel then *averages* parameter gradients over the W
+ranks, which gives exactly dL/dtheta — the gradient one process would get on the whole batch.
+(Libraries that skip the sum, or divide again, are off by a factor W: lightly #1528, #1977.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from alignuniform.core.errors import InvalidValueError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: rank, world size, local rank (its device index)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def dist_info() -> DistInfo:
+    """The current process group, or a single-process `DistInfo` when none is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+        )
+    return DistInfo()
+
+
+def init_from_env(device_type: str) -> DistInfo:
+    """Initialise the default process group when launched by torchrun (WORLD_SIZE > 1).
+
+    nccl on CUDA, gloo on CPU. Returns the process's `DistInfo`; a no-op for one process.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+        return dist_info()
+    if not dist.is_available():
+        raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    return dist_info()
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather forward; backward = all_reduce(SUM) of the incoming gradient, own slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        world = dist.get_world_size()
+        sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
+        dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
+        sizes = [int(s) for s in sizes]
+        if len(set(sizes)) != 1:
+            raise InvalidValueError(
+                f"all ranks must hold the same number of rows to gather, got {sizes}"
+            )
+        parts = [torch.empty_like(x) for _ in range(world)]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank in rank order; gradients flow back to each rank's rows.
+
+    Identity when no process group is initialised.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    return _GatherWithGrad.apply(x)
+
+
+@torch.no_grad()
+def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank (no gradient), e.g. keys for a MoCo queue."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

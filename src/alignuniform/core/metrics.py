@@ -1,0 +1,317 @@
+"""Alignment and uniformity as metrics: no gradients, any N, torch or numpy in, floats out.
+
+    alignment(x, y)      = mean_i ||x_i - y_i||^alpha                   (float64 accumulation)
+    uniformity(z)        = log mean_{i<j} exp(-t ||z_i - z_j||^2)        (exact, or sampled pairs)
+    uniformity_bound(m)  = -2t + log 0F1(; m/2; t^2)                      (uniform on S^{m-1})
+
+`AlignUniformMeter` streams both over a dataset batch by batch and merges across processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+
+from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.kernel import blockwise_log_mean, default_block_size, pair_count
+from alignuniform.core.validation import check_embeddings, check_pair, check_positive
+
+__all__ = ["AlignUniformMeter", "UniformityResult", "alignment", "uniformity", "uniformity_bound"]
+
+_CHUNK_ELEMENTS = 1 << 22  # rows x d per chunk of the streamed float64 reductions
+
+
+def _chunk_rows(dim: int) -> int:
+    return max(1, _CHUNK_ELEMENTS // dim)
+
+
+def _alignment_sum(x: torch.Tensor, y: torch.Tensor, alpha: float) -> float:
+    """sum_i ||x_i - y_i||^alpha in float64, a chunk of rows at a time."""
+    total = 0.0
+    step = _chunk_rows(x.shape[1])
+    for start in range(0, x.shape[0], step):
+        diff = x[start : start + step].double() - y[start : start + step].double()
+        total += float(diff.pow(2).sum(dim=1).pow(alpha / 2).sum())
+    return total
+
+
+def alignment(x: Any, y: Any, alpha: float = 2.0, *, normalize: bool = False) -> float:
+    """mean_i ||x_i - y_i||^alpha over positive pairs (row i of x with row i of y)."""
+    alpha = check_positive(alpha, "alpha")
+    with torch.no_grad():
+        x, y = check_pair(x, y, normalize=normalize)
+        return _alignment_sum(x, y, alpha) / x.shape[0]
+
+
+class UniformityResult(float):
+    """The uniformity value as a float, plus how it was obtained.
+
+    ``exact``: computed over all ``n_pairs`` pairs (``stderr`` is then 0.0); otherwise the log of
+    an unbiased estimate of mean exp(-t ||z_i - z_j||^2) from ``n_pairs`` random distinct pairs,
+    with ``stderr`` its standard error (delta method: std(G) / (sqrt(n_pairs) mean(G))).
+    """
+
+    stderr: float
+    n_pairs: int
+    exact: bool
+
+    def __new__(
+        cls, value: float, stderr: float = 0.0, n_pairs: int = 0, exact: bool = True
+    ) -> UniformityResult:
+        result = super().__new__(cls, value)
+        result.stderr, result.n_pairs, result.exact = float(stderr), int(n_pairs), bool(exact)
+        return result
+
+    __str__ = float.__repr__
+
+    def __repr__(self) -> str:
+        return (
+            f"UniformityResult({float(self)!r}, stderr={self.stderr!r}, "
+            f"n_pairs={self.n_pairs}, exact={self.exact})"
+        )
+
+
+def uniformity(
+    z: Any,
+    t: float = 2.0,
+    *,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    normalize: bool = False,
+) -> UniformityResult:
+    """log mean_{i<j} exp(-t ||z_i - z_j||^2), exact over all pairs (blockwise, no N x N).
+
+    With ``max_pairs`` smaller than the number of pairs, an estimate from that many random
+    distinct pairs (drawn with ``seed``) with its standard error; see `UniformityResult`.
+    """
+    t = check_positive(t, "t")
+    if max_pairs is not None and (
+        isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1
+    ):
+        raise InvalidValueError(f"max_pairs must be a positive integer or None, got {max_pairs!r}")
+    with torch.no_grad():
+        z = check_embeddings(z, "z", normalize=normalize, min_rows=2)
+        total = pair_count(z.shape[0])
+        if max_pairs is None or max_pairs >= total:
+            value, _, _ = blockwise_log_mean(z, None, t, default_block_size(z.device))
+            return UniformityResult(float(value), 0.0, total, True)
+        return _sampled_uniformity(z, t, int(max_pairs), seed)
+
+
+def _sampled_uniformity(z: torch.Tensor, t: float, n_pairs: int, seed: int) -> UniformityResult:
+    """log of the mean of G = exp(-t d^2) over random distinct pairs, with the delta-method error.
+
+    Sums of G and G^2 are kept relative to the largest exponent seen, so nothing under- or
+    overflows for any t.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    n = z.shape[0]
+    shift, sum_g, sum_g2 = -math.inf, 0.0, 0.0
+    step = _chunk_rows(z.shape[1])
+    for start in range(0, n_pairs, step):
+        count = min(step, n_pairs - start)
+        i = torch.randint(n, (count,), generator=generator)
+        j = torch.randint(n - 1, (count,), generator=generator)
+        j += j >= i  # uniform over the n - 1 rows other than i
+        i, j = i.to(z.device), j.to(z.device)
+        exponent = -t * (z[i].double() - z[j].double()).pow(2).sum(dim=1)
+        new_shift = max(shift, float(exponent.max()))
+        scale = math.exp(shift - new_shift)
+        g = torch.exp(exponent - new_shift)
+        sum_g = sum_g * scale + float(g.sum())
+        sum_g2 = sum_g2 * scale * scale + float(g.pow(2).sum())
+        shift = new_shift
+    mean = sum_g / n_pairs
+    variance = max(sum_g2 / n_pairs - mean * mean, 0.0) * n_pairs / max(n_pairs - 1, 1)
+    stderr = math.sqrt(variance / n_pairs) / mean
+    return UniformityResult(shift + math.log(mean), stderr, n_pairs, False)
+
+
+def uniformity_bound(dim: int, t: float = 2.0) -> float:
+    """-2t + log 0F1(; dim/2; t^2): uniformity of the uniform distribution on S^{dim-1}.
+
+    No distribution on that sphere has a lower (population) uniformity. The hypergeometric
+    series 0F1(; b; z) = sum_k z^k / ((b)_k k!) has positive terms, so it is summed in log space
+    around its largest term: stable for any dim and t (e.g. dim=128, t=2 gives -3.93753).
+    """
+    if isinstance(dim, bool) or not isinstance(dim, Integral) or dim < 1:
+        raise InvalidValueError(
+            f"dim must be a positive integer (the embedding dimension), got {dim!r}"
+        )
+    t = check_positive(t, "t")
+    return -2 * t + _log_hyp0f1(dim / 2, t * t)
+
+
+def _log_hyp0f1(b: float, z: float) -> float:
+    """log 0F1(; b; z) for b, z > 0, summing the terms within e^-40 of the largest one."""
+    from scipy.special import gammaln, logsumexp
+
+    # terms rise while z / ((b + k)(k + 1)) > 1: the largest is near the positive root
+    peak = max(0.0, (-(b + 1) + math.sqrt((b + 1) ** 2 + 4 * (z - b))) / 2)
+    width = 10 * math.sqrt(peak + 1) + 40
+    while True:
+        k = np.arange(max(0.0, math.floor(peak - width)), math.ceil(peak + width) + 1)
+        log_terms = k * math.log(z) - (gammaln(b + k) - gammaln(b)) - gammaln(k + 1)
+        top = log_terms.max()
+        if log_terms[-1] < top - 40 and (k[0] == 0 or log_terms[0] < top - 40):
+            return float(logsumexp(log_terms))
+        width *= 2
+
+
+class AlignUniformMeter:
+    """Streaming alignment and uniformity over a dataset (torchmetrics-style).
+
+    ``update(x, y=None)`` per batch: alignment of (x_i, y_i) is accumulated as float64 sums;
+    the x embeddings are kept on the CPU (all of them, or a uniform reservoir sample of at most
+    ``max_samples`` rows) and ``compute()`` returns {"alignment", "uniformity", "n"}, with
+    uniformity exact over the kept rows and alignment None if no y was given. ``merge`` absorbs
+    another meter; ``sync`` returns a meter holding the state of all torch.distributed ranks.
+    """
+
+    def __init__(
+        self,
+        t: float = 2.0,
+        alpha: float = 2.0,
+        max_samples: int | None = None,
+        *,
+        normalize: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if max_samples is not None and (
+            isinstance(max_samples, bool)
+            or not isinstance(max_samples, Integral)
+            or max_samples < 2
+        ):
+            raise InvalidValueError(
+                f"max_samples must be an integer >= 2 or None, got {max_samples!r}"
+            )
+        self.t = check_positive(t, "t")
+        self.alpha = check_positive(alpha, "alpha")
+        self.max_samples = max_samples
+        self.normalize = normalize
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every batch seen so far."""
+        self._align_sum = 0.0
+        self._align_count = 0
+        self._seen = 0
+        self._kept: list[torch.Tensor] = []
+        self._rng = np.random.default_rng(self.seed)
+
+    def update(self, x: Any, y: Any = None) -> None:
+        """Add a batch of embeddings x [B, d] and, optionally, their positives y [B, d]."""
+        with torch.no_grad():
+            if y is None:
+                x = check_embeddings(x, "x", normalize=self.normalize)
+            else:
+                x, y = check_pair(x, y, normalize=self.normalize)
+                self._align_sum += _alignment_sum(x, y, self.alpha)
+                self._align_count += x.shape[0]
+            if self._kept and self._kept[0].shape[1] != x.shape[1]:
+                raise InvalidValueError(
+                    f"x has dimension {x.shape[1]} but earlier batches had "
+                    f"{self._kept[0].shape[1]}; use one meter per embedding space"
+                )
+            self._keep(x.detach().cpu())
+
+    @property
+    def samples(self) -> torch.Tensor | None:
+        """The kept x embeddings (CPU): every row seen, or the reservoir; None before update."""
+        if not self._kept:
+            return None
+        if len(self._kept) > 1:
+            self._kept = [torch.cat(self._kept)]
+        return self._kept[0]
+
+    def _keep(self, rows: torch.Tensor) -> None:
+        """Append rows, or run reservoir sampling (Algorithm R) when max_samples is set."""
+        first = self._seen
+        self._seen += rows.shape[0]
+        if self.max_samples is None:
+            self._kept.append(rows)
+            return
+        room = max(0, self.max_samples - first)
+        if room:
+            self._kept.append(rows[:room])
+        stream_index = np.arange(first + room, self._seen)
+        if stream_index.size == 0:
+            return
+        slots = (self._rng.random(stream_index.size) * (stream_index + 1)).astype(np.int64)
+        replace = slots < self.max_samples
+        slots, sources = slots[replace][::-1], (stream_index - first)[replace][::-1]
+        slots, last = np.unique(slots, return_index=True)  # the latest write to a slot wins
+        reservoir = self.samples.clone()
+        reservoir[torch.from_numpy(slots)] = rows[torch.from_numpy(sources[last])]
+        self._kept = [reservoir]
+
+    def compute(self) -> dict[str, Any]:
+        """{"alignment": float | None, "uniformity": UniformityResult, "n": rows seen}."""
+        samples = self.samples
+        if samples is None or samples.shape[0] < 2:
+            raise InvalidValueError(
+                f"AlignUniformMeter needs at least 2 embeddings for uniformity, got {self._seen}; "
+                f"call update() with more data before compute()"
+            )
+        align = self._align_sum / self._align_count if self._align_count else None
+        return {"alignment": align, "uniformity": uniformity(samples, self.t), "n": self._seen}
+
+    def merge(self, other: AlignUniformMeter) -> AlignUniformMeter:
+        """Absorb ``other``'s state, as if its batches had gone through ``update``; return self."""
+        if not isinstance(other, AlignUniformMeter):
+            raise InvalidTypeError(
+                f"other must be an AlignUniformMeter, got {type(other).__name__}"
+            )
+        mine, theirs = self._settings(), other._settings()
+        if mine != theirs:
+            raise InvalidValueError(
+                f"cannot merge meters with different settings: {mine} vs {theirs}"
+            )
+        a, b = self.samples, other.samples
+        if a is not None and b is not None and a.shape[1] != b.shape[1]:
+            raise InvalidValueError(
+                f"cannot merge embeddings of dimension {a.shape[1]} and {b.shape[1]}"
+            )
+        self._align_sum += other._align_sum
+        self._align_count += other._align_count
+        seen_a, seen_b = self._seen, other._seen
+        self._seen += seen_b
+        if b is None:
+            return self
+        if a is None or self.max_samples is None or self._seen <= self.max_samples:
+            self._kept = [b] if a is None else [a, b]
+            return self
+        # a uniform k-subset of the union: how many come from each side is hypergeometric
+        from_a = int(self._rng.hypergeometric(seen_a, seen_b, self.max_samples))
+        pick_a = torch.from_numpy(self._rng.permutation(a.shape[0])[:from_a])
+        pick_b = torch.from_numpy(self._rng.permutation(b.shape[0])[: self.max_samples - from_a])
+        self._kept = [torch.cat([a[pick_a], b[pick_b]])]
+        return self
+
+    def _settings(self) -> dict[str, Any]:
+        return {"t": self.t, "alpha": self.alpha, "max_samples": self.max_samples}
+
+    def sync(self) -> AlignUniformMeter:
+        """A new meter with every rank's state merged in rank order (the same on every rank).
+
+        Uses torch.distributed.all_gather_object when a process group is initialised; otherwise
+        returns a copy of this meter. ``self`` is left unchanged, so calling it twice is safe.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return copy.deepcopy(self)
+        states: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(states, self)
+        merged = AlignUniformMeter(
+            self.t, self.alpha, self.max_samples, normalize=self.normalize, seed=self.seed
+        )
+        for state in states:
+            merged.merge(state)
+        return merged

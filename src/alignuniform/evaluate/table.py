@@ -1,0 +1,41 @@
+"""The evaluation results (eval.json) as a fixed-width text table, one row per layer."""
+
+from __future__ import annotations
+
+
+def _cell(protocol_result: dict | None) -> str:
+    if not protocol_result:
+        return "-"
+    text = f"{protocol_result['accuracy']:.2f}"
+    if "cv_mean" in protocol_result:
+        text += f" (cv {protocol_result['cv_mean']:.2f}±{protocol_result['cv_std']:.2f})"
+    return text
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_table(results: dict) -> str:
+    """The results as a fixed-width table: one row per layer."""
+    header = ["layer", "tap", "dim", "linear %", "5-NN %", "L_align", "L_uniform", "bound"]
+    rows = [
+        [
+            layer,
+            str(r.get("tap", layer)),
+            str(r["dim"]),
+            _cell(r.get("linear")),
+            _cell(r.get("knn")),
+            _number(r["alignment"]),
+            _number(r["uniformity"]),
+            _number(r["uniformity_bound"]),
+        ]
+        for layer, r in results["layers"].items()
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    title = f"{results['encoder']} on {results['dataset']} (evaluated in {results['time_s']:.1f} s)"
+    return "\n".join([title, *lines])

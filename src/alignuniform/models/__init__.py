@@ -1,0 +1,21 @@
+"""Encoders with named layer taps, built by name from one registry (timm style).
+
+    encoder = create_encoder("small_alexnet", out_dim=128)
+    z = encoder(x)                      # "out": L2-normalised [B, out_dim]
+    h = encoder(x, layer="fc7")         # any tap ("penultimate": the last hidden layer)
+
+One module per architecture family; importing this package registers them all.
+"""
+
+from alignuniform.models import alexnet, convnet, identity, mlp, resnet  # noqa: F401 (register)
+from alignuniform.models.base import PENULTIMATE, Encoder, L2Normalize
+from alignuniform.models.registry import create_encoder, list_encoders, register_encoder
+
+__all__ = [
+    "PENULTIMATE",
+    "Encoder",
+    "L2Normalize",
+    "create_encoder",
+    "list_encoders",
+    "register_encoder",
+]

@@ -1,0 +1,84 @@
+"""Checkpoints: safe loads (``weights_only=True``), clear errors.
+
+A checkpoint is a dict::
+
+    {"format": "alignuniform-checkpoint/1",
+     "encoder": {"name": str, "out_dim": int, "kwargs": dict},   # create_encoder(**...)
+     "model": state_dict, "epoch": int (epochs completed),
+     "method": method state beyond the encoder (MoCo key encoder, queue, heads),
+     "optimizer", "scaler", "step", "sums" (epoch meters), "rng_cpu", "rng_cuda", "config"}
+
+Saved through `alignuniform.runs.atomic` so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from alignuniform.core.errors import CheckpointError, InvalidValueError
+from alignuniform.runs.atomic import atomic_write_bytes
+
+FORMAT = "alignuniform-checkpoint/1"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Save ``state`` (must hold "encoder" and "model") atomically, stamped with the format."""
+    missing = {"encoder", "model"} - state.keys()
+    if missing:
+        raise InvalidValueError(f"checkpoint state lacks {sorted(missing)}")
+    state = {"format": FORMAT, **state}
+    atomic_write_bytes(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; any damage becomes a `CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"no checkpoint at {path}: train first, or pass the right run directory"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
+            "delete it to start over, or resume from another checkpoint"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an alignuniform checkpoint (expected format {FORMAT})"
+        )
+    return state
+
+
+def find_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """The checkpoint of a run directory (``checkpoints/last.pt``), or a file path as given."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return run_dir
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} has no checkpoints/last.pt: is it a run directory?")
+    return path
+
+
+def load_encoder(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Rebuild the encoder of a run directory (or checkpoint file) with its trained weights."""
+    from alignuniform.models import create_encoder
+
+    path = find_checkpoint(run_dir)
+    state = load_checkpoint(path, map_location)
+    spec = state["encoder"]
+    encoder = create_encoder(spec["name"], out_dim=spec["out_dim"], **spec.get("kwargs", {}))
+    try:
+        encoder.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit encoder {spec['name']!r}: {str(err).splitlines()[0]}"
+        ) from err
+    return encoder.to(map_location).eval()

@@ -1,0 +1,94 @@
+"""The run directory: where one training run keeps its config, checkpoints, logs and results.
+
+    runs/<name>/config.yaml     resolved config (rerun it to reproduce the run)
+    runs/<name>/run.json        status (running | interrupted | failed | finished), times, host
+    runs/<name>/metrics.jsonl   one JSON line per epoch
+    runs/<name>/checkpoints/last.pt
+    runs/<name>/eval.json, figures/, report.html
+Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from alignuniform.runs.atomic import atomic_write_text
+from alignuniform.core.errors import InvalidValueError
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "last.pt"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def read_status(self) -> dict[str, Any]:
+        return read_json(self.status) if self.status.is_file() else {}
+
+    def is_finished(self) -> bool:
+        return self.read_status().get("status") == "finished"
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC, to the second (for run.json)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InvalidValueError(f"{path} is not valid JSON ({err}); delete it or rerun the step") from err
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of a JSON-lines file; a torn last line (crash mid-write) is ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def write_jsonl(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
+    """Rewrite a JSON-lines file atomically (used to append: read, add, write)."""
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))

@@ -1,0 +1,118 @@
+"""The MoCo variant (paper §ImageNet-100): a momentum key encoder and a queue of negatives.
+
+Queries q = f(aug(x)), keys k = f_EMA(aug'(x)) (no gradient), a queue Q of the last N keys:
+
+    align(alpha)      = mean_i ||q_i - k_i||^alpha
+    uniform(t), Eq. 18 = log[(sum_ij G_t(q_i, Q_j) + sum_{i<j} G_t(q_i, q_j)) / (NK + K(K-1)/2)]
+    uniform(t), Eq. 17 = log mean_{i,j} G_t(q_i, Q_j)
+    contrastive(tau)  = InfoNCE of q_i against k_i (positive) and the queue (negatives)
+
+with G_t(u, v) = exp(-t ||u - v||^2) and K queries in the (global) batch. Every potential is
+computed blockwise, so memory stays O(K x block) for any queue length. Under torchrun the
+queries are gathered with gradients and the keys without, so every rank enqueues the same
+global batch of keys and the queues stay identical.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from alignuniform.core.distributed import gather_no_grad, gather_with_grad
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.losses import UNIFORM_FORMS, align_loss, contrastive_loss, moco_uniform_loss
+from alignuniform.core.objective import Objective
+from alignuniform.training.methods.base import StepOutput
+
+
+class MocoMethod(nn.Module):
+    """Query encoder trained by the objective; EMA key encoder; FIFO queue of keys."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augment: nn.Module,
+        objective: Objective,
+        *,
+        out_dim: int,
+        queue_size: int = 16384,
+        momentum: float = 0.999,
+        uniform_form: str = "eq18",
+    ):
+        super().__init__()
+        if not 0 <= momentum < 1:
+            raise InvalidValueError(f"moco_momentum must be in [0, 1), got {momentum}")
+        if queue_size < 1:
+            raise InvalidValueError(f"moco_queue must be >= 1, got {queue_size}")
+        if uniform_form not in UNIFORM_FORMS:
+            raise InvalidValueError(
+                f"moco_uniform must be one of {UNIFORM_FORMS}, got {uniform_form!r}"
+            )
+        self.encoder = encoder
+        self.key_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.augment = augment
+        self.objective = objective
+        self.momentum = momentum
+        self.uniform_form = uniform_form
+        queue = nn.functional.normalize(torch.randn(queue_size, out_dim), dim=1)
+        self.register_buffer("queue", queue)
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def from_config(cls, encoder: nn.Module, augment: nn.Module, config, train_data) -> MocoMethod:
+        return cls(
+            encoder,
+            augment,
+            Objective.parse(config.loss),
+            out_dim=config.out_dim,
+            queue_size=config.moco_queue,
+            momentum=config.moco_momentum,
+            uniform_form=config.moco_uniform,
+        )
+
+    @torch.no_grad()
+    def update_key_encoder(self) -> None:
+        """theta_k <- m theta_k + (1 - m) theta_q; buffers (BN statistics) are copied."""
+        for key, query in zip(
+            self.key_encoder.parameters(), self.encoder.parameters(), strict=True
+        ):
+            key.mul_(self.momentum).add_(query.detach(), alpha=1 - self.momentum)
+        for key, query in zip(self.key_encoder.buffers(), self.encoder.buffers(), strict=True):
+            key.copy_(query)
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor) -> None:
+        """Replace the oldest entries of the queue by ``keys`` (wrapping around)."""
+        n = self.queue.shape[0]
+        keys = keys[-n:].to(self.queue.dtype)
+        rows = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % n
+        self.queue[rows] = keys
+        self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % n)
+
+    def terms(self, q: torch.Tensor, k: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each objective term of the queries against the keys and the queue."""
+        queue = self.queue.clone()
+        values = {}
+        for _, term in self.objective.terms:
+            params = dict(term.params)
+            if term.kind == "align":
+                values[term.name] = align_loss(q, k, params["alpha"])
+            elif term.kind == "uniform":
+                values[term.name] = moco_uniform_loss(q, queue, params["t"], form=self.uniform_form)
+            else:
+                values[term.name] = contrastive_loss(q, k, params["tau"], negatives=queue)
+        return values
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        q = gather_with_grad(self.encoder(self.augment(images)))
+        if self.training:
+            self.update_key_encoder()
+        with torch.no_grad():
+            k = gather_no_grad(self.key_encoder(self.augment(images)).float())
+        values = self.terms(q, k)
+        total = sum(weight * values[term.name] for weight, term in self.objective.terms)
+        if self.training:
+            self.enqueue(k)
+        return StepOutput(total, values)

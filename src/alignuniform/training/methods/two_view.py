@@ -1,0 +1,35 @@
+"""The paper's STL-10 method: two augmentations of each image, the objective on their embeddings.
+
+z = f([aug(x); aug'(x)])  (one pass),  L = objective(z_1, z_2) over the *global* batch
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from alignuniform.core.distributed import gather_with_grad
+from alignuniform.core.objective import Objective
+from alignuniform.training.methods.base import StepOutput
+
+
+class TwoViewMethod(nn.Module):
+    """L = objective(f(aug(x)), f(aug'(x))) with terms over the batch gathered from all ranks."""
+
+    def __init__(self, encoder: nn.Module, augment: nn.Module, objective: Objective):
+        super().__init__()
+        self.encoder = encoder
+        self.augment = augment
+        self.objective = objective
+
+    @classmethod
+    def from_config(
+        cls, encoder: nn.Module, augment: nn.Module, config, train_data
+    ) -> TwoViewMethod:
+        return cls(encoder, augment, Objective.parse(config.loss))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
+        views = torch.cat([self.augment(images), self.augment(images)])
+        x, y = self.encoder(views).chunk(2)
+        out = self.objective(gather_with_grad(x), gather_with_grad(y))
+        return StepOutput(out.total, out.terms)

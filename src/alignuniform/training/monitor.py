@@ -1,0 +1,112 @@
+"""What a run logs each epoch: mean loss terms, held-out L_align / L_uniform, throughput.
+
+L_align (alpha=2) is measured between two augmentations (fixed seed) of a fixed held-out set
+(the test split's first images), L_uniform (t=2) on the plain evaluation view of the same
+images, so the curves of every epoch and every run are comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from alignuniform.core.metrics import alignment, uniformity
+
+
+def heldout_images(config, train_data) -> torch.Tensor:
+    """The test split's first ``config.heldout`` images (the training set's if it has none)."""
+    from alignuniform.data import load_dataset
+
+    try:
+        data = load_dataset(config.dataset, "test", data_dir=config.data_dir)
+    except (FileNotFoundError, ValueError):
+        data = train_data
+    return data.get_batch(torch.arange(min(config.heldout, len(data))))[0]
+
+
+class EpochMonitor:
+    """Accumulates per-step terms and turns them into one metrics.jsonl record per epoch."""
+
+    def __init__(self, images: torch.Tensor, recipe: str, seed: int, device: torch.device):
+        from alignuniform.data.augment import build_eval_transform
+
+        self.images, self.seed, self.device = images, seed, device
+        self.evaluate = build_eval_transform(recipe).to(device)
+        self.sums: dict[str, float] = {}
+
+    def start_epoch(self) -> None:
+        self.sums = {"samples": 0.0, "time_s": 0.0}
+
+    def add_step(self, loss: torch.Tensor, terms: dict[str, torch.Tensor], samples: int) -> None:
+        self.sums["samples"] += samples
+        for name, value in {"loss": loss, **terms}.items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(value.detach()) * samples
+
+    def record(self, epoch: int, lr: float, encoder: nn.Module, augment: nn.Module) -> dict:
+        """The epoch's record: sample-weighted mean terms, held-out metrics, images/s."""
+        n = max(self.sums["samples"], 1.0)
+        terms = {k: v / n for k, v in self.sums.items() if k not in ("samples", "time_s", "loss")}
+        x, y, z = self.heldout_features(encoder, augment)
+        return {
+            "epoch": epoch,
+            "lr": lr,
+            "loss": self.sums.get("loss", math.nan) / n,
+            "terms": terms,
+            "align": alignment(x, y, alpha=2),
+            "uniform": float(uniformity(z, t=2)),
+            "samples_per_s": self.sums["samples"] / max(self.sums["time_s"], 1e-9),
+            "epoch_time_s": self.sums["time_s"],
+        }
+
+    @torch.no_grad()
+    def heldout_features(self, encoder: nn.Module, augment: nn.Module):
+        """Two augmented views (fixed seed) and the evaluation view of the held-out images.
+
+        The training RNG is left untouched, so monitoring never changes the run itself.
+        """
+        was_training = encoder.training
+        encoder.eval()
+        xs, ys, zs = [], [], []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for images in self.images.split(512):
+                images = images.to(self.device)
+                xs.append(encoder(augment(images)).float().cpu())
+                ys.append(encoder(augment(images)).float().cpu())
+                zs.append(encoder(self.evaluate(images)).float().cpu())
+        encoder.train(was_training)
+        return torch.cat(xs), torch.cat(ys), torch.cat(zs)
+
+
+def format_record(record: dict) -> str:
+    """One human line per epoch."""
+    return (
+        f"epoch {record['epoch']:>3}  loss {record['loss']:.4f}  L_align {record['align']:.4f}  "
+        f"L_uniform {record['uniform']:.4f}  {record['samples_per_s']:.0f} img/s  "
+        f"lr {record['lr']:.4g}"
+    )
+
+
+class TensorBoardLog:
+    """Mirrors epoch records to ``<run>/tensorboard`` when TensorBoard is installed."""
+
+    def __init__(self, root: Path):
+        self.root, self.writer = root, None
+
+    def write(self, record: dict) -> None:
+        if self.writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self.writer = False
+                return
+            self.writer = SummaryWriter(str(self.root / "tensorboard"))
+        if self.writer:
+            scalars = {k: v for k, v in record.items() if isinstance(v, float)}
+            scalars.update({f"terms/{k}": v for k, v in record["terms"].items()})
+            for name, value in scalars.items():
+                self.writer.add_scalar(name, value, record["epoch"])
+            self.writer.flush()

@@ -1,0 +1,130 @@
+"""The MoCo variant: Eq. 17/18 against float64 references, queue and EMA mechanics, a short run."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from alignuniform.core.losses import moco_uniform_loss
+from alignuniform.core.objective import Objective
+from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.rundir import RunDir, read_jsonl
+from alignuniform.training.methods import MocoMethod
+from alignuniform.training.trainer import train
+
+
+def sphere(n: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return nn.functional.normalize(torch.randn(n, d, generator=g, dtype=torch.float64), dim=1)
+
+
+def eq18_reference(q: torch.Tensor, queue: torch.Tensor, t: float) -> torch.Tensor:
+    """Paper Eq. 18, literally: 2/(2NK + K(K-1)) (sum_ij G(q_i, Q_j) + sum_{i<j} G(q_i, q_j))."""
+    k, n = q.shape[0], queue.shape[0]
+    cross = torch.cdist(q, queue).pow(2).mul(-t).exp().sum()
+    within = torch.pdist(q).pow(2).mul(-t).exp().sum()
+    return torch.log(2 / (2 * n * k + k * (k - 1)) * (cross + within))
+
+
+@pytest.mark.parametrize("t", [0.5, 2.0, 3.0])
+def test_eq18_equals_its_float64_definition(t):
+    q, queue = sphere(37, 16, 0), sphere(301, 16, 1)
+    assert moco_uniform_loss(q, queue, t).item() == pytest.approx(
+        eq18_reference(q, queue, t).item(), rel=1e-9
+    )
+
+
+def test_eq17_is_the_queue_only_mean():
+    q, queue = sphere(20, 8, 2), sphere(50, 8, 3)
+    expected = torch.cdist(q, queue).pow(2).mul(-2.0).exp().mean().log()
+    assert moco_uniform_loss(q, queue, 2.0, form="eq17").item() == pytest.approx(
+        expected.item(), rel=1e-9
+    )
+
+
+def test_eq18_gradient_matches_autograd_of_the_definition():
+    q = sphere(12, 6, 4).requires_grad_()
+    queue = sphere(30, 6, 5)
+    (grad,) = torch.autograd.grad(moco_uniform_loss(q, queue, 2.0), q)
+    (expected,) = torch.autograd.grad(eq18_reference(q, queue, 2.0), q)
+    torch.testing.assert_close(grad, expected, rtol=1e-7, atol=1e-10)
+
+
+def make_method(queue_size: int = 10, momentum: float = 0.9) -> MocoMethod:
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    return MocoMethod(
+        encoder,
+        nn.Identity(),
+        Objective.parse("align + uniform"),
+        out_dim=3,
+        queue_size=queue_size,
+        momentum=momentum,
+    )
+
+
+def test_enqueue_replaces_the_oldest_keys_and_wraps_around():
+    method = make_method(queue_size=10)
+    first, second = sphere(6, 3, 6).float(), sphere(6, 3, 7).float()
+    method.enqueue(first)
+    method.enqueue(second)
+    torch.testing.assert_close(method.queue[6:10], second[:4])
+    torch.testing.assert_close(method.queue[0:2], second[4:])
+    torch.testing.assert_close(method.queue[2:6], first[2:])
+    assert int(method.queue_ptr) == 2
+
+
+def test_key_encoder_is_an_exponential_moving_average():
+    method = make_method(momentum=0.9)
+    before = [p.detach().clone() for p in method.key_encoder.parameters()]
+    with torch.no_grad():
+        for p in method.encoder.parameters():
+            p.add_(1.0)
+    method.update_key_encoder()
+    for key, old, query in zip(
+        method.key_encoder.parameters(), before, method.encoder.parameters(), strict=True
+    ):
+        torch.testing.assert_close(key, 0.9 * old + 0.1 * query)
+        assert not key.requires_grad
+
+
+def test_short_moco_run_trains_without_nan(fmnist_dir, tmp_path):
+    config = TrainConfig(
+        dataset="fashion-mnist",
+        data_dir=str(fmnist_dir),
+        subset=256,
+        batch_size=64,
+        epochs=2,
+        method="moco",
+        moco_queue=128,
+        loss="align(alpha=2) + uniform(t=3)",
+        heldout=64,
+        evaluate=False,
+        device="cpu",
+    )
+    run_dir = train(config, tmp_path / "moco", progress=False)
+    records = read_jsonl(RunDir(run_dir).metrics)
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert all(math.isfinite(v) for v in record["terms"].values())
+        assert math.isfinite(record["align"]) and math.isfinite(record["uniform"])
+
+
+def test_eq18_at_batch_256_and_queue_65536_stays_under_1_gib():
+    script = textwrap.dedent("""
+        import resource, torch
+        from torch.nn.functional import normalize
+        from alignuniform.core.losses import moco_uniform_loss
+        q = normalize(torch.randn(256, 128), dim=1).requires_grad_()
+        queue = normalize(torch.randn(65536, 128), dim=1)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        moco_uniform_loss(q, queue, 2.0).backward()
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert int(out.stdout.split()[-1]) < 2**30
