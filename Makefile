@@ -5,9 +5,11 @@ run:  ## set up, then train + evaluate the default encoder on Fashion-MNIST
 	scripts/setup.sh
 	.venv/bin/alignuniform train --out runs/default --resume
 
-test:  ## set up, then lint and run the test suite
+test:  ## set up, then lint (style, formatting, the layer contracts) and run the test suite
 	scripts/setup.sh --test
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q
 
 bench:

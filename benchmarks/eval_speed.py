@@ -13,8 +13,11 @@ subprocess; peak memory is the resident-set high-water mark (VmHWM, reset throug
 /proc/self/clear_refs once the features exist) minus the resident set at that moment, so it
 counts what the probe itself allocates.
 
+The cases run in turn (A, B, C, ..., A, B, C, ...) for ``--repeats`` rounds; each time is the
+median over the rounds with its spread, and each ratio is taken round by round.
+
 Usage: python benchmarks/eval_speed.py [--dims 128 4096] [--train 60000] [--test 10000]
-                                        [--iterations 20] [--device cpu|cuda]
+                                        [--iterations 20] [--repeats 3] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 
 from _memory import status_bytes
+from _timing import interleaved, ratios, spread
 
 CASES = ("knn ours", "knn brute", "linear ours", "linear ours/N", "linear autograd/N")
 
@@ -170,6 +175,7 @@ def main() -> None:
         help="N, the L-BFGS iterations of the per-iteration comparison",
     )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of all cases")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -182,25 +188,36 @@ def main() -> None:
         )
         return
     print(f"train {args.train} x d, test {args.test} x d, float32, {args.device}")
-    print(f"{'case':<20}{'d':>6}{'seconds':>10}{'peak MB':>10}{'accuracy':>10}{'iters':>7}")
+    print(f"seconds and peak MB: median (min-max over {args.repeats} interleaved rounds)")
     for dim in args.dims:
-        results = {case: run_case(case, args, dim) for case in CASES}
-        for r in results.values():
-            accuracy = f"{r['accuracy']:.2f}" if "accuracy" in r else "-"
+        runs = {case: partial(run_case, case, args, dim) for case in CASES}
+        rounds = interleaved(runs, args.repeats)
+        series = partial(_series, rounds)
+        for case, results in rounds.items():
+            last = results[-1]
+            accuracy = f"{last['accuracy']:.2f}" if "accuracy" in last else "-"
+            seconds = spread([r["seconds"] for r in results], 2)
+            peak = spread([r["peak_mb"] for r in results], 0)
             print(
-                f"{r['case']:<20}{dim:>6}{r['seconds']:>10.2f}{r['peak_mb']:>10.0f}"
-                f"{accuracy:>10}{r.get('iterations', '-'):>7}"
+                f"{case:<18} d={dim:<5} s {seconds:<26} MB {peak:<22} acc {accuracy:>6} "
+                f"iters {last.get('iterations', '-')}"
             )
-        ours, brute = results["knn ours"], results["knn brute"]
-        per_iteration = (
-            results["linear ours/N"]["seconds"] / results["linear autograd/N"]["seconds"]
+
+        knn_time = ratios(series("knn ours", "seconds"), series("knn brute", "seconds"))
+        knn_memory = ratios(
+            series("knn ours", "peak_mb"), [max(m, 1) for m in series("knn brute", "peak_mb")]
         )
-        print(
-            f"d={dim}: knn time ours/brute = {ours['seconds'] / brute['seconds']:.2f}, "
-            f"knn peak memory ours/brute = {ours['peak_mb'] / max(brute['peak_mb'], 1):.3f}, "
-            f"same accuracy = {ours['accuracy'] == brute['accuracy']}, "
-            f"linear time per iteration ours/autograd = {per_iteration:.2f}"
+        per_iteration = ratios(
+            series("linear ours/N", "seconds"), series("linear autograd/N", "seconds")
         )
+        print(f"d={dim}: knn time ours/brute {spread(knn_time, 2)}")
+        print(f"d={dim}: knn peak memory ours/brute {spread(knn_memory)}")
+        print(f"d={dim}: linear time per L-BFGS iteration ours/autograd {spread(per_iteration, 2)}")
+
+
+def _series(rounds: dict[str, list[dict]], case: str, key: str) -> list[float]:
+    """One figure of one case over the rounds."""
+    return [r[key] for r in rounds[case]]
 
 
 if __name__ == "__main__":

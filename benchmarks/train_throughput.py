@@ -9,19 +9,24 @@ All three run the same encoder, objective, optimiser and batch in this process:
 - ``per-image``: the paper's code's shape: torchvision transforms applied image by image in
   DataLoader worker processes, two views per image, collated into batches.
 
-Prints images/s of each and the ratios ours/model-only and ours/per-image.
+The three pipelines take turns, ``--steps`` steps each per round, for ``--repeats`` rounds
+(A, B, C, A, B, C, ...). Prints the median images/s of each with its spread over the rounds, and
+the ratios ours/model-only and ours/per-image taken round by round (median and spread).
 
-    python benchmarks/train_throughput.py [--steps 20] [--batch-size 256] [--workers 2]
+    python benchmarks/train_throughput.py [--steps 10] [--repeats 5] [--batch-size 256]
+                                          [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import torch
 import torchvision.transforms.v2 as T
 
+from _timing import interleaved, ratios, spread
 from alignuniform.core.objective import Objective
 from alignuniform.data import load_dataset
 from alignuniform.data.augment import build_augmentation, get_recipe
@@ -54,28 +59,26 @@ class PerImageTwoViews(torch.utils.data.Dataset):
         return self.transform(image), self.transform(image)
 
 
-def timed_steps(step, batches, warmup: int = 2) -> float:
-    """Images per second of ``step`` over ``batches`` (after ``warmup`` untimed steps)."""
-    iterator = iter(batches)
-    for _ in range(warmup):
-        step(*next(iterator))
-    count, start = 0, time.perf_counter()
-    for batch in iterator:
+def timed_steps(step, batches, count: int) -> float:
+    """Images per second of ``step`` over the next ``count`` batches of the iterator ``batches``."""
+    images, start = 0, time.perf_counter()
+    for _ in range(count):
+        batch = next(batches)
         step(*batch)
-        count += batch[0].shape[0]
-    return count / (time.perf_counter() - start)
+        images += batch[0].shape[0]
+    return images / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10, help="steps per pipeline per round")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds (interleaved)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--encoder", default="convnet")
     args = parser.parse_args()
     torch.manual_seed(0)
     data = load_dataset("fashion-mnist", "train")
-    n = args.batch_size * (args.steps + 2)
     recipe = data.default_recipe
     encoder = create_encoder(args.encoder, in_channels=data.channels)
     objective = Objective.parse("align(alpha=2) + uniform(t=2)")
@@ -96,10 +99,11 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
-    order = torch.randperm(len(data))[:n].split(args.batch_size)
+    warmup = 2
+    rounds = warmup + args.steps * args.repeats
+    order = torch.randperm(len(data)).repeat(rounds * args.batch_size // len(data) + 1)
+    order = order[: rounds * args.batch_size].split(args.batch_size)
     views = augment(data.get_batch(order[0])[0])
-    model_only = timed_steps(update, [(views, views.clone())] * (args.steps + 2))
-    ours = timed_steps(ours_step, [(idx,) for idx in order])
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(PerImageTwoViews(data, recipe), torch.cat(order).tolist()),
         batch_size=args.batch_size,
@@ -107,13 +111,23 @@ def main() -> None:
         shuffle=False,
         persistent_workers=args.workers > 0,
     )
-    per_image = timed_steps(update, loader)
-    print(f"{'pipeline':<34}{'images/s':>10}")
-    print(f"{'model only (ceiling)':<34}{model_only:>10.0f}")
-    print(f"{'ours (batched kornia, in memory)':<34}{ours:>10.0f}")
-    print(f"{f'per-image (torchvision, {args.workers} workers)':<34}{per_image:>10.0f}")
-    print(f"ours_vs_ceiling={ours / model_only:.3f} ours_vs_per_image={ours / per_image:.2f}")
-
-
-if __name__ == "__main__":
-    main()
+    sources = {
+        "model only (ceiling)": (update, iter([(views, views.clone())] * rounds)),
+        "ours (batched kornia, in memory)": (ours_step, iter([(idx,) for idx in order])),
+        f"per-image (torchvision, {args.workers} workers)": (update, iter(loader)),
+    }
+    for step, batches in sources.values():
+        timed_steps(step, batches, warmup)
+    rates = interleaved(
+        {
+            name: partial(timed_steps, step, batches, args.steps)
+            for name, (step, batches) in sources.items()
+        },
+        args.repeats,
+    )
+    model_only, ours, per_image = rates.values()
+    print(f"{'pipeline':<34}images/s: median (min-max over {args.repeats} rounds)")
+    for name, values in rates.items():
+        print(f"{name:<34}{spread(values, 0)}")
+    print(f"ours_vs_ceiling   {spread(ratios(ours, model_only))}")
+    print(f"ours_vs_per_image {spread(ratios(ours, per_image), 2)}")

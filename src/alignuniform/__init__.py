@@ -3,8 +3,20 @@
     L_align(f; alpha) = E_{(x,y)~p_pos} ||f(x) - f(y)||^alpha
     L_uniform(f; t)   = log E_{x,y~p_data} exp(-t ||f(x) - f(y)||^2)
 
-The core (losses, metrics, objective, distributed) depends on torch alone; training,
-evaluation, plots and the CLI live in submodules that are imported on demand.
+The package is a house in layers; each imports only the layers below it (import-linter
+contracts in pyproject.toml):
+
+    cli                        the only layer that parses argv or prints
+    experiments | integrations sweeps, presets, reproductions | host-framework adapters
+    report                     HTML / Markdown reports of runs and sweeps
+    viz                        figures
+    training | evaluate        the trainer and its methods | probes, CV, depth regression
+    runs                       config schema, run/sweep directories, checkpoints, atomic writes
+    data | models              datasets and augmentation | the encoder registry and families
+    core                       losses, metrics, objective, kernel, validation, errors (torch,
+                               numpy and scipy only)
+
+``import alignuniform`` loads the core alone; everything above it is imported on demand.
 """
 
 from alignuniform.core.losses import align_loss, contrastive_loss, uniform_loss

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from alignuniform.cli import main
 from alignuniform.models import create_encoder
 from alignuniform.runs.checkpoint import save_checkpoint
@@ -16,19 +18,47 @@ from alignuniform.runs.config import TrainConfig, dump_config
 def make_run(root: Path, data_dir: Path) -> Path:
     encoder = create_encoder("convnet")
     root.mkdir(parents=True)
-    (root / "config.yaml").write_text(dump_config(TrainConfig(
-        dataset="fashion-mnist", data_dir=str(data_dir), encoder="convnet",
-        recipe="fashion-mnist")))
-    save_checkpoint(root / "checkpoints" / "last.pt",
-                    {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1})
+    (root / "config.yaml").write_text(
+        dump_config(
+            TrainConfig(
+                dataset="fashion-mnist",
+                data_dir=str(data_dir),
+                encoder="convnet",
+                recipe="fashion-mnist",
+            )
+        )
+    )
+    save_checkpoint(
+        root / "checkpoints" / "last.pt",
+        {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1},
+    )
     return root
 
 
 def test_identity_encoder_prints_json_and_writes_to_out(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "pixels"
-    code = main(["eval", "--encoder", "identity", "--dataset", "fashion-mnist", "--data-dir",
-                 str(fmnist_dir), "--subset", "100", "--layers", "penultimate",
-                 "--protocols", "knn", "--device", "cpu", "--json", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            "--encoder",
+            "identity",
+            "--dataset",
+            "fashion-mnist",
+            "--data-dir",
+            str(fmnist_dir),
+            "--subset",
+            "100",
+            "--layers",
+            "penultimate",
+            "--protocols",
+            "knn",
+            "--device",
+            "cpu",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads(capsys.readouterr().out)
     assert results["encoder"] == "identity"
@@ -37,7 +67,9 @@ def test_identity_encoder_prints_json_and_writes_to_out(fmnist_dir, tmp_path, ca
     assert set(layer) == {"knn", "alignment", "uniformity", "uniformity_bound", "dim", "tap"}
     assert json.loads((out / "eval.json").read_text()) == results
     assert sorted(p.name.split("-")[3] for p in (out / "features").glob("*.pt")) == [
-        "pixels", "pixels"]  # train and test features of the one layer
+        "pixels",
+        "pixels",
+    ]  # train and test features of the one layer
 
 
 def test_run_directory_gets_eval_json_and_a_table(fmnist_dir, tmp_path, capsys):
@@ -57,10 +89,34 @@ def test_errors_are_one_line_with_exit_status_2(fmnist_dir, tmp_path, capsys):
         (["eval"], "give either RUN_DIR"),
         (["eval", "--encoder", "identity"], "needs --dataset"),
         (["eval", str(tmp_path / "nowhere")], "does not exist"),
-        (["eval", "--encoder", "identity", "--dataset", "fashion-mnist", "--data-dir",
-          str(fmnist_dir), "--layers", "fc7"], "its taps are pixels, out"),
-        (["eval", "--encoder", "identity", "--dataset", "fashion-mnist", "--data-dir",
-          str(fmnist_dir), "--folds", "1"], "folds must be 0"),
+        (
+            [
+                "eval",
+                "--encoder",
+                "identity",
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(fmnist_dir),
+                "--layers",
+                "fc7",
+            ],
+            "its taps are pixels, out",
+        ),
+        (
+            [
+                "eval",
+                "--encoder",
+                "identity",
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(fmnist_dir),
+                "--folds",
+                "1",
+            ],
+            "folds must be 0",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 2
@@ -69,10 +125,23 @@ def test_errors_are_one_line_with_exit_status_2(fmnist_dir, tmp_path, capsys):
         assert "\n" not in err
 
 
+@pytest.mark.slow
 def test_console_entry_point_lists_the_options():
-    done = subprocess.run([sys.executable, "-m", "alignuniform", "eval", "--help"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "alignuniform", "eval", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0
-    for option in ("--encoder", "--layers", "--protocols", "--linear-protocol", "--folds",
-                   "--subset", "--json", "--out"):
+    for option in (
+        "--encoder",
+        "--layers",
+        "--protocols",
+        "--linear-protocol",
+        "--folds",
+        "--subset",
+        "--json",
+        "--out",
+    ):
         assert option in done.stdout

@@ -12,21 +12,12 @@ from safetensors.torch import save_file
 
 from alignuniform.cli import main
 from alignuniform.core.metrics import uniformity_bound
+from helpers.reference import lalign64, lunif64
 
 
 def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
     rows = np.random.default_rng(seed).standard_normal((n, d))
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
-
-
-def lunif(z: np.ndarray, t: float) -> float:
-    """Official definition: torch.pdist(x).pow(2).mul(-t).exp().mean().log()."""
-    return torch.pdist(torch.from_numpy(z).double()).pow(2).mul(-t).exp().mean().log().item()
-
-
-def lalign(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
-    diff = torch.from_numpy(x).double() - torch.from_numpy(y).double()
-    return diff.norm(dim=1).pow(alpha).mean().item()
 
 
 X = unit_rows(300, 16, 0)
@@ -55,7 +46,7 @@ def write(path, kind: str) -> str:
 def test_every_format_gives_the_definition(tmp_path, capsys, kind):
     result = run_json(capsys, write(tmp_path / f"emb{kind}", kind), "--t", "3")
     assert result["n"] == 300 and result["dim"] == 16
-    assert math.isclose(result["uniformity"], lunif(X, 3.0), rel_tol=1e-6)
+    assert math.isclose(result["uniformity"], lunif64(X, 3.0), rel_tol=1e-6)
     assert result["uniformity_exact"] and result["uniformity_stderr"] == 0.0
     assert math.isclose(result["bound"], uniformity_bound(16, 3.0), rel_tol=1e-12)
     assert math.isclose(result["gap"], result["uniformity"] - result["bound"], rel_tol=1e-12)
@@ -69,14 +60,14 @@ def test_positives_from_one_npz_with_two_keys(tmp_path, capsys):
         capsys, str(path), "--key", "x", "--positives", str(path), "--positives-key", "y",
         "--alpha", "1",
     )  # fmt: skip
-    assert math.isclose(result["alignment"], lalign(X, Y, 1.0), rel_tol=1e-9)
+    assert math.isclose(result["alignment"], lalign64(X, Y, 1.0), rel_tol=1e-9)
 
 
 def test_dict_checkpoint_with_key_and_normalize(tmp_path, capsys):
     path = tmp_path / "features.pt"
     torch.save({"features": torch.from_numpy(4 * X), "labels": torch.arange(300)}, path)
     result = run_json(capsys, str(path), "--key", "features", "--normalize")
-    assert math.isclose(result["uniformity"], lunif(X, 2.0), rel_tol=1e-6)
+    assert math.isclose(result["uniformity"], lunif64(X, 2.0), rel_tol=1e-6)
 
 
 def test_text_report(tmp_path, capsys):
@@ -86,8 +77,8 @@ def test_text_report(tmp_path, capsys):
     assert main(["metrics", str(emb), "--positives", str(pos)]) == 0
     out = capsys.readouterr().out
     assert "[N=300, d=16]" in out
-    assert f"alignment   {lalign(X, Y, 2.0):.6f}" in out
-    assert f"uniformity  {lunif(X, 2.0):.6f}   (t=2, exact over 44850 pairs)" in out
+    assert f"alignment   {lalign64(X, Y, 2.0):.6f}" in out
+    assert f"uniformity  {lunif64(X, 2.0):.6f}   (t=2, exact over 44850 pairs)" in out
     assert f"bound       {uniformity_bound(16, 2.0):.6f}   (uniform distribution on S^15)" in out
     assert "gap " in out
 
@@ -97,7 +88,7 @@ def test_sampled_uniformity_reports_its_standard_error(tmp_path, capsys):
     result = run_json(capsys, path, "--max-pairs", "5000")
     assert not result["uniformity_exact"] and result["n_pairs"] == 5000
     assert 0 < result["uniformity_stderr"] < 0.05
-    assert abs(result["uniformity"] - lunif(X, 2.0)) < 5 * result["uniformity_stderr"]
+    assert abs(result["uniformity"] - lunif64(X, 2.0)) < 5 * result["uniformity_stderr"]
     assert main(["metrics", path, "--max-pairs", "5000"]) == 0
     assert "± " in capsys.readouterr().out
 

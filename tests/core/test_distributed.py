@@ -107,6 +107,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_match_one_process_for_every_term(tmp_path):
     mp.start_processes(
         _worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn"

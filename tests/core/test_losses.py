@@ -12,26 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alignuniform import align_loss, contrastive_loss, uniform_loss
-
-
-def sphere(n: int, d: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(n, d, generator=g, dtype=torch.float64), dim=1).to(dtype)
+from helpers.reference import lalign, lunif, sphere
 
 
 def positives_of(x: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return F.normalize(x + noise * torch.randn(x.shape, generator=g, dtype=x.dtype), dim=1)
-
-
-def lalign(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Official definition: (x - y).norm(dim=1).pow(alpha).mean()."""
-    return (x - y).norm(p=2, dim=1).pow(alpha).mean()
-
-
-def lunif(x: torch.Tensor, t: float) -> torch.Tensor:
-    """Official definition: torch.pdist(x).pow(2).mul(-t).exp().mean().log()."""
-    return torch.pdist(x, p=2).pow(2).mul(-t).exp().mean().log()
 
 
 def eq1_by_loops(x: torch.Tensor, y: torch.Tensor, tau: float, negatives=None) -> float:

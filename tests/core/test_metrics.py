@@ -265,6 +265,7 @@ def _sync_worker(rank: int, world: int, init_file: str, queue) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_sync_gathers_every_rank_over_gloo(tmp_path):
     context = mp.get_context("spawn")
     queue = context.SimpleQueue()

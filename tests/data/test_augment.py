@@ -16,11 +16,15 @@ from alignuniform.data import (
     recipe_info,
 )
 
-NATIVE = {"stl10-paper": (3, 96), "cifar": (3, 32), "cifar100": (3, 32),
-          "fashion-mnist": (1, 28), "imagenet": (3, 240)}
+NATIVE = {
+    "stl10-paper": (3, 96),
+    "cifar": (3, 32),
+    "cifar100": (3, 32),
+    "fashion-mnist": (1, 28),
+    "imagenet": (3, 240),
+}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 def images(n: int, channels: int, side: int, seed: int = 0) -> torch.Tensor:
@@ -92,14 +96,20 @@ def test_random_parameters_stay_on_the_cpu_generator_when_the_module_moves():
 
 
 def test_full_crop_without_random_ops_is_exactly_the_normalisation():
-    recipe = Recipe(size=28, channels=1, mean=(0.3,), std=(0.4,), crop_scale=(1.0, 1.0),
-                    crop_ratio=(1.0, 1.0), flip_p=0.0)
+    recipe = Recipe(
+        size=28,
+        channels=1,
+        mean=(0.3,),
+        std=(0.4,),
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        flip_p=0.0,
+    )
     batch = images(5, 1, 28)
     expected = (batch.double() / 255 - 0.3) / 0.4
     assert torch.allclose(build_augmentation(recipe)(batch).double(), expected, atol=1e-5)
     flipped = Recipe(**{**recipe.__dict__, "flip_p": 1.0})
-    assert torch.allclose(build_augmentation(flipped)(batch).double(), expected.flip(-1),
-                          atol=1e-5)
+    assert torch.allclose(build_augmentation(flipped)(batch).double(), expected.flip(-1), atol=1e-5)
 
 
 def test_stl10_paper_grayscale_rate_is_about_one_in_five():
@@ -117,8 +127,9 @@ def test_stl10_eval_transform_matches_the_papers_pil_pipeline():
     ours = build_eval_transform("stl10-paper")(batch)
     mean, std, _, _ = recipe_info("stl10-paper")
     paper = T1.Compose([T1.Resize(70), T1.CenterCrop(64), T1.ToTensor(), T1.Normalize(mean, std)])
-    reference = torch.stack([paper(PIL.Image.fromarray(img.permute(1, 2, 0).numpy()))
-                             for img in batch])
+    reference = torch.stack(
+        [paper(PIL.Image.fromarray(img.permute(1, 2, 0).numpy())) for img in batch]
+    )
     assert ours.shape == reference.shape == (3, 3, 64, 64)
     assert (ours - reference).abs().max() < 2 / 255 / min(std)  # PIL rounds to uint8
 

@@ -77,10 +77,14 @@ def test_reader_errors_name_the_problem(tmp_path):
 def test_decoder_doubles_the_side_and_halves_channels_per_block():
     decoder = DepthDecoder(192, blocks=3)
     transposed = [m for m in decoder if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(m.in_channels, m.out_channels) for m in transposed] == [(192, 96), (96, 48),
-                                                                      (48, 24)]
-    assert all(m.kernel_size == (3, 3) and m.stride == (2, 2) and m.padding == (1, 1)
-               and m.output_padding == (1, 1) for m in transposed)
+    assert [(m.in_channels, m.out_channels) for m in transposed] == [(192, 96), (96, 48), (48, 24)]
+    assert all(
+        m.kernel_size == (3, 3)
+        and m.stride == (2, 2)
+        and m.padding == (1, 1)
+        and m.output_padding == (1, 1)
+        for m in transposed
+    )
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in decoder) == 3
     assert isinstance(decoder[-1], torch.nn.Conv2d) and decoder[-1].out_channels == 1
     assert decoder(torch.randn(2, 192, 7, 5)).shape == (2, 1, 56, 40)
@@ -92,6 +96,7 @@ def test_schedule_drops_at_70_90_100_110_of_120_epochs():
     assert milestones(120) == [70, 90, 100, 110]
 
 
+@pytest.mark.slow
 def test_decoder_learns_a_depth_that_the_features_determine():
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(64, 8, 2, 2, generator=generator)
@@ -108,23 +113,30 @@ def test_decoder_learns_a_depth_that_the_features_determine():
 def test_evaluate_depth_reports_held_out_mse_and_cv(tmp_path):
     write_nyu(tmp_path / "nyu.mat")
     encoder = create_encoder("small_alexnet", input_size=32)
-    result = evaluate_depth(encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1,
-                            folds=2, val_fraction=0.25)
+    result = evaluate_depth(
+        encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1, folds=2, val_fraction=0.25
+    )
     assert set(result) == {"mse", "layer", "tap", "cv_mean", "cv_std"}
     assert result["tap"] == "conv5"
     assert result["mse"] > 0 and result["cv_mean"] > 0 and result["cv_std"] >= 0
-    again = evaluate_depth(encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1,
-                           val_fraction=0.25)
+    again = evaluate_depth(
+        encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1, val_fraction=0.25
+    )
     assert again["mse"] == result["mse"]  # seeded split, initialisation and batches
 
 
 def test_evaluate_depth_refuses_flat_layers_and_grey_encoders(tmp_path):
     write_nyu(tmp_path / "nyu.mat")
     with pytest.raises(ValueError, match="needs a convolutional layer"):
-        evaluate_depth(create_encoder("small_alexnet", input_size=32), tmp_path / "nyu.mat",
-                       layer="fc7", epochs=1)
+        evaluate_depth(
+            create_encoder("small_alexnet", input_size=32),
+            tmp_path / "nyu.mat",
+            layer="fc7",
+            epochs=1,
+        )
     with pytest.raises(ValueError, match="NYU-Depth-V2 images are RGB"):
         evaluate_depth(create_encoder("convnet"), tmp_path / "nyu.mat", layer="conv3")
     with pytest.raises(ValueError, match="its taps are"):
-        evaluate_depth(create_encoder("small_alexnet", input_size=32), tmp_path / "nyu.mat",
-                       layer="conv9")
+        evaluate_depth(
+            create_encoder("small_alexnet", input_size=32), tmp_path / "nyu.mat", layer="conv9"
+        )

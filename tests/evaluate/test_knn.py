@@ -35,14 +35,16 @@ def reference_weighted(labels: list[int], sims: list[float], temperature: float)
     return min(c for c, v in scores.items() if v == best)
 
 
-@pytest.mark.parametrize(("query_block", "bank_block"),
-                         [(1024, 4096), (7, 5), (1, 3), (64, 2), (5, 1)])
+@pytest.mark.parametrize(
+    ("query_block", "bank_block"), [(1024, 4096), (7, 5), (1, 3), (64, 2), (5, 1)]
+)
 def test_neighbors_match_full_sort_for_any_block_sizes(query_block, bank_block):
     generator = torch.Generator().manual_seed(0)
     bank = torch.randn(97, 6, generator=generator, dtype=torch.float64)
     queries = torch.randn(41, 6, generator=generator, dtype=torch.float64)
-    values, indices = nearest_neighbors(queries, bank, 5, query_block=query_block,
-                                        bank_block=bank_block)
+    values, indices = nearest_neighbors(
+        queries, bank, 5, query_block=query_block, bank_block=bank_block
+    )
     ref_values, ref_indices = reference_neighbors(queries, bank, 5)
     assert torch.equal(indices, ref_indices)
     torch.testing.assert_close(values, ref_values, rtol=0, atol=1e-12)
@@ -83,19 +85,23 @@ def test_distance_weighted_vote_matches_reference():
     labels = torch.randint(0, 5, (250,), generator=generator)
     queries = torch.randn(120, 8, generator=generator, dtype=torch.float64)
     for temperature in (0.07, 0.5, 10.0):
-        predicted = knn_predict(bank, labels, queries, k=10, weighting="distance",
-                                temperature=temperature)
+        predicted = knn_predict(
+            bank, labels, queries, k=10, weighting="distance", temperature=temperature
+        )
         ref_values, ref_indices = reference_neighbors(queries, bank, 10)
-        expected = [reference_weighted(labels[idx].tolist(), vals.tolist(), temperature)
-                    for idx, vals in zip(ref_indices, ref_values, strict=True)]
+        expected = [
+            reference_weighted(labels[idx].tolist(), vals.tolist(), temperature)
+            for idx, vals in zip(ref_indices, ref_values, strict=True)
+        ]
         assert predicted.tolist() == expected
 
 
 def test_distance_weighting_survives_tiny_temperatures():
     bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
-    predicted = knn_predict(bank, labels, torch.tensor([[1.0, 0.05]]), k=3,
-                            weighting="distance", temperature=1e-4)
+    predicted = knn_predict(
+        bank, labels, torch.tensor([[1.0, 0.05]]), k=3, weighting="distance", temperature=1e-4
+    )
     assert predicted.tolist() == [0]  # exp(sim / T) would overflow to inf for every class
 
 
@@ -113,8 +119,9 @@ def test_scale_of_the_features_does_not_matter():
     labels = torch.randint(0, 3, (80,), generator=generator)
     queries = torch.randn(30, 3, generator=generator, dtype=torch.float64)
     scale = torch.rand(80, 1, generator=generator, dtype=torch.float64) * 100 + 0.01
-    assert torch.equal(knn_predict(bank, labels, queries),
-                       knn_predict(bank * scale, labels, queries * 7))
+    assert torch.equal(
+        knn_predict(bank, labels, queries), knn_predict(bank * scale, labels, queries * 7)
+    )
 
 
 @pytest.mark.parametrize(

@@ -127,16 +127,20 @@ def test_paper_probe_trains_a_linear_layer_reproducibly(fmnist_dir):
     assert not torch.equal(first.weight, third.weight)
 
 
+@pytest.mark.slow
 def test_paper_probe_learns_the_classes(fmnist_dir):
     data = load_dataset("fashion-mnist", "train", data_dir=fmnist_dir)
     test = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir)
     encoder = create_encoder("identity")
     augment = build_augmentation(data.default_recipe)
-    classifier = train_paper_probe(encoder, "pixels", data, torch.arange(len(data)), augment, 10,
-                                   epochs=8)
+    classifier = train_paper_probe(
+        encoder, "pixels", data, torch.arange(len(data)), augment, 10, epochs=8
+    )
     from alignuniform.data import build_eval_transform
 
     with torch.no_grad():
-        features = encoder(build_eval_transform(data.default_recipe)(test.get_batch(
-            torch.arange(len(test)))[0]), layer="pixels")
+        features = encoder(
+            build_eval_transform(data.default_recipe)(test.get_batch(torch.arange(len(test)))[0]),
+            layer="pixels",
+        )
     assert probe_accuracy(classifier, features, test.labels) > 50.0  # chance is 10%

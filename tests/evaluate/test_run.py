@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from alignuniform.evaluate import (
 from alignuniform.models import create_encoder
 from alignuniform.runs.checkpoint import CheckpointError, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
+from helpers.reference import lunif64
 
 # A recipe whose two "augmentations" are the same image: crop of the whole square, no flip.
 STILL = Recipe(28, 1, (0.5,), (0.25,), crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0)
@@ -36,20 +36,20 @@ STILL = Recipe(28, 1, (0.5,), (0.25,), crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1
 def make_run(root: Path, data_dir: Path, encoder_name: str = "convnet", **kwargs) -> Path:
     """A run directory holding config.yaml and an untrained encoder's checkpoints/last.pt."""
     encoder = create_encoder(encoder_name, **kwargs)
-    config = TrainConfig(dataset="fashion-mnist", data_dir=str(data_dir), encoder=encoder_name,
-                         recipe="fashion-mnist", encoder_kwargs=kwargs)
+    config = TrainConfig(
+        dataset="fashion-mnist",
+        data_dir=str(data_dir),
+        encoder=encoder_name,
+        recipe="fashion-mnist",
+        encoder_kwargs=kwargs,
+    )
     root.mkdir(parents=True)
     (root / "config.yaml").write_text(dump_config(config))
-    save_checkpoint(root / "checkpoints" / "last.pt",
-                    {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1})
+    save_checkpoint(
+        root / "checkpoints" / "last.pt",
+        {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1},
+    )
     return root
-
-
-def reference_uniformity(z: torch.Tensor, t: float = 2.0) -> float:
-    """log mean_{i<j} exp(-t ||z_i - z_j||^2) over every pair, float64, normalised rows."""
-    z = torch.nn.functional.normalize(z.double(), dim=1)
-    i, j = torch.triu_indices(len(z), len(z), offset=1)
-    return math.log(torch.exp(-t * (z[i] - z[j]).pow(2).sum(dim=1)).mean().item())
 
 
 def test_eval_json_of_a_run_has_the_documented_schema(fmnist_dir, tmp_path):
@@ -62,8 +62,15 @@ def test_eval_json_of_a_run_has_the_documented_schema(fmnist_dir, tmp_path):
     assert list(results["layers"]) == ["out", "penultimate"]
     for layer, tap, dim in (("out", "out", 128), ("penultimate", "fc", 512)):
         entry = results["layers"][layer]
-        assert set(entry) == {"linear", "knn", "alignment", "uniformity", "uniformity_bound",
-                              "dim", "tap"}
+        assert set(entry) == {
+            "linear",
+            "knn",
+            "alignment",
+            "uniformity",
+            "uniformity_bound",
+            "dim",
+            "tap",
+        }
         assert (entry["tap"], entry["dim"]) == (tap, dim)
         for protocol in ("linear", "knn"):
             assert set(entry[protocol]) == {"accuracy"}
@@ -78,15 +85,31 @@ def test_eval_json_of_a_run_has_the_documented_schema(fmnist_dir, tmp_path):
 
 def test_folds_add_cv_mean_and_std_of_the_fold_scores(fmnist_dir, tmp_path):
     encoder = create_encoder("identity")
-    results = evaluate_encoder(encoder, "fashion-mnist", data_dir=fmnist_dir, layers=["out"],
-                               protocols=["knn"], folds=3, subset=120, cache_dir=tmp_path)
+    results = evaluate_encoder(
+        encoder,
+        "fashion-mnist",
+        data_dir=fmnist_dir,
+        layers=["out"],
+        protocols=["knn"],
+        folds=3,
+        subset=120,
+        cache_dir=tmp_path,
+    )
     knn = results["layers"]["out"]["knn"]
     train = load_dataset("fashion-mnist", "train", data_dir=fmnist_dir).subset(120)
-    features = extract_features(encoder, train, ["out"],
-                                transform=build_eval_transform("fashion-mnist"))["out"]
+    features = extract_features(
+        encoder, train, ["out"], transform=build_eval_transform("fashion-mnist")
+    )["out"]
     folds = kfold_assignment(120, 3, labels=train.labels, seed=0)
-    scores = [knn_accuracy(features[folds != f], train.labels[folds != f], features[folds == f],
-                           train.labels[folds == f]) for f in range(3)]
+    scores = [
+        knn_accuracy(
+            features[folds != f],
+            train.labels[folds != f],
+            features[folds == f],
+            train.labels[folds == f],
+        )
+        for f in range(3)
+    ]
     assert knn["cv_mean"] == pytest.approx(np.mean(scores))
     assert knn["cv_std"] == pytest.approx(np.std(scores))
 
@@ -143,15 +166,18 @@ def test_feature_cache_is_reused_then_invalidated_by_new_weights(fmnist_dir, tmp
     planted["features"] = torch.full_like(planted["features"], 7.0)
     torch.save(planted, files[0])
     tap = "fc" if "-fc-" in files[0].name else "out"
-    assert (FeatureCache(tmp_path, encoder, "fashion-mnist@28").features(
-        data, [tap], **options)[tap] == 7.0).all()
+    assert (
+        FeatureCache(tmp_path, encoder, "fashion-mnist@28").features(data, [tap], **options)[tap]
+        == 7.0
+    ).all()
     # new weights: a miss, fresh features, and the stale file is gone
     with torch.no_grad():
         encoder.stages["fc"][1].weight.mul_(2.0)
     fresh = FeatureCache(tmp_path, encoder, "fashion-mnist@28").features(data, [tap], **options)
     assert not (fresh[tap] == 7.0).all()
-    torch.testing.assert_close(fresh[tap], extract_features(
-        encoder, data, [tap], transform=transform)[tap])
+    torch.testing.assert_close(
+        fresh[tap], extract_features(encoder, data, [tap], transform=transform)[tap]
+    )
     assert not files[0].exists()
     assert len(sorted(tmp_path.glob("*.pt"))) == 2
 
@@ -159,8 +185,12 @@ def test_feature_cache_is_reused_then_invalidated_by_new_weights(fmnist_dir, tmp
 def test_damaged_cache_file_is_recomputed(fmnist_dir, tmp_path):
     data = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir).subset(16)
     encoder = create_encoder("identity")
-    options = {"transform": build_eval_transform("fashion-mnist"), "batch_size": 8,
-               "device": "cpu", "progress": False}
+    options = {
+        "transform": build_eval_transform("fashion-mnist"),
+        "batch_size": 8,
+        "device": "cpu",
+        "progress": False,
+    }
     cache = FeatureCache(tmp_path, encoder, "x")
     good = cache.features(data, ["pixels"], **options)["pixels"]
     (path,) = tmp_path.glob("*.pt")
@@ -171,12 +201,12 @@ def test_damaged_cache_file_is_recomputed(fmnist_dir, tmp_path):
 def test_uniformity_matches_the_pairwise_definition_and_identical_views_align(fmnist_dir):
     data = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir).subset(150)
     encoder = create_encoder("convnet")
-    features = extract_features(encoder, data, ["fc", "out"],
-                                transform=build_eval_transform(STILL))
+    features = extract_features(encoder, data, ["fc", "out"], transform=build_eval_transform(STILL))
     geometry = layer_geometry(encoder, data, features, augment=build_eval_transform(STILL))
     for tap in ("fc", "out"):
         assert geometry[tap]["uniformity"] == pytest.approx(
-            reference_uniformity(features[tap]), abs=1e-5)
+            lunif64(torch.nn.functional.normalize(features[tap].double(), dim=1)), abs=1e-5
+        )
         assert geometry[tap]["alignment"] == pytest.approx(0.0, abs=1e-10)
         assert geometry[tap]["dim"] == features[tap].shape[1]
 
@@ -186,8 +216,9 @@ def test_alignment_of_random_views_is_seeded_and_leaves_global_rng_alone(fmnist_
 
     data = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir).subset(100)
     encoder = create_encoder("identity")
-    features = extract_features(encoder, data, ["out"],
-                                transform=build_eval_transform("fashion-mnist"))
+    features = extract_features(
+        encoder, data, ["out"], transform=build_eval_transform("fashion-mnist")
+    )
     augment = build_augmentation("fashion-mnist")
     state = torch.random.get_rng_state()
     first = layer_geometry(encoder, data, features, augment=augment)["out"]["alignment"]
@@ -201,15 +232,18 @@ def test_alignment_of_random_views_is_seeded_and_leaves_global_rng_alone(fmnist_
 
 def test_unknown_layer_lists_the_taps(fmnist_dir):
     with pytest.raises(ValueError, match="conv1, conv2, conv3, fc, out"):
-        evaluate_encoder(create_encoder("convnet"), "fashion-mnist", data_dir=fmnist_dir,
-                         layers=["fc7"])
+        evaluate_encoder(
+            create_encoder("convnet"), "fashion-mnist", data_dir=fmnist_dir, layers=["fc7"]
+        )
 
 
 def test_checkpoint_of_another_architecture_is_a_clear_error(fmnist_dir, tmp_path):
     run = make_run(tmp_path / "run", fmnist_dir)
     wrong = create_encoder("convnet", hidden=64)
-    save_checkpoint(run / "checkpoints" / "last.pt",
-                    {"encoder": create_encoder("convnet").spec, "model": wrong.state_dict()})
+    save_checkpoint(
+        run / "checkpoints" / "last.pt",
+        {"encoder": create_encoder("convnet").spec, "model": wrong.state_dict()},
+    )
     with pytest.raises(CheckpointError, match="does not fit encoder 'convnet'"):
         evaluate_run(run)
     assert not (run / "eval.json").exists()
@@ -219,15 +253,23 @@ def test_dataset_without_labels_is_a_clear_error(fmnist_dir):
     images = torch.zeros(8, 1, 28, 28, dtype=torch.uint8)
 
     def split(name: str, labels: list[int]) -> ImageData:
-        return ImageData(TensorSource(images), torch.tensor(labels), name="mine", split=name,
-                         classes=["a", "b"], default_recipe="fashion-mnist")
+        return ImageData(
+            TensorSource(images),
+            torch.tensor(labels),
+            name="mine",
+            split=name,
+            classes=["a", "b"],
+            default_recipe="fashion-mnist",
+        )
 
     with pytest.raises(ValueError, match="'train' has images without labels"):
-        evaluate_encoder(create_encoder("identity"),
-                         (split("train", [-1] * 8), split("test", [0, 1] * 4)))
+        evaluate_encoder(
+            create_encoder("identity"), (split("train", [-1] * 8), split("test", [0, 1] * 4))
+        )
     with pytest.raises(ValueError, match="'test' has images without labels"):
-        evaluate_encoder(create_encoder("identity"),
-                         (split("train", [0, 1] * 4), split("test", [0] * 7 + [-1])))
+        evaluate_encoder(
+            create_encoder("identity"), (split("train", [0, 1] * 4), split("test", [0] * 7 + [-1]))
+        )
 
 
 @pytest.mark.parametrize(
@@ -243,14 +285,14 @@ def test_dataset_without_labels_is_a_clear_error(fmnist_dir):
 )
 def test_bad_options_are_named(fmnist_dir, kwargs, error, message):
     with pytest.raises(error, match=message):
-        evaluate_encoder(create_encoder("identity"), "fashion-mnist", data_dir=fmnist_dir,
-                         **kwargs)
+        evaluate_encoder(create_encoder("identity"), "fashion-mnist", data_dir=fmnist_dir, **kwargs)
 
 
 def test_encoder_for_other_images_is_refused(fmnist_dir):
     with pytest.raises(ValueError, match="takes 3-channel images but fashion-mnist has 1"):
-        evaluate_encoder(create_encoder("convnet", in_channels=3), "fashion-mnist",
-                         data_dir=fmnist_dir)
+        evaluate_encoder(
+            create_encoder("convnet", in_channels=3), "fashion-mnist", data_dir=fmnist_dir
+        )
     with pytest.raises(TypeError, match="must be an alignuniform Encoder"):
         evaluate_encoder(torch.nn.Linear(2, 2), "fashion-mnist", data_dir=fmnist_dir)
 
@@ -261,20 +303,37 @@ def test_paper_linear_protocol_trains_through_the_encoder(fmnist_dir):
     from alignuniform.evaluate.paper_probe import probe_accuracy
 
     encoder = create_encoder("identity")
-    results = evaluate_encoder(encoder, "fashion-mnist", data_dir=fmnist_dir,
-                               layers=["penultimate"], protocols=["linear"],
-                               linear_protocol="paper", paper_epochs=2, subset=128)
+    results = evaluate_encoder(
+        encoder,
+        "fashion-mnist",
+        data_dir=fmnist_dir,
+        layers=["penultimate"],
+        protocols=["linear"],
+        linear_protocol="paper",
+        paper_epochs=2,
+        subset=128,
+    )
     entry = results["layers"]["penultimate"]
     assert entry["tap"] == "pixels"
     train = load_dataset("fashion-mnist", "train", data_dir=fmnist_dir).subset(128)
     test = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir).subset(128)
-    classifier = train_paper_probe(encoder, "pixels", train, torch.arange(128),
-                                   build_augmentation("fashion-mnist"), 10, epochs=2)
-    features = extract_features(encoder, test, ["pixels"],
-                                transform=build_eval_transform("fashion-mnist"))["pixels"]
+    classifier = train_paper_probe(
+        encoder,
+        "pixels",
+        train,
+        torch.arange(128),
+        build_augmentation("fashion-mnist"),
+        10,
+        epochs=2,
+    )
+    features = extract_features(
+        encoder, test, ["pixels"], transform=build_eval_transform("fashion-mnist")
+    )["pixels"]
     assert entry["linear"]["accuracy"] == probe_accuracy(classifier, features, test.labels)
 
 
+@pytest.mark.realdata
+@pytest.mark.slow
 def test_raw_fashion_mnist_pixels_reach_the_published_baselines():
     """Real data (/usr/share/datasets/fashion-mnist), raw pixels through the identity encoder:
     all 60k training images; 5-NN scored on the first 2000 test images, the linear probe cut at

@@ -19,9 +19,17 @@ from alignuniform.training.trainer import train
 def write_spec(path: Path, data_dir: Path, **extra) -> Path:
     spec = {
         "name": "tiny",
-        "base": {"dataset": "fashion-mnist", "data_dir": str(data_dir), "subset": 128,
-                 "batch_size": 64, "epochs": 2, "heldout": 64, "device": "cpu",
-                 "eval_layers": ["out"], "eval_protocols": ["knn"]},
+        "base": {
+            "dataset": "fashion-mnist",
+            "data_dir": str(data_dir),
+            "subset": 128,
+            "batch_size": 64,
+            "epochs": 2,
+            "heldout": 64,
+            "device": "cpu",
+            "eval_layers": ["out"],
+            "eval_protocols": ["knn"],
+        },
         "points": [
             {"name": "contrastive", "loss": "contrastive(tau=0.5)"},
             {"name": "missing-data", "dataset": "cifar10", "data_dir": str(data_dir / "no")},
@@ -66,8 +74,13 @@ def test_bad_specs_are_refused_before_anything_runs(tmp_path, change, message):
 
 
 def test_a_parameter_free_encoder_cannot_be_trained(fmnist_dir, tmp_path):
-    config = TrainConfig(dataset="fashion-mnist", data_dir=str(fmnist_dir), encoder="identity",
-                         epochs=1, device="cpu")
+    config = TrainConfig(
+        dataset="fashion-mnist",
+        data_dir=str(fmnist_dir),
+        encoder="identity",
+        epochs=1,
+        device="cpu",
+    )
     with pytest.raises(ValueError, match="no parameters to train: set epochs=0"):
         train(config, tmp_path / "run", progress=False)
 
@@ -77,13 +90,18 @@ def test_unknown_set_key_is_an_error():
         parse_overrides(["epochz=1"])
 
 
+@pytest.mark.slow
 def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tmp_path, capsys):
     spec_file = write_spec(tmp_path / "s.yaml", fmnist_dir)
     out = tmp_path / "sweep"
     # A point killed mid-way: one of its two epochs done before the sweep starts.
-    partial = TrainConfig.from_dict({**yaml.safe_load(spec_file.read_text())["base"],
-                                     "loss": "0.5*align(alpha=2) + 0.5*uniform(t=2)",
-                                     "epochs": 1})
+    partial = TrainConfig.from_dict(
+        {
+            **yaml.safe_load(spec_file.read_text())["base"],
+            "loss": "0.5*align(alpha=2) + 0.5*uniform(t=2)",
+            "epochs": 1,
+        }
+    )
     train(partial, out / "lambda-0.5", progress=False)
     first_epoch = read_jsonl(RunDir(out / "lambda-0.5").metrics)[0]
 
@@ -104,8 +122,10 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert rows["raw-pixels"]["loss"] == ""  # an untrained baseline has no objective
     assert "| Raw pixels | — |" in table
 
-    before = {n: load_checkpoint(RunDir(out / n).checkpoint)["epoch"]
-              for n in ("contrastive", "lambda-0.5")}
+    before = {
+        n: load_checkpoint(RunDir(out / n).checkpoint)["epoch"]
+        for n in ("contrastive", "lambda-0.5")
+    }
     stamps = {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before}
     printed = capsys.readouterr().out  # each point reported as it ends, in any order
     assert "point missing-data failed (exit 2)" in printed  # the CLI's bad-input exit
@@ -116,8 +136,20 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert (out / "report.html").is_file()
 
     # Changed evaluation settings: finished points are evaluated again, not trained again.
-    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress",
-                 "--set", "eval_protocols=[linear]"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(spec_file),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--set",
+                "eval_protocols=[linear]",
+            ]
+        )
+        == 0
+    )
     assert "4 to run, 0 already finished" in capsys.readouterr().out
     assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
@@ -125,13 +157,30 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     assert rows["contrastive"].get("out/knn", "") == ""  # the new eval.json has no 5-NN
 
 
+@pytest.mark.slow
 def test_slurm_launcher_runs_points_as_submitit_jobs(fmnist_dir, tmp_path):
     # Without sbatch, submitit's AutoExecutor runs each job as a local process through the same
     # pickled-job machinery a Slurm node uses; the Slurm-only options are passed and ignored.
     spec_file = write_spec(tmp_path / "s.yaml", fmnist_dir, weights={"lambdas": []})
     out = tmp_path / "sweep"
-    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress", "--launcher",
-                 "slurm", "--slurm-partition", "dev", "--slurm-gpus", "0"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(spec_file),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--launcher",
+                "slurm",
+                "--slurm-partition",
+                "dev",
+                "--slurm-gpus",
+                "0",
+            ]
+        )
+        == 0
+    )
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
     assert {rows[n]["status"] for n in ("contrastive", "raw-pixels")} == {"finished"}
     assert rows["missing-data"]["status"] == "failed" and rows["missing-data"]["error"]
@@ -143,8 +192,13 @@ def test_every_shipped_preset_expands_to_valid_configs(tmp_path):
     from alignuniform.experiments.reproduce import as_sweep_file, list_presets, preset_path
 
     presets = list_presets()
-    assert {"fashion-mnist-table1", "fashion-mnist-weights", "fashion-mnist-sphere",
-            "stl10-table1", "imagenet100-moco"} <= set(presets)
+    assert {
+        "fashion-mnist-table1",
+        "fashion-mnist-weights",
+        "fashion-mnist-sphere",
+        "stl10-table1",
+        "imagenet100-moco",
+    } <= set(presets)
     for name in presets:
         spec = load_spec(as_sweep_file(preset_path(name), tmp_path / name))
         assert spec.points, name

@@ -1,8 +1,10 @@
 """The paper's definitions, typed once, for tests to compare against (float64, dense, small N).
 
-    L_align(x, y; alpha) = mean_i ||x_i - y_i||^alpha          (official: (x - y).norm(dim=1).pow(alpha).mean())
-    L_uniform(x; t)      = log mean_{i<j} exp(-t ||x_i - x_j||^2)  (official: pdist(x).pow(2).mul(-t).exp().mean().log())
-    two sets (x, y; t)   = log mean_{i,j} exp(-t ||x_i - y_j||^2)
+L_align(x, y; alpha) = mean_i ||x_i - y_i||^alpha
+                       official: (x - y).norm(dim=1).pow(alpha).mean()
+L_uniform(x; t)      = log mean_{i<j} exp(-t ||x_i - x_j||^2)
+                       official: torch.pdist(x).pow(2).mul(-t).exp().mean().log()
+two sets (x, y; t)   = log mean_{i,j} exp(-t ||x_i - y_j||^2)
 """
 
 from __future__ import annotations

@@ -157,12 +157,17 @@ def test_run_report_escapes_text_and_shows_missing_pieces(tmp_path):
     assert embedded_images(page) == []
 
 
+@pytest.mark.slow
 def test_sweep_report_with_a_failed_point(tmp_path):
     sweep = write_sweep(tmp_path / "sweep")
     page = write_report(sweep)[0].read_text()
     images = embedded_images(page)
     figures = [
-        "scatter_out_linear", "scatter_out_knn", "scatter_penultimate_linear", "weights", "dynamics"
+        "scatter_out_linear",
+        "scatter_out_knn",
+        "scatter_penultimate_linear",
+        "weights",
+        "dynamics",
     ]
     assert len(images) == len(figures)
     for name, image in zip(figures, images, strict=True):
@@ -197,6 +202,7 @@ def test_write_report_rejects_what_is_not_a_run_or_sweep(tmp_path):
         write_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_report_and_plot_on_directories(tmp_path, capsys):
     sweep = write_sweep(tmp_path / "sweep", lambdas=(0.0, 0.5, 1.0), failed=())
     runs = [str(sweep / "lambda-0"), str(sweep / "lambda-0.5")]

@@ -93,6 +93,7 @@ def test_key_encoder_is_an_exponential_moving_average():
         assert not key.requires_grad
 
 
+@pytest.mark.slow
 def test_short_moco_run_trains_without_nan(fmnist_dir, tmp_path):
     config = TrainConfig(
         dataset="fashion-mnist",
@@ -115,6 +116,7 @@ def test_short_moco_run_trains_without_nan(fmnist_dir, tmp_path):
         assert math.isfinite(record["align"]) and math.isfinite(record["uniform"])
 
 
+@pytest.mark.slow
 def test_eq18_at_batch_256_and_queue_65536_stays_under_1_gib():
     script = textwrap.dedent("""
         import resource, torch

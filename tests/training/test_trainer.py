@@ -38,6 +38,7 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(RunDir(run_dir).checkpoint)["model"]
 
 
+@pytest.mark.slow
 def test_run_directory_holds_config_metrics_checkpoint_and_status(fmnist_dir, tmp_path):
     run_dir = train(tiny_config(fmnist_dir, epochs=2), tmp_path / "run", progress=False)
     run = RunDir(run_dir)
@@ -55,6 +56,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_status(fmnist_dir, tm
     assert run.read_status()["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(fmnist_dir, tmp_path):
     reference = train_cli(fmnist_dir, tmp_path / "reference")
     assert reference.wait(timeout=300) == 0, reference.stdout.read().decode()
@@ -82,6 +84,7 @@ def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(fmnist_dir, 
     )
 
 
+@pytest.mark.slow
 def test_wall_time_of_saved_epochs_survives_a_hard_crash(fmnist_dir, tmp_path, monkeypatch):
     from alignuniform.training.trainer import Trainer
 
@@ -102,6 +105,7 @@ def test_wall_time_of_saved_epochs_survives_a_hard_crash(fmnist_dir, tmp_path, m
     assert final["status"] == "finished" and final["wall_time_s"] > crashed["wall_time_s"]
 
 
+@pytest.mark.slow
 def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_path):
     proc = train_cli(fmnist_dir, tmp_path / "run")
     metrics = RunDir(tmp_path / "run").metrics
@@ -118,6 +122,7 @@ def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_pat
     assert [r["epoch"] for r in read_jsonl(metrics)] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_existing_run_is_never_overwritten_without_resume(fmnist_dir, tmp_path):
     train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
     before = RunDir(tmp_path / "run").checkpoint.read_bytes()
@@ -126,6 +131,7 @@ def test_existing_run_is_never_overwritten_without_resume(fmnist_dir, tmp_path):
     assert RunDir(tmp_path / "run").checkpoint.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(fmnist_dir, tmp_path):
     train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
     good = RunDir(tmp_path / "run").checkpoint.read_bytes()
@@ -168,9 +174,15 @@ def test_bad_configuration_names_what_is_wrong(fmnist_dir, tmp_path, overrides, 
 def test_the_config_chooses_the_linear_probe_of_the_evaluation(fmnist_dir, tmp_path):
     from alignuniform.cli.summary import finish_run
 
-    config = tiny_config(fmnist_dir, epochs=0, evaluate=True, eval_layers=["out"],
-                         eval_protocols=["linear"], eval_linear_protocol="paper",
-                         eval_paper_epochs=1)
+    config = tiny_config(
+        fmnist_dir,
+        epochs=0,
+        evaluate=True,
+        eval_layers=["out"],
+        eval_protocols=["linear"],
+        eval_linear_protocol="paper",
+        eval_paper_epochs=1,
+    )
     run = train(config, tmp_path / "run", progress=False)
     results = finish_run(run, evaluate=True)
     assert results["linear_protocol"] == "paper, 1 epochs"

@@ -107,6 +107,7 @@ def test_score_colors_run_from_red_to_blue_and_flip_when_lower_is_better():
     assert colormap_position(middle)[0] == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.slow
 def test_plot_sphere_writes_png_and_svg(tmp_path):
     png, svg = plot_sphere(
         sphere_rows(), tmp_path / "sphere.png", classes=(2,), class_names=["a", "b", "c", "d"]

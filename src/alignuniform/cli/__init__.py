@@ -1,7 +1,9 @@
 """`alignuniform` command line: one subcommand per module in this package.
 
 Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``;
-heavy imports happen inside ``run`` so ``alignuniform --help`` stays fast.
+heavy imports happen inside ``run`` so ``alignuniform --help`` stays fast. Every expected
+failure is an `AlignUniformError`, printed as one line with exit status 2; anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ import argparse
 import importlib
 import sys
 
+from alignuniform.core.errors import AlignUniformError
+
 SUBCOMMANDS = ("train", "eval", "metrics", "sweep", "plot", "report", "reproduce")
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CLIError, ValueError, TypeError, FileNotFoundError) as err:
+    except AlignUniformError as err:
         print(f"alignuniform {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.rundir import RunDir
 
 
 def _names(text: str) -> list[str]:
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             )
         encoder = build_encoder(args.encoder, args.dataset, args.data_dir)
         results = evaluate_encoder(
-            encoder, args.dataset, cache_dir=out / "features" if out else None, **options
+            encoder, args.dataset, cache_dir=RunDir(out).features if out else None, **options
         )
         if out is not None:
             write_results(results, out)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.core.formatting import parameter
 
 SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
 
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _as_text(result: dict[str, Any], source: str) -> str:
-    t, alpha = _short(result["t"]), _short(result["alpha"])
+    t, alpha = parameter(result["t"]), parameter(result["alpha"])
     lines = [f"embeddings  {source}  [N={result['n']}, d={result['dim']}]"]
     if "alignment" in result:
         lines.append(f"alignment   {result['alignment']:.6f}   (mean ||x_i - y_i||^{alpha})")
@@ -165,7 +165,3 @@ def _as_text(result: dict[str, Any], source: str) -> str:
         f"gap         {result['gap']:.6f}   (uniformity - bound)",
     ]
     return "\n".join(lines)
-
-
-def _short(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and math.isfinite(value) else f"{value:g}"

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.runs.rundir import RunDir
 
 KINDS = ("sphere", "scatter", "weights", "dynamics")
 
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 def default_output(dirs: list[Path], kind: str) -> Path:
     """DIR/figures/KIND for one directory, else the directories' common parent/figures/KIND."""
     base = dirs[0] if len(dirs) == 1 else Path(os.path.commonpath([d.resolve() for d in dirs]))
-    return base / "figures" / kind
+    return RunDir(base).figures / kind
 
 
 def _labels(text: str | None, dirs: list[Path]) -> list[str]:

@@ -117,6 +117,7 @@ def _int_list(text: str) -> list[int]:
 def build_config(args: argparse.Namespace):
     """Defaults < config file (or the resumed run's config.yaml) < explicit flags."""
     from alignuniform.runs.config import TrainConfig, load_config
+    from alignuniform.runs.rundir import RunDir
 
     overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
     base = TrainConfig()
@@ -124,8 +125,8 @@ def build_config(args: argparse.Namespace):
     out = overrides.get("out")
     if config_file:
         base = load_config(config_file)
-    elif getattr(args, "resume", False) and out and (Path(out) / "config.yaml").is_file():
-        base = load_config(Path(out) / "config.yaml")
+    elif getattr(args, "resume", False) and out and RunDir(Path(out)).config.is_file():
+        base = load_config(RunDir(Path(out)).config)
     values = {**base.to_dict(), **overrides}
     if values.get("out") is None:
         values["out"] = str(Path("runs") / f"{values['dataset'].split(':')[0]}-{values['encoder']}")

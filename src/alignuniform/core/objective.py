@@ -19,6 +19,7 @@ from typing import NoReturn
 import torch
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.formatting import parameter
 from alignuniform.core.losses import align_loss, contrastive_loss, uniform_loss
 from alignuniform.core.validation import check_positive
 
@@ -41,12 +42,6 @@ _KINDS: dict[str, _TermKind] = {
         lambda x, y, negatives, tau: contrastive_loss(x, y, tau, negatives=negatives),
     ),
 }
-
-
-def _format_number(value: float) -> str:
-    """Shortest text that reads back as exactly ``value`` (2.0 -> "2", 0.07 -> "0.07")."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def _valid_terms() -> str:
@@ -77,7 +72,7 @@ class Term:
     @property
     def name(self) -> str:
         """Canonical text, e.g. "align(alpha=2)"; used as the key when logging the term."""
-        args = ", ".join(f"{k}={_format_number(v)}" for k, v in self.params)
+        args = ", ".join(f"{k}={parameter(v)}" for k, v in self.params)
         return f"{self.kind}({args})"
 
     def __call__(
@@ -134,7 +129,7 @@ class Objective:
 
     def __str__(self) -> str:
         return " + ".join(
-            term.name if weight == 1 else f"{_format_number(weight)}*{term.name}"
+            term.name if weight == 1 else f"{parameter(weight)}*{term.name}"
             for weight, term in self.terms
         )
 

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.schedule import milestones_at
 from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
@@ -61,7 +62,7 @@ class DepthDecoder(nn.Sequential):
 
 def milestones(epochs: int) -> list[int]:
     """Epochs after which the learning rate drops: [70, 90, 100, 110] for 120 epochs."""
-    return sorted({max(1, round(epochs * f)) for f in MILESTONE_FRACTIONS})
+    return milestones_at(epochs, MILESTONE_FRACTIONS)
 
 
 def train_depth_decoder(

@@ -8,30 +8,20 @@ direction and are left out):
     uniformity = log mean_{i<j} exp(-2 ||f(x_i) - f(x_j)||^2) on the eval-transform features
     uniformity_bound = -4 + log 0F1(; D/2; 4), the value of the uniform distribution on S^{D-1}
 
-Both use at most ``max_rows`` images (a seeded random subset beyond that): the uniformity is exact
-over all pairs of those rows.
+(computed by `alignuniform.core.geometry`, the path the training monitor uses too). Both use at
+most ``max_rows`` images (a seeded random subset beyond that): the uniformity is exact over all
+pairs of those rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
-from alignuniform.core.seeding import seeded
+from alignuniform.core.geometry import T, alignment_of, uniformity_of
+from alignuniform.core.metrics import uniformity_bound
 
 MAX_ROWS = 10_000
-T = 2.0
-ALPHA = 2.0
-
-
-def nonzero_rows(x: torch.Tensor) -> torch.Tensor:
-    """Boolean [N]: rows with any non-zero entry."""
-    return x.ne(0).any(dim=1)
 
 
 def evaluation_rows(n: int, max_rows: int, seed: int) -> torch.Tensor:
@@ -40,48 +30,6 @@ def evaluation_rows(n: int, max_rows: int, seed: int) -> torch.Tensor:
         return torch.arange(n)
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=generator)[:max_rows].sort().values
-
-
-def uniformity_of(features: torch.Tensor) -> float:
-    """Exact uniformity (t = 2) of the non-zero rows of features [N, D], L2-normalised."""
-    kept = features[nonzero_rows(features)]
-    if len(kept) < 2:
-        raise InvalidValueError(
-            "fewer than 2 non-zero feature rows: uniformity needs at least one pair; "
-            "the encoder maps (almost) every image to zero"
-        )
-    return float(uniformity(F.normalize(kept.float(), dim=1), T))
-
-
-def alignment_of(
-    encoder: nn.Module,
-    data,
-    rows: torch.Tensor,
-    taps: Sequence[str],
-    *,
-    augment: nn.Module,
-    batch_size: int,
-    device: str | torch.device,
-    seed: int,
-) -> dict[str, float | None]:
-    """{tap: mean ||f(a) - f(b)||^2} over two augmentations of each image in ``rows``
-    (None when no pair has two non-zero features)."""
-    encoder.eval().to(device)
-    augment = augment.to(device)
-    sums = dict.fromkeys(taps, 0.0)
-    counts = dict.fromkeys(taps, 0)
-    with torch.no_grad(), seeded(seed, device):
-        for start in range(0, len(rows), batch_size):
-            images = data.get_batch(rows[start : start + batch_size])[0].to(device)
-            views = [encoder.features(augment(images), list(taps)) for _ in range(2)]
-            for tap in taps:
-                a, b = (view[tap].flatten(1).float().cpu() for view in views)
-                both = nonzero_rows(a) & nonzero_rows(b)
-                if both.any():
-                    n = int(both.sum())
-                    sums[tap] += n * alignment(a[both], b[both], ALPHA, normalize=True)
-                    counts[tap] += n
-    return {tap: sums[tap] / counts[tap] if counts[tap] else None for tap in taps}
 
 
 def layer_geometry(
@@ -99,8 +47,10 @@ def layer_geometry(
     eval-transform features of ``data`` are given (see the module docstring)."""
     rows = evaluation_rows(len(data), max_rows, seed)
     taps = list(eval_features)
+    batches = (data.get_batch(chunk)[0] for chunk in rows.split(batch_size))
+    encoder.eval().to(device)
     aligned = alignment_of(
-        encoder, data, rows, taps, augment=augment, batch_size=batch_size, device=device, seed=seed
+        encoder, batches, taps, augment=augment.to(device), device=device, seed=seed
     )
     results = {}
     for tap, features in eval_features.items():

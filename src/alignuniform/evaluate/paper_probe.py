@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from alignuniform.core.schedule import milestones_at
 from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
 
@@ -26,7 +27,7 @@ MILESTONE_FRACTIONS = (0.6, 0.8)
 
 def milestones(epochs: int) -> list[int]:
     """The epochs after which the learning rate drops: [60, 80] for 100 epochs."""
-    return sorted({max(1, round(epochs * f)) for f in MILESTONE_FRACTIONS})
+    return milestones_at(epochs, MILESTONE_FRACTIONS)
 
 
 def train_paper_probe(

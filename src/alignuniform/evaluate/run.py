@@ -7,7 +7,8 @@ Schema (accuracies in percent; CV keys only with ``folds``)::
 
     {"layers": {"out": {"linear": {"accuracy", "cv_mean", "cv_std"}, "knn": {"accuracy"},
                         "alignment", "uniformity", "uniformity_bound", "dim", "tap"}, ...},
-     "dataset": str, "encoder": str, "time_s": float}
+     "dataset": str, "encoder": str,
+     "linear_protocol": "fast" | "paper, <E> epochs", "time_s": float}
 
 Layers are keyed by the name asked for ("penultimate"); "tap" is the encoder's own name ("fc7").
 """
@@ -33,6 +34,7 @@ from alignuniform.evaluate.knn import knn_accuracy
 from alignuniform.evaluate.linear import linear_probe_accuracy
 from alignuniform.evaluate.paper_probe import EPOCHS, probe_accuracy, train_paper_probe
 from alignuniform.runs.config import LAYERS, PROTOCOLS, check_names, check_options
+from alignuniform.runs.rundir import RunDir
 
 
 def check_labelled(data) -> None:
@@ -259,7 +261,7 @@ def evaluate_run(
             f"run directory {run} does not exist (expected config.yaml and "
             f"checkpoints/last.pt inside)"
         )
-    config = load_config(run / "config.yaml") if (run / "config.yaml").is_file() else None
+    config = load_config(RunDir(run).config) if RunDir(run).config.is_file() else None
     if dataset is None:
         if config is None:
             raise InvalidValueError(
@@ -276,7 +278,7 @@ def evaluate_run(
         dataset,
         data_dir=data_dir,
         device=device,
-        cache_dir=cache_dir or run / "features",
+        cache_dir=cache_dir or RunDir(run).features,
         recipe=recipe,
         **options,
     )
@@ -288,6 +290,6 @@ def write_results(results: dict, directory: str | os.PathLike) -> Path:
     """Write ``results`` to ``<directory>/eval.json`` atomically; returns the path."""
     from alignuniform.runs.atomic import atomic_write_text
 
-    path = Path(directory) / "eval.json"
+    path = RunDir(Path(directory)).eval
     atomic_write_text(path, json.dumps(results, indent=2) + "\n")
     return path

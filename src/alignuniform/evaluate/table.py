@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+from alignuniform.core.formatting import fixed
+
 
 def _cell(protocol_result: dict | None) -> str:
     if not protocol_result:
         return "-"
-    text = f"{protocol_result['accuracy']:.2f}"
+    text = fixed(protocol_result["accuracy"], 2)
     if "cv_mean" in protocol_result:
         text += f" (cv {protocol_result['cv_mean']:.2f}±{protocol_result['cv_std']:.2f})"
     return text
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def format_table(results: dict) -> str:
@@ -26,9 +24,7 @@ def format_table(results: dict) -> str:
             str(r["dim"]),
             _cell(r.get("linear")),
             _cell(r.get("knn")),
-            _number(r["alignment"]),
-            _number(r["uniformity"]),
-            _number(r["uniformity_bound"]),
+            *(fixed(r[key], 4, "-") for key in ("alignment", "uniformity", "uniformity_bound")),
         ]
         for layer, r in results["layers"].items()
     ]

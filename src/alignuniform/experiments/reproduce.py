@@ -10,6 +10,7 @@ import yaml
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
 from alignuniform.experiments.sweep import run_sweep
+from alignuniform.runs.rundir import SweepDir
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -49,13 +50,14 @@ def finish_sweep(root: Path, spec: SweepSpec) -> None:
     if "sphere" in spec.figures:
         from alignuniform.experiments.sphere import plot_sphere_runs
 
-        done = [p for p in spec.points if (root / p.name / "checkpoints" / "last.pt").is_file()]
+        sweep = SweepDir(root)
+        done = [p for p in spec.points if sweep.run(p.name).checkpoint.is_file()]
         plot_sphere_runs(
-            [root / p.name for p in done],
-            root / "figures" / "sphere",
+            [sweep.run(p.name).root for p in done],
+            sweep.figures / "sphere",
             labels=[p.name for p in done],
         )
-    print((root / "table.md").read_text())
+    print(SweepDir(root).table.read_text())
     html, _ = write_report(root)
     print(f"sweep: {root}\nreport: {html}")
 
@@ -72,7 +74,7 @@ def reproduce(
 ) -> Path:
     path = preset_path(name)
     root = Path(out) if out else Path("sweeps") / path.stem
-    spec = load_spec(as_sweep_file(path, root / "points"), parse_overrides(list(overrides)))
+    spec = load_spec(as_sweep_file(path, SweepDir(root).points), parse_overrides(list(overrides)))
     root = run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
     finish_sweep(root, spec)
     return root

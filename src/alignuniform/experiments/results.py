@@ -14,33 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from alignuniform.core.objective import Objective
+from alignuniform.core.formatting import MISSING, fixed
 from alignuniform.experiments.spec import SweepSpec
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.config import load_config
-from alignuniform.runs.rundir import RunDir, read_json, read_jsonl
+from alignuniform.runs.families import FAMILIES, family_of
+from alignuniform.runs.rundir import RunDir, SweepDir, read_json, read_jsonl
 
 CONFIG_COLUMNS = ("method", "dataset", "encoder", "out_dim", "epochs", "batch_size", "lr", "seed")
-FAMILY_TITLES = {
-    "contrastive": "Best L_c only",
-    "align_uniform": "Best L_align + L_uniform only",
-    "mixed": "Best mixed",
-    "supervised": "Supervised",
-    "untrained": "Random initialisation",
-    "pixels": "Raw pixels",
-}
-BASELINE_LOSSES = {"supervised": "cross-entropy", "untrained": "", "pixels": ""}  # not a loss mix
-
-
-def family_of(config) -> str:
-    """The Table 1 row a run competes in: its loss family, or a baseline's own row."""
-    if config.encoder == "identity":
-        return "pixels"
-    if config.epochs == 0:
-        return "untrained"
-    if config.method == "supervised":
-        return "supervised"
-    return Objective.parse(config.loss).family
 
 
 def point_row(run_dir: Path, name: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +36,8 @@ def point_row(run_dir: Path, name: str, state: dict[str, Any]) -> dict[str, Any]
         return {**row, **state.get("tags", {})}
     config = load_config(run.config)
     family = family_of(config)
-    row.update(family=family, loss=BASELINE_LOSSES.get(family, config.loss))
+    baseline = FAMILIES[family].baseline_loss if family in FAMILIES else None
+    row.update(family=family, loss=config.loss if baseline is None else baseline)
     row.update({k: getattr(config, k) for k in CONFIG_COLUMNS})
     row.update(state.get("tags", {}))
     records = read_jsonl(run.metrics)
@@ -87,8 +69,8 @@ def write_results(root: Path, rows: list[dict[str, Any]], spec: SweepSpec) -> No
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(root / "results.csv", buffer.getvalue())
-    atomic_write_text(root / "table.md", best_table(rows, spec))
+    atomic_write_text(SweepDir(root).results, buffer.getvalue())
+    atomic_write_text(SweepDir(root).table, best_table(rows, spec))
 
 
 def selection_score(row: dict[str, Any], metric: str) -> float:
@@ -117,14 +99,14 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
     ]
     header = ["Row", "Loss", *probes, "L_align", "L_uniform"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for family, title in FAMILY_TITLES.items():
+    for family, title in ((f.name, f.title) for f in FAMILIES.values()):
         members = [r for r in done if r["family"] == family]
         if not members:
             continue
         best = max(members, key=lambda r: selection_score(r, metric))
-        cells = [title, f"`{best['loss']}`" if best["loss"] else "—"]
-        cells += [fmt(best.get(p)) for p in probes]
-        cells += [fmt(best.get("align"), 4), fmt(best.get("uniform"), 4)]
+        cells = [title, f"`{best['loss']}`" if best["loss"] else MISSING]
+        cells += [fixed(_number(best.get(p)), 2) for p in probes]
+        cells += [fixed(_number(best.get(k)), 4) for k in ("align", "uniform")]
         lines.append("| " + " | ".join(cells) + " |")
     failed = [r for r in rows if r["status"] != "finished"]
     if failed:
@@ -136,5 +118,6 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    return "—" if value in (None, "") else f"{float(value):.{digits}f}"
+def _number(value: Any) -> float | None:
+    """A results.csv cell as a float (None when empty)."""
+    return None if value in (None, "") else float(value)

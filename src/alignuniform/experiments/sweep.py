@@ -23,9 +23,8 @@ from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.config import TrainConfig, dump_config, load_config
-from alignuniform.runs.rundir import RunDir, read_json, write_json
+from alignuniform.runs.rundir import RunDir, SweepDir, read_json, write_json
 
-STATUS_FILE = "sweep.json"
 PointOutcome = Callable[[str, int, str], None]  # (point name, exit code, last lines of output)
 
 
@@ -104,17 +103,18 @@ def run_sweep(
     if workers < 1:
         raise InvalidValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
-    (root / "points").mkdir(parents=True, exist_ok=True)
-    status_path = root / STATUS_FILE
+    sweep = SweepDir(root)
+    sweep.points.mkdir(parents=True, exist_ok=True)
+    status_path = sweep.status
     status = read_json(status_path) if status_path.is_file() else {}
     todo: dict[str, list[str]] = {}
     for point in spec.points:
         config = point.config().resolve()
-        run_dir = root / point.name
+        run_dir = sweep.run(point.name).root
         if point_is_done(run_dir, config):
             status[point.name] = {"status": "finished", "tags": point.tags}
             continue
-        spec_file = root / "points" / f"{point.name}.yaml"
+        spec_file = sweep.point_config(point.name)
         atomic_write_text(spec_file, dump_config(config))
         todo[point.name] = point_command(spec_file, run_dir)
         status[point.name] = {"status": "pending", "tags": point.tags}
@@ -136,14 +136,12 @@ def run_sweep(
         write_results(root, collect_results(root, spec, status), spec)
         done = sum(status[n]["status"] != "pending" for n in todo)
         outcome = (
-            "finished"
-            if code == 0
-            else (f"failed (exit {code}); see {root / 'points' / (name + '.log')}")
+            "finished" if code == 0 else (f"failed (exit {code}); see {sweep.point_log(name)}")
         )
         tqdm.write(f"[{done}/{len(todo)}] point {name} {outcome}")
 
     if launcher == "slurm" and todo:
-        run_slurm(todo, root / "slurm", slurm or {}, record)
+        run_slurm(todo, sweep.slurm, slurm or {}, record)
     else:
         _run_all_local(todo, root, workers, progress, record)
     write_results(root, collect_results(root, spec, status), spec)
@@ -159,7 +157,7 @@ def _run_all_local(
         tqdm(total=len(todo), desc="sweep", disable=not progress, dynamic_ncols=True) as bar,
     ):
         futures = {
-            pool.submit(run_local, cmd, root / "points" / f"{name}.log", threads): name
+            pool.submit(run_local, cmd, SweepDir(root).point_log(name), threads): name
             for name, cmd in todo.items()
         }
         for future in as_completed(futures):

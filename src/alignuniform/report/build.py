@@ -22,6 +22,7 @@ import torch
 import yaml
 
 from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.core.formatting import MISSING, duration, fixed
 from alignuniform.report.render import CSS as CSS  # re-exported, unused here
 from alignuniform.report.render import (
     Block,
@@ -33,10 +34,9 @@ from alignuniform.report.render import (
     render_markdown,
 )
 from alignuniform.runs.atomic import atomic_write_text
-from alignuniform.runs.rundir import RunDir, read_json, read_jsonl
+from alignuniform.runs.rundir import RunDir, SweepDir, is_run_dir, read_json, read_jsonl
 from alignuniform.viz.figures import describe_metric, plot_dynamics, plot_scatter, plot_weights
 
-RESULTS = "results.csv"
 METRIC_COLUMN = re.compile(r"^[^/]+/[^/]+$")  # layer/protocol, e.g. "out/linear"
 LOWER_IS_BETTER = ("depth", "mse")
 POINT_COLUMNS = ("name", "status", "error", "family", "align", "uniform", "lambda")
@@ -63,17 +63,17 @@ def write_report(path: str | os.PathLike) -> tuple[Path, Path]:
     directory = Path(path)
     if not directory.is_dir():
         raise MissingFileError(f"{directory} is not a directory: pass a run or sweep directory")
-    if (directory / RESULTS).is_file():
+    if SweepDir(directory).results.is_file():
         title, blocks = f"Sweep {directory.resolve().name}", sweep_blocks(directory)
-    elif any((directory / n).exists() for n in ("config.yaml", "run.json", "metrics.jsonl")):
+    elif is_run_dir(directory):
         title, blocks = f"Run {directory.resolve().name}", run_blocks(directory)
     else:
         raise InvalidValueError(
             f"{directory} is neither a run directory (config.yaml, run.json, metrics.jsonl) nor a "
-            f"sweep directory ({RESULTS}); pass the directory that train or sweep wrote"
+            "sweep directory (results.csv); pass the directory that train or sweep wrote"
         )
-    blocks += _other_figures(directory / "figures", blocks) + environment_blocks()
-    html_path, md_path = directory / "report.html", directory / "report.md"
+    blocks += _other_figures(RunDir(directory).figures, blocks) + environment_blocks()
+    html_path, md_path = RunDir(directory).report_html, RunDir(directory).report_md
     atomic_write_text(html_path, render_html(title, blocks))
     atomic_write_text(md_path, render_markdown(title, blocks, directory))
     return html_path, md_path
@@ -81,7 +81,7 @@ def write_report(path: str | os.PathLike) -> tuple[Path, Path]:
 
 def read_results(sweep_dir: str | os.PathLike) -> list[dict[str, str]]:
     """The rows of a sweep's results.csv as dicts of strings."""
-    path = Path(sweep_dir) / RESULTS
+    path = SweepDir(Path(sweep_dir)).results
     if not path.is_file():
         raise MissingFileError(f"{path} not found: is {sweep_dir} a sweep directory?")
     with path.open(newline="") as f:
@@ -112,7 +112,7 @@ def run_blocks(run_dir: Path) -> list[Block]:
         summary["loss"] = "cross-entropy of a linear head (supervised)"
     summary |= {
         "status": status.get("status"),
-        "wall time": _duration(status.get("wall_time_s")),
+        "wall time": duration(status.get("wall_time_s")),
         "started at": status.get("started"),
         "finished at": status.get("finished"),
         "device": status.get("device"),
@@ -138,7 +138,8 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
         and not c.startswith(tuple(f"{m}/" for m in metrics))
     ]
     counts = Counter(row.get("status") or "unknown" for row in rows)
-    points = [RunDir(sweep_dir / row["name"]) for row in rows if row.get("name")]
+    sweep = SweepDir(sweep_dir)
+    points = [sweep.run(row["name"]) for row in rows if row.get("name")]
     wall = sum(p.read_status().get("wall_time_s") or 0.0 for p in points if p.status.is_file())
     probes = sorted(
         {read_json(p.eval).get("linear_protocol", "fast") for p in points if p.eval.is_file()}
@@ -146,14 +147,14 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
     summary = {
         "points": len(rows),
         **counts,
-        "training wall time (sum)": _duration(wall),
+        "training wall time (sum)": duration(wall),
         "linear probe": ", ".join(probes) or "—",
     }
     blocks: list[Block] = [Heading("Summary"), _key_values(summary)]
-    blocks += [Heading("Selection (table.md)"), *_markdown_blocks(sweep_dir / "table.md")]
+    blocks += [Heading("Selection (table.md)"), *_markdown_blocks(sweep.table)]
     blocks.append(Heading("Figures"))
     if not metrics:
-        blocks.append(Text(f"{RESULTS} has no probe columns (layer/protocol) yet.", "note"))
+        blocks.append(Text("results.csv has no probe columns (layer/protocol) yet.", "note"))
     for key in metrics:
         lower = key.rsplit("/", 1)[-1] in LOWER_IS_BETTER
         blocks.append(
@@ -161,7 +162,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
                 lambda out, key=key, lower=lower: plot_scatter(
                     rows, out, accuracy_key=key, title=describe_metric(key), lower_is_better=lower
                 ),
-                sweep_dir / "figures" / f"scatter_{key.replace('/', '_')}",
+                sweep.figures / f"scatter_{key.replace('/', '_')}",
                 f"{CAPTIONS['scatter']} Colour: {key}, {'lower' if lower else 'higher'} is better.",
             )
         )
@@ -170,7 +171,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
         blocks.append(
             _figure(
                 lambda out: plot_weights(rows, out, accuracy_key=weights_key),
-                sweep_dir / "figures" / "weights",
+                sweep.figures / "weights",
                 CAPTIONS["weights"],
             )
         )
@@ -179,7 +180,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
         blocks.append(
             _figure(
                 lambda out: plot_dynamics(trained, out),
-                sweep_dir / "figures" / "dynamics",
+                sweep.figures / "dynamics",
                 CAPTIONS["dynamics"],
             )
         )
@@ -262,7 +263,7 @@ def _eval_blocks(path: Path) -> list[Block]:
     text = Text(
         f"Dataset {results.get('dataset', '?')}, encoder {results.get('encoder', '?')}, "
         f"linear probe {results.get('linear_protocol', 'fast')}, "
-        f"evaluated in {_duration(results.get('time_s'))}. L_uniform nearer the uniform "
+        f"evaluated in {duration(results.get('time_s'))}. L_uniform nearer the uniform "
         "bound = more uniform features; lower L_align = better aligned positives."
     )
     return [text, Table(header, rows)]
@@ -292,7 +293,7 @@ def _dynamics_blocks(run: RunDir) -> list[Block]:
             _fmt(r.get("align")),
             _fmt(r.get("uniform")),
             _fmt(r.get("samples_per_s"), "samples/s"),
-            _duration(r.get("epoch_time_s")),
+            duration(r.get("epoch_time_s")),
         ]
         for r in records[-MAX_EPOCH_ROWS:]
     ]
@@ -365,7 +366,7 @@ def _fmt(value: Any, key: str = "") -> str:
     """A cell: align and uniform to 4 decimals, other metrics (``key`` "" or layer/protocol...)
     to 2, other numbers (lr, lambda, epochs, ...) as they are, to 6 significant digits."""
     if value is None or value == "":
-        return "—"
+        return MISSING
     if isinstance(value, str):
         try:
             value = int(value) if re.fullmatch(r"[-+]?\d+", value) else float(value)
@@ -374,18 +375,10 @@ def _fmt(value: Any, key: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if key in ("align", "uniform"):
-        return f"{value:.4f}"
+        return fixed(value, 4)
     if key == "" or "/" in key:
-        return f"{value:.2f}"
+        return fixed(value, 2)
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "—"
-    minutes, secs = divmod(float(seconds), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}h {minutes:02d}m {secs:04.1f}s" if hours else f"{minutes}m {secs:04.1f}s"
 
 
 def _load(path: Path, reader) -> tuple[Any, str | None]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from alignuniform.runs.rundir import RunDir
 from alignuniform.core.errors import CheckpointError, InvalidValueError
 from alignuniform.runs.atomic import atomic_write_bytes
 
@@ -61,7 +62,7 @@ def find_checkpoint(run_dir: str | os.PathLike) -> Path:
     run_dir = Path(run_dir)
     if run_dir.is_file():
         return run_dir
-    path = run_dir / "checkpoints" / "last.pt"
+    path = RunDir(run_dir).checkpoint
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no checkpoints/last.pt: is it a run directory?")
     return path

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 
 import yaml
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
+from alignuniform.core.schedule import milestones_at
 from alignuniform.core.validation import check_positive_int
 
 METHODS = ("twoview", "moco", "supervised")
 PRECISIONS = ("fp32", "bf16", "fp16")
+MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
 PROTOCOLS = ("linear", "knn")
@@ -113,7 +115,7 @@ class TrainConfig:
         split = self.train_split or ("train+unlabeled" if self.dataset == "stl10" else "train")
         milestones = self.milestones
         if milestones is None:
-            milestones = sorted({max(1, round(self.epochs * f)) for f in (0.775, 0.85, 0.925)})
+            milestones = milestones_at(self.epochs, MILESTONE_FRACTIONS)
         return dataclasses.replace(self, lr=lr, milestones=list(milestones), train_split=split)
 
     def with_data_defaults(self, data) -> TrainConfig:

@@ -1,10 +1,16 @@
-"""The run directory: where one training run keeps its config, checkpoints, logs and results.
+"""Run and sweep directories: every path inside them is spelled here, and only here.
 
     runs/<name>/config.yaml     resolved config (rerun it to reproduce the run)
     runs/<name>/run.json        status (running | interrupted | failed | finished), times, host
     runs/<name>/metrics.jsonl   one JSON line per epoch
     runs/<name>/checkpoints/last.pt
-    runs/<name>/eval.json, figures/, report.html
+    runs/<name>/eval.json, features/ (cached probe features), figures/, tensorboard/,
+                report.html, report.md
+
+    sweeps/<name>/sweep.json    status of every point;  results.csv, table.md: the results
+    sweeps/<name>/points/       each point's resolved config (<point>.yaml) and log (<point>.log)
+    sweeps/<name>/<point>/      each point's run directory;  figures/, slurm/, report.html
+
 Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
 """
 
@@ -51,11 +57,74 @@ class RunDir:
     def figures(self) -> Path:
         return self.root / "figures"
 
+    @property
+    def features(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
     def read_status(self) -> dict[str, Any]:
         return read_json(self.status) if self.status.is_file() else {}
 
     def is_finished(self) -> bool:
         return self.read_status().get("status") == "finished"
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """Paths inside one sweep directory (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def status(self) -> Path:
+        return self.root / "sweep.json"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def table(self) -> Path:
+        return self.root / "table.md"
+
+    @property
+    def points(self) -> Path:
+        return self.root / "points"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def slurm(self) -> Path:
+        return self.root / "slurm"
+
+    def point_config(self, name: str) -> Path:
+        return self.points / f"{name}.yaml"
+
+    def point_log(self, name: str) -> Path:
+        return self.points / f"{name}.log"
+
+    def run(self, name: str) -> RunDir:
+        """The run directory of point ``name``."""
+        return RunDir(self.root / name)
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds any file a run writes first (config, status, metrics)."""
+    run = RunDir(path)
+    return any(p.exists() for p in (run.config, run.status, run.metrics))
 
 
 def utc_now() -> str:

@@ -2,18 +2,21 @@
 
 L_align (alpha=2) is measured between two augmentations (fixed seed) of a fixed held-out set
 (the test split's first images), L_uniform (t=2) on the plain evaluation view of the same
-images, so the curves of every epoch and every run are comparable.
+images, so the curves of every epoch and every run are comparable. Both come from
+`alignuniform.core.geometry`, the path the evaluator uses.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from alignuniform.core.metrics import alignment, uniformity
+from alignuniform.core.geometry import alignment_of, uniformity_of
+from alignuniform.runs.rundir import RunDir
+
+BATCH_SIZE = 512  # held-out images per forward pass
 
 
 def heldout_images(config, train_data) -> torch.Tensor:
@@ -49,36 +52,33 @@ class EpochMonitor:
         """The epoch's record: sample-weighted mean terms, held-out metrics, images/s."""
         n = max(self.sums["samples"], 1.0)
         terms = {k: v / n for k, v in self.sums.items() if k not in ("samples", "time_s", "loss")}
-        x, y, z = self.heldout_features(encoder, augment)
+        align, uniform = self.heldout_geometry(encoder, augment)
         return {
             "epoch": epoch,
             "lr": lr,
             "loss": self.sums.get("loss", math.nan) / n,
             "terms": terms,
-            "align": alignment(x, y, alpha=2),
-            "uniform": float(uniformity(z, t=2)),
+            "align": align,
+            "uniform": uniform,
             "samples_per_s": self.sums["samples"] / max(self.sums["time_s"], 1e-9),
             "epoch_time_s": self.sums["time_s"],
         }
 
     @torch.no_grad()
-    def heldout_features(self, encoder: nn.Module, augment: nn.Module):
-        """Two augmented views (fixed seed) and the evaluation view of the held-out images.
-
-        The training RNG is left untouched, so monitoring never changes the run itself.
-        """
+    def heldout_geometry(self, encoder: nn.Module, augment: nn.Module) -> tuple[float, float]:
+        """(L_align, L_uniform) of the output on the held-out images; the training RNG is left
+        untouched, so monitoring never changes the run itself."""
         was_training = encoder.training
         encoder.eval()
-        xs, ys, zs = [], [], []
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            for images in self.images.split(512):
-                images = images.to(self.device)
-                xs.append(encoder(augment(images)).float().cpu())
-                ys.append(encoder(augment(images)).float().cpu())
-                zs.append(encoder(self.evaluate(images)).float().cpu())
+        batches = self.images.split(BATCH_SIZE)
+        align = alignment_of(
+            encoder, batches, ["out"], augment=augment, device=self.device, seed=self.seed
+        )["out"]
+        outputs = [
+            encoder(self.evaluate(images.to(self.device))).float().cpu() for images in batches
+        ]
         encoder.train(was_training)
-        return torch.cat(xs), torch.cat(ys), torch.cat(zs)
+        return align, uniformity_of(torch.cat(outputs))
 
 
 def format_record(record: dict) -> str:
@@ -93,8 +93,8 @@ def format_record(record: dict) -> str:
 class TensorBoardLog:
     """Mirrors epoch records to ``<run>/tensorboard`` when TensorBoard is installed."""
 
-    def __init__(self, root: Path):
-        self.root, self.writer = root, None
+    def __init__(self, run: RunDir):
+        self.run, self.writer = run, None
 
     def write(self, record: dict) -> None:
         if self.writer is None:
@@ -103,7 +103,7 @@ class TensorBoardLog:
             except ImportError:
                 self.writer = False
                 return
-            self.writer = SummaryWriter(str(self.root / "tensorboard"))
+            self.writer = SummaryWriter(str(self.run.tensorboard))
         if self.writer:
             scalars = {k: v for k, v in record.items() if isinstance(v, float)}
             scalars.update({f"terms/{k}": v for k, v in record["terms"].items()})

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from alignuniform.core.distributed import barrier, init_from_env
+from alignuniform.core.distributed import DistInfo, barrier, init_from_env
 from alignuniform.core.errors import InvalidValueError, NonFiniteEmbeddings, TrainingDiverged
+from alignuniform.core.seeding import derive_seed
+from alignuniform.data import ImageData, load_dataset
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.checkpoint import load_checkpoint, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
@@ -35,63 +39,107 @@ from alignuniform.training.sampling import epoch_batches, iterate_batches
 from alignuniform.training.stop import StopRequests
 
 
+@dataclass
+class Placement:
+    """Where this process trains: its rank among the processes and its device."""
+
+    info: DistInfo
+    device: torch.device
+
+
+def place_process(config: TrainConfig) -> Placement:
+    """Join the process group (under torchrun) and pick this rank's device."""
+    device = resolve_device(config.device)
+    info = init_from_env(device.type)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    if config.batch_size % info.world_size:
+        raise InvalidValueError(
+            f"batch_size={config.batch_size} must be divisible by the number of processes "
+            f"({info.world_size}): it is the global batch, split evenly across ranks"
+        )
+    return Placement(info, device)
+
+
+@dataclass
+class TrainingData:
+    """The resolved config with the images it trains on and the held-out images it monitors."""
+
+    config: TrainConfig
+    train: ImageData
+    heldout: torch.Tensor
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Resolve ``config`` once against its dataset (recipe, input channels), then load."""
+    config = config.resolve()
+    data = load_dataset(
+        config.dataset, config.train_split, data_dir=config.data_dir, download=config.download
+    )
+    config = config.with_data_defaults(data)
+    train_data = data.subset(config.subset) if config.subset else data
+    return TrainingData(config, train_data, heldout_images(config, data))
+
+
 class Trainer:
-    """Owns one run: its directory, state, and the epoch loop."""
+    """Owns one run's training state and its epoch loop; built from a fully resolved config.
 
-    def __init__(self, config: TrainConfig, run_dir: Path, *, progress: bool = True):
-        from alignuniform.data import load_dataset
+    ``stop`` is polled between steps; ``on_checkpoint`` is called after each checkpoint write
+    (rank 0).
+    """
 
-        self.config = config
-        self.run = RunDir(Path(run_dir))
-        self.device = resolve_device(config.device)
-        self.info = init_from_env(self.device.type)
-        if self.device.type == "cuda" and self.info.enabled:
-            self.device = torch.device("cuda", self.info.local_rank)
-            torch.cuda.set_device(self.device)
-        if config.batch_size % self.info.world_size:
-            raise InvalidValueError(
-                f"batch_size={config.batch_size} must be divisible by the number of processes "
-                f"({self.info.world_size}): it is the global batch, split evenly across ranks"
-            )
+    def __init__(
+        self,
+        data: TrainingData,
+        run: RunDir,
+        placement: Placement,
+        *,
+        stop: StopRequests,
+        on_checkpoint: Callable[[], None] = lambda: None,
+        progress: bool = True,
+    ):
+        self.config, self.train_data, self.run = data.config, data.train, run
+        self.info, self.device = placement.info, placement.device
+        self.stop, self.on_checkpoint = stop, on_checkpoint
         self.progress = progress and self.info.is_main
-        torch.manual_seed(config.seed)
-        data = load_dataset(
-            config.dataset, config.train_split, data_dir=config.data_dir, download=config.download
+        torch.manual_seed(self.config.seed)  # the initial weights
+        self.method, self.model = self._build_model()
+        self.optimizer = self._build_optimizer()
+        self.scaler = torch.amp.GradScaler(
+            self.device.type,
+            enabled=self.config.precision == "fp16" and self.device.type == "cuda",
         )
-        self.config = config = config.with_data_defaults(data)
-        self.train_data = data.subset(config.subset) if config.subset else data
-        self.method = create_method(config, self.train_data).to(self.device)
-        self.monitor = EpochMonitor(
-            heldout_images(config, data), config.recipe, config.seed, self.device
+        self.monitor = EpochMonitor(data.heldout, self.config.recipe, self.config.seed, self.device)
+        self.tensorboard = TensorBoardLog(run)
+        self.epoch, self.step = 0, 0
+
+    def _build_model(self) -> tuple[nn.Module, nn.Module]:
+        """(the method, the module each step calls: the method itself or its DDP wrapper)."""
+        method = create_method(self.config, self.train_data).to(self.device)
+        if self.config.sync_bn and self.info.enabled:
+            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        if not self.info.enabled:
+            return method, method
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return method, nn.parallel.DistributedDataParallel(
+            method, device_ids=ids, broadcast_buffers=False
         )
-        self.tensorboard = TensorBoardLog(self.run.root)
-        if config.sync_bn and self.info.enabled:
-            self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
-        self.model = self.method
-        if self.info.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(
-                self.method, device_ids=ids, broadcast_buffers=False
-            )
+
+    def _build_optimizer(self) -> torch.optim.Optimizer | None:
+        """SGD over the trainable parameters; None for a parameter-free baseline (epochs=0)."""
+        config = self.config
         params = [p for p in self.method.parameters() if p.requires_grad]
         if not params and config.epochs:
             raise InvalidValueError(
                 f"encoder {config.encoder!r} with method {config.method!r} has no parameters "
                 "to train: set epochs=0 to evaluate it as a baseline"
             )
-        self.optimizer = (  # None for a parameter-free baseline, evaluated untrained
-            torch.optim.SGD(
-                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-            )
-            if params
-            else None
+        if not params:
+            return None
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-        self.scaler = torch.amp.GradScaler(
-            self.device.type, enabled=config.precision == "fp16" and self.device.type == "cuda"
-        )
-        self.epoch, self.step = 0, 0
-        self.stop = StopRequests()
-        self.on_checkpoint = lambda: None  # called after each checkpoint write (rank 0)
 
     # ----- state ---------------------------------------------------------------------------
     def state(self) -> dict:
@@ -156,7 +204,7 @@ class Trainer:
     def train_epoch(self) -> None:
         config, epoch = self.config, self.epoch
         if self.step == 0:
-            torch.manual_seed((config.seed * 1_000_003 + epoch) * 1009 + self.info.rank)
+            torch.manual_seed(derive_seed(config.seed, epoch, self.info.rank))
             self.monitor.start_epoch()
         lr = lr_at(config, epoch)
         for group in self.optimizer.param_groups:
@@ -217,6 +265,31 @@ class Trainer:
         ) from cause
 
 
+class RunStatus:
+    """run.json: the run's state and wall time, rewritten with every checkpoint so a killed run
+    keeps the time of the epochs it saved (written by rank 0 only)."""
+
+    def __init__(self, run: RunDir, placement: Placement, previous: dict):
+        self.run, self.enabled = run, placement.info.is_main
+        self.started, self.previous_wall = time.time(), previous.get("wall_time_s", 0.0)
+        self.base = {
+            "started": previous.get("started", utc_now()),
+            "device": str(placement.device),
+            "world_size": placement.info.world_size,
+            "torch": torch.__version__,
+            "host": socket.gethostname(),
+        }
+
+    def write(self, state: str, **extra) -> None:
+        if self.enabled:
+            wall = self.previous_wall + time.time() - self.started
+            ended = {} if state == "running" else {"finished": utc_now()}
+            write_json(
+                self.run.status,
+                {**self.base, "status": state, **ended, "wall_time_s": wall, **extra},
+            )
+
+
 def train(
     config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> Path:
@@ -226,47 +299,40 @@ def train(
     overwritten); with it, training continues from the checkpoint (a finished run trains
     nothing). Ctrl-C and SIGTERM save a checkpoint before exiting.
     """
-    config = config.resolve()
     run = RunDir(Path(run_dir))
-    if run.checkpoint.is_file() and not resume:
+    resuming = run.checkpoint.is_file()
+    if resuming and not resume:
         raise InvalidValueError(
             f"{run.root} already holds a run: pass --resume to continue it, or choose another --out"
         )
-    trainer = Trainer(config, run.root, progress=progress)
-    main = trainer.info.is_main
-    if main:
+    placement = place_process(config)
+    data = load_training_data(config)
+    status = RunStatus(run, placement, run.read_status() if resuming else {})
+    stop = StopRequests()
+    trainer = Trainer(
+        data,
+        run,
+        placement,
+        stop=stop,
+        on_checkpoint=lambda: status.write("running"),
+        progress=progress,
+    )
+    if placement.info.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.config, dump_config(trainer.config))
-    status = run.read_status() if resume and trainer.restore() else {}
+        atomic_write_text(run.config, dump_config(data.config))
+    if resuming:
+        trainer.restore()
     trainer.drop_unsaved_records()
-    started, previous = time.time(), status.get("wall_time_s", 0.0)
-    base = {
-        "started": status.get("started", utc_now()),
-        "device": str(trainer.device),
-        "world_size": trainer.info.world_size,
-        "torch": torch.__version__,
-        "host": socket.gethostname(),
-    }
-
-    def record(state: str, **extra) -> None:
-        """run.json; rewritten with each checkpoint, so a killed run keeps the wall time of the
-        epochs it saved."""
-        if main:
-            wall = previous + time.time() - started
-            ended = {} if state == "running" else {"finished": utc_now()}
-            write_json(run.status, {**base, "status": state, **ended, "wall_time_s": wall, **extra})
-
-    record("running")
-    trainer.on_checkpoint = lambda: record("running")
+    status.write("running")
     try:
-        with StopRequests() as trainer.stop:
+        with stop:
             trainer.fit()
     except KeyboardInterrupt:
         trainer.save()
-        record("interrupted")
+        status.write("interrupted")
         raise
     except Exception as err:
-        record("failed", error=str(err))
+        status.write("failed", error=str(err))
         raise
-    record("finished")
+    status.write("finished")
     return run.root

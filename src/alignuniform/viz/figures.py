@@ -29,24 +29,21 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.families import FAMILIES, UNKNOWN_MARKER, family_order
 from alignuniform.viz.kde import KDE_BANDWIDTH, VMF_KAPPA, gaussian_kde_2d, vmf_kde
 from alignuniform.viz.sphere import SphereRow, plot_sphere
 from alignuniform.viz.style import (
     CURVE_COLORS,
-    FAMILY_LABELS,
-    FAMILY_MARKERS,
     LABEL_ALIGN,
     LABEL_EXP_UNIFORM,
     LABEL_UNIFORM,
     describe_metric,
-    family_order,
     save_figure,
     score_colors,
     score_scale,
 )
 
 __all__ = [
-    "FAMILY_MARKERS",
     "KDE_BANDWIDTH",
     "VMF_KAPPA",
     "SphereRow",
@@ -84,7 +81,7 @@ def plot_scatter(
     handles = []
     for family in sorted(set(families), key=family_order):
         idx = [i for i, f in enumerate(families) if f == family]
-        marker = FAMILY_MARKERS.get(family, "D")
+        marker = FAMILIES[family].marker if family in FAMILIES else UNKNOWN_MARKER
         stroke_only = marker in ("+", "x")  # line markers take the colour on their strokes
         if stroke_only:  # a dark underlay keeps pale (mid-scale) strokes visible on white
             ax.scatter(
@@ -114,7 +111,7 @@ def plot_scatter(
                 linestyle="",
                 color="#555555",
                 markersize=8,
-                label=FAMILY_LABELS.get(family, family),
+                label=FAMILIES[family].label if family in FAMILIES else family,
             )
         )
     colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)

@@ -1,4 +1,4 @@
-"""What every figure shares: markers and names of loss families, curve colours, axis labels,
+"""What every figure shares: curve colours, axis labels,
 titles of results columns, the red-to-blue colour scale of scores (blue = better), and saving a
 figure as PNG + SVG with matplotlib's Agg backend (no pyplot, no global state)."""
 
@@ -16,22 +16,6 @@ from matplotlib.figure import Figure
 
 from alignuniform.core.errors import InvalidValueError
 
-FAMILY_MARKERS = {
-    "contrastive": "+",
-    "align_uniform": "o",
-    "mixed": "^",
-    "supervised": "s",
-    "untrained": "x",
-    "pixels": "*",
-}
-FAMILY_LABELS = {
-    "contrastive": "contrastive only",
-    "align_uniform": "align + uniform only",
-    "mixed": "all three mixed",
-    "supervised": "supervised",
-    "untrained": "random initialisation",
-    "pixels": "raw pixels",
-}
 CURVE_COLORS = {"uniform": "#1f77b4", "align": "#ff7f0e", "accuracy": "#2ca02c"}
 LABEL_ALIGN = r"$\mathcal{L}_\mathrm{align}(\alpha{=}2)$"
 LABEL_UNIFORM = r"$\mathcal{L}_\mathrm{uniform}(t{=}2)$"
@@ -73,12 +57,6 @@ def describe_metric(key: str) -> str:
     protocol = protocol.split("/")[0]
     name = _PROTOCOL_NAMES.get(protocol, protocol)
     return f"{name} on {_LAYER_NAMES.get(layer, layer)}"
-
-
-def family_order(family: str) -> tuple[int, str]:
-    """Sort key of loss families: those of `FAMILY_MARKERS` in its order, then others by name."""
-    order = list(FAMILY_MARKERS)
-    return (order.index(family) if family in order else len(order), family)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:

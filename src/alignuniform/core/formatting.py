@@ -1,0 +1,30 @@
+"""How numbers are written for people: one place for parameters, metrics and durations."""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "—"
+
+
+def parameter(value: float) -> str:
+    """Shortest text that reads back as exactly ``value`` (2.0 -> "2", 0.07 -> "0.07")."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def fixed(value: float | None, digits: int, missing: str = MISSING) -> str:
+    """``value`` to ``digits`` decimals; ``missing`` for None."""
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def duration(seconds: float | None) -> str:
+    """ "1h 02m 03.4s" or "2m 03.4s"; `MISSING` when unknown."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return MISSING
+    minutes, secs = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}h {minutes:02d}m {secs:04.1f}s" if hours else f"{minutes}m {secs:04.1f}s"
