@@ -123,7 +123,9 @@ def uniformity(
     """
     if y is not None and isinstance(y, Real) and not isinstance(y, bool):
         if t != 2.0:
-            raise InvalidTypeError(f"y must be embeddings [M, d], got the number {y!r}; pass t by keyword")
+            raise InvalidTypeError(
+                f"y must be embeddings [M, d], got the number {y!r}; pass t by keyword"
+            )
         t, y = y, None
     t = check_positive(t, "t")
     if max_pairs is not None and (
