@@ -156,3 +156,86 @@ def test_two_gloo_ranks_give_the_one_process_loss_and_gradients(tmp_path):
             assert diff["grad"] < 1e-5 * max(1.0, diff["grad_scale"]), (rank, name, diff)
             # without the gather each rank would see only its half: a different number
             assert diff["local_differs"] > 1e-3, (rank, name, diff)
+
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _features(encoder: nn.Module, data, recipe: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from alignuniform.data import build_eval_transform
+    from alignuniform.evaluate import extract_features
+
+    feats = extract_features(encoder, data, ["out"], transform=build_eval_transform(recipe))
+    return feats["out"], torch.cat([labels for _, labels in data.batches(512)])
+
+
+def _accuracies(encoder: nn.Module, train, test, recipe: str) -> dict[str, float]:
+    from alignuniform.evaluate import knn_accuracy, linear_probe_accuracy
+
+    (a, la), (b, lb) = _features(encoder, train, recipe), _features(encoder, test, recipe)
+    return {"knn": knn_accuracy(a, la, b, lb, k=5), "linear": linear_probe_accuracy(a, la, b, lb)}
+
+
+@pytest.mark.slow
+def test_trains_the_default_encoder_like_the_clis_objective(fmnist_dir, tmp_path, one_thread):
+    """The CLI's trainer with its default objective vs AlignUniformLoss in a plain loop: same
+    seed, batches, views and optimiser, so the same losses and, bit for bit, the same weights
+    and accuracy. 1024 real Fashion-MNIST images when installed, else the 512-image fixture."""
+    from alignuniform.core.distributed import DistInfo
+    from alignuniform.data import build_augmentation, load_dataset
+    from alignuniform.models import create_encoder
+    from alignuniform.runs.checkpoint import load_checkpoint
+    from alignuniform.runs.config import TrainConfig
+    from alignuniform.runs.rundir import RunDir, read_jsonl
+    from alignuniform.training.sampling import epoch_batches
+    from alignuniform.training.trainer import train
+
+    real = (FMNIST / "train-images-idx3-ubyte.gz").is_file()
+    config = TrainConfig(
+        data_dir=None if real else str(fmnist_dir),
+        subset=1024 if real else 512,
+        batch_size=128,
+        epochs=2,
+        heldout=128,
+        evaluate=False,
+        device="cpu",
+    )
+    assert config.loss == "align(alpha=2) + uniform(t=2)"  # the CLI's default objective
+    run = RunDir(train(config, tmp_path / "cli", progress=False))
+    cli_epochs = [record["loss"] for record in read_jsonl(run.metrics)]
+    cli_encoder = create_encoder(config.encoder, out_dim=config.out_dim, in_channels=1)
+    cli_encoder.load_state_dict(load_checkpoint(run.checkpoint)["model"])
+
+    resolved = config.resolve()
+    data = load_dataset("fashion-mnist", "train", data_dir=config.data_dir).subset(config.subset)
+    torch.manual_seed(config.seed)
+    encoder = create_encoder(config.encoder, out_dim=config.out_dim, in_channels=1)
+    augment = build_augmentation("fashion-mnist")
+    loss_fn = aunn.AlignUniformLoss(normalize=False)  # the encoder's output is unit norm already
+    optimizer = torch.optim.SGD(
+        encoder.parameters(), lr=resolved.lr, momentum=0.9, weight_decay=resolved.weight_decay
+    )
+    epoch_losses = []
+    for epoch in range(config.epochs):
+        torch.manual_seed((config.seed * 1_000_003 + epoch) * 1009)  # the trainer's epoch seed
+        losses = []
+        for idx in epoch_batches(resolved, len(data), epoch, DistInfo()):
+            images, _ = data.get_batch(idx)
+            x, y = encoder(torch.cat([augment(images), augment(images)])).chunk(2)
+            loss = loss_fn(x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        epoch_losses.append(sum(losses) / len(losses))
+    assert epoch_losses == pytest.approx(cli_epochs, rel=1e-6, abs=1e-6)
+    for name, value in cli_encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[name], value), name
+
+    test = load_dataset("fashion-mnist", "test", data_dir=config.data_dir)
+    test = test.subset(min(1000, len(test)))
+    ours = _accuracies(encoder, data, test, "fashion-mnist")
+    cli = _accuracies(cli_encoder, data, test, "fashion-mnist")
+    print(f"CLI objective: {cli}, AlignUniformLoss: {ours}, epoch losses {cli_epochs}")
+    for protocol in ("knn", "linear"):
+        assert abs(ours[protocol] - cli[protocol]) <= 0.5, (protocol, ours, cli)
