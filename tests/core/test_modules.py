@@ -15,6 +15,7 @@ import alignuniform.nn as aunn
 from alignuniform import contrastive_loss
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from helpers.distributed import TinyEncoder, batch, init_rank, run_ranks
+from helpers.formats import REAL_FMNIST
 from helpers.reference import lalign, lunif, sphere
 
 
@@ -158,9 +159,6 @@ def test_two_gloo_ranks_give_the_one_process_loss_and_gradients(tmp_path):
             assert diff["local_differs"] > 1e-3, (rank, name, diff)
 
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
 def _features(encoder: nn.Module, data, recipe: str) -> tuple[torch.Tensor, torch.Tensor]:
     from alignuniform.data import build_eval_transform
     from alignuniform.evaluate import extract_features
@@ -177,7 +175,7 @@ def _accuracies(encoder: nn.Module, train, test, recipe: str) -> dict[str, float
 
 
 @pytest.mark.slow
-def test_trains_the_default_encoder_like_the_clis_objective(fmnist_dir, tmp_path, one_thread):
+def test_trains_the_default_encoder_like_the_clis_objective(fmnist_any, tmp_path, one_thread):
     """The CLI's trainer with its default objective vs AlignUniformLoss in a plain loop: same
     seed, batches, views and optimiser, so the same losses and, bit for bit, the same weights
     and accuracy. 1024 real Fashion-MNIST images when installed, else the 512-image fixture."""
@@ -190,10 +188,9 @@ def test_trains_the_default_encoder_like_the_clis_objective(fmnist_dir, tmp_path
     from alignuniform.training.sampling import epoch_batches
     from alignuniform.training.trainer import train
 
-    real = (FMNIST / "train-images-idx3-ubyte.gz").is_file()
     config = TrainConfig(
-        data_dir=None if real else str(fmnist_dir),
-        subset=1024 if real else 512,
+        data_dir=str(fmnist_any),
+        subset=1024 if fmnist_any == REAL_FMNIST else 512,
         batch_size=128,
         epochs=2,
         heldout=128,
