@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("train", "eval", "metrics", "sweep", "plot", "report", "reproduce")
+SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
 
 
 class CLIError(Exception):
