@@ -109,7 +109,14 @@ def _layout(path: Path, number: int, fields: list[str]) -> tuple[tuple[int, int,
 
 
 def measure_sts(model: Any, data: str | Path, opts: Options) -> MeasureResult:
-    pairs = read_sts(data, opts.score_max)
+    return measure_sts_pairs(model, read_sts(data, opts.score_max), opts, data=str(data))
+
+
+def measure_sts_pairs(
+    model: Any, pairs: StsPairs, opts: Options, *, data: str = "in-memory pairs"
+) -> MeasureResult:
+    """The sts protocol on pairs already read (e.g. a sentence-transformers evaluator's);
+    ``data`` names where they came from in the record."""
     threshold = 0.8 * opts.score_max if opts.threshold is None else opts.threshold
     sentences = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     position = {s: i for i, s in enumerate(sentences)}
@@ -135,7 +142,7 @@ def measure_sts(model: Any, data: str | Path, opts: Options) -> MeasureResult:
     )
     protocol = {
         "name": "sts",
-        "data": str(data),
+        "data": data,
         "layout": pairs.layout,
         "positives": f"pairs with score >= {threshold:g} on the 0-{opts.score_max:g} scale",
         "threshold": threshold,
