@@ -113,7 +113,7 @@ class AlignUniformMonitor(pl.Callback):
     def measure(self, pl_module) -> dict[str, float]:
         """{prefix + "align" (with y), "uniform", "uniform_gap"} of the module as it is now."""
         z = self.embeddings(pl_module, self.x)
-        unif = uniformity(z, self.t, normalize=self.normalize)
+        unif = uniformity(z, t=self.t, normalize=self.normalize)
         metrics = {
             f"{self.prefix}uniform": float(unif),
             f"{self.prefix}uniform_gap": float(unif) - uniformity_bound(z.shape[1], self.t),

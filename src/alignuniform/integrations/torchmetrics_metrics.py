@@ -105,7 +105,7 @@ class UniformityMetric(torchmetrics.Metric):
     def compute(self) -> torch.Tensor:
         """Uniformity of every row seen (by every process), as a float64 scalar."""
         rows = torchmetrics.utilities.dim_zero_cat(self.embeddings)
-        self.result = uniformity(rows, self.t, max_pairs=self.max_pairs, seed=self.seed)
+        self.result = uniformity(rows, t=self.t, max_pairs=self.max_pairs, seed=self.seed)
         return torch.tensor(float(self.result), dtype=torch.float64, device=rows.device)
 
     def reset(self) -> None:
