@@ -13,7 +13,8 @@ import alignuniform as au
 from alignuniform.core.errors import InvalidValueError
 
 pytest.importorskip(
-    "sentence_transformers", reason="needs the sentence-transformers extra: pip install '.[text]'"
+    "sentence_transformers",
+    reason="needs the sentence-transformers extra: pip install '.[sentence-transformers]'",
 )
 from alignuniform.integrations.sentence_transformers_evaluator import (
     AlignUniformEvaluator,
