@@ -81,8 +81,9 @@ def reference(encoder, path, threshold=4.0):
     return lalign64(x, y), lunif64(z), len(pos), len(sentences)
 
 
-def test_values_equal_the_float64_definitions(encoder, tmp_path):
-    path = sts_head(tmp_path, 60)
+@pytest.mark.parametrize("head", [60, pytest.param(None, marks=pytest.mark.slow)])
+def test_values_equal_the_float64_definitions(encoder, tmp_path, head):
+    path = SHIPPED_STS if head is None else sts_head(tmp_path, head)
     result = measure(encoder, "sts", path, batch_size=16)
     align, unif, n_pos, n = reference(encoder, path)
     assert abs(result.alignment - align) < 1e-6 and abs(result.uniformity - unif) < 1e-6
