@@ -14,7 +14,7 @@ from alignuniform.core.errors import InvalidValueError
 
 pytest.importorskip(
     "sentence_transformers",
-    reason="needs the sentence-transformers extra: pip install '.[sentence-transformers]'",
+    reason="needs the text extra: pip install '.[text]'",
 )
 from alignuniform.integrations.sentence_transformers_evaluator import (
     AlignUniformEvaluator,

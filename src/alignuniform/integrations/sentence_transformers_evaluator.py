@@ -8,7 +8,7 @@
 with z the L2-normalised ``model.encode`` embeddings: one whole-set estimate per call, computed
 by `alignuniform.measure.sts` (the protocol of ``alignuniform measure ... --protocol sts``), so
 the numbers logged in training equal what the CLI reports for the same model and pairs.
-Needs ``alignuniform[sentence-transformers]``.
+Needs ``alignuniform[text]``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from alignuniform.measure.options import Options
 from alignuniform.measure.sts import StsPairs, measure_sts_pairs, read_sts
 from alignuniform.models.external.base import ExternalEncoder
 
-require("sentence_transformers", "sentence-transformers")
+require("sentence_transformers", "text")
 try:  # sentence-transformers >= 5.2 keeps the base class here
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator as SentenceEvaluator
 except ImportError:  # 3.x - 5.1

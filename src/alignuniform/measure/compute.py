@@ -28,8 +28,10 @@ UNIT_TOL = 1e-3
 
 
 def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[str, Any], list]:
-    """(float32 unit rows, {"mean_norm", "normalised"}, warnings); NaN/Inf/zero rows refused."""
-    z = check_embeddings(raw, name, normalize=False, min_rows=1, tol=None).float()
+    """(unit rows in float32, or float64 if given, {"mean_norm", "normalised"}, warnings);
+    NaN, Inf and zero rows are refused."""
+    z = check_embeddings(raw, name, normalize=False, min_rows=1, tol=None)
+    z = z if z.dtype == torch.float64 else z.float()  # half precision is measured in fp32
     norms = torch.linalg.vector_norm(z, dim=1, dtype=torch.float64)
     stats = {"mean_norm": float(norms.mean()), "normalised": normalize}
     warnings = []

@@ -86,9 +86,9 @@ def resolve_model(
         if kind == "hf":
             return load_hf(rest, pooler, random_init=random_init, seed=seed, max_length=max_length)
         if kind == "timm":
-            return load_timm(rest, checkpoint)
+            return load_timm(rest, checkpoint, seed)
         if kind == "torchvision":
-            return load_torchvision(rest, weights)
+            return load_torchvision(rest, weights, seed)
         return load_torchscript(rest, modality)
     path = Path(spec).expanduser()
     if path.is_dir():

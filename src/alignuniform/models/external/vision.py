@@ -60,11 +60,14 @@ def _load(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: st
         ) from err
 
 
-def load_timm(name: str, checkpoint: str | Path | None = None) -> ExternalEncoder:
-    """timm model ``name`` with its classifier removed; weights from ``checkpoint`` if given."""
+def load_timm(name: str, checkpoint: str | Path | None = None, seed: int = 0) -> ExternalEncoder:
+    """timm model ``name`` with its classifier removed; weights from ``checkpoint`` if given
+    (else initialised from ``seed``)."""
     timm = require("timm", "vision")
     try:
-        model = timm.create_model(name, pretrained=False, num_classes=0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = timm.create_model(name, pretrained=False, num_classes=0)
     except RuntimeError as err:  # timm: "Unknown model (...)"
         raise InvalidValueError(f"timm has no model {name!r}: {err}") from err
     if checkpoint is not None:
@@ -75,17 +78,24 @@ def load_timm(name: str, checkpoint: str | Path | None = None) -> ExternalEncode
         state = {k: v for k, v in state.items() if k in own or not (head and k.startswith(head))}
         _load(model, state, path, f"timm:{name}")
     info = {"kind": "timm", "spec": f"timm:{name}", "weights": _path(checkpoint)}
+    if checkpoint is None:
+        info["seed"] = seed
     return ExternalEncoder(
         model.eval(), modality="image", info=info, in_channels=first_conv_channels(model)
     )
 
 
-def load_torchvision(name: str, weights: str | Path | None = None) -> ExternalEncoder:
-    """torchvision model ``name``, weights from ``weights`` if given, head replaced by identity."""
+def load_torchvision(
+    name: str, weights: str | Path | None = None, seed: int = 0
+) -> ExternalEncoder:
+    """torchvision model ``name``, weights from ``weights`` if given (else initialised from
+    ``seed``), its head replaced by the identity."""
     from torchvision import models
 
     try:
-        model = models.get_model(name, weights=None)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = models.get_model(name, weights=None)
     except ValueError as err:
         raise InvalidValueError(
             f"torchvision has no model {name!r}; e.g. resnet18, resnet50, vit_b_16"
@@ -102,6 +112,8 @@ def load_torchvision(name: str, weights: str | Path | None = None) -> ExternalEn
         "weights": _path(weights),
         "removed_head": head,
     }
+    if weights is None:
+        info["seed"] = seed
     return ExternalEncoder(
         model.eval(), modality="image", info=info, in_channels=first_conv_channels(model)
     )
