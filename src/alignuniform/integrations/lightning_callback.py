@@ -19,7 +19,7 @@ import torch
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
 from alignuniform.core.validation import check_positive, check_positive_int
-from alignuniform.integrations.extras import require
+from alignuniform.models.external.base import require
 
 pl = require("lightning.pytorch", "lightning")
 

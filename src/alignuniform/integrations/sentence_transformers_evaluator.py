@@ -22,10 +22,9 @@ from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_positive
-from alignuniform.integrations.extras import require
 from alignuniform.measure.options import Options
 from alignuniform.measure.sts import StsPairs, measure_sts_pairs, read_sts
-from alignuniform.models.external.base import ExternalEncoder
+from alignuniform.models.external.base import ExternalEncoder, require
 
 require("sentence_transformers", "text")
 try:  # sentence-transformers >= 5.2 keeps the base class here

@@ -24,7 +24,7 @@ from alignuniform.core.validation import (
     check_positive,
     check_positive_int,
 )
-from alignuniform.integrations.extras import require
+from alignuniform.models.external.base import require
 
 torchmetrics = require("torchmetrics", "torchmetrics")
 

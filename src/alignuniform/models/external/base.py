@@ -20,7 +20,7 @@ MODALITIES = ("text", "image")
 
 
 class MissingExtraError(AlignUniformError, ImportError):
-    """An optional framework the loader needs is not installed."""
+    """An optional framework a loader or an integration needs is not installed."""
 
 
 def require(module: str, extra: str) -> Any:
@@ -29,7 +29,7 @@ def require(module: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as err:
         raise MissingExtraError(
-            f"this model needs {module!r}, which is not installed: "
+            f"this needs {module!r}, which is not installed: "
             f"pip install 'alignuniform[{extra}]'"
         ) from err
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-from alignuniform.integrations.extras import require
-
 HOSTS = ("torchmetrics", "lightning", "pytorch_lightning", "sentence_transformers", "lightly")
 
 
@@ -19,8 +15,3 @@ def test_import_alignuniform_and_integrations_loads_no_host_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_a_missing_host_names_the_extra_that_installs_it():
-    with pytest.raises(ImportError, match=r"pip install 'alignuniform\[text\]'"):
-        require("no_such_host_framework", "text")
