@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.formats import write_fashion_mnist
+from helpers.formats import REAL_FMNIST, write_fashion_mnist
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -29,6 +29,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def fmnist_dir(tmp_path: Path) -> Path:
     """A data_dir holding a 512/200-image Fashion-MNIST in its real IDX format."""
+    return write_fashion_mnist(tmp_path / "fmnist", n_train=512, n_test=200)
+
+
+@pytest.fixture
+def fmnist_any(tmp_path: Path) -> Path:
+    """Debian's real Fashion-MNIST directory when installed, else the tiny fixture's directory."""
+    if (REAL_FMNIST / "train-images-idx3-ubyte.gz").is_file():
+        return REAL_FMNIST
     return write_fashion_mnist(tmp_path / "fmnist", n_train=512, n_test=200)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from alignuniform.core.distributed import gather_with_grad
@@ -27,6 +25,7 @@ from alignuniform.core.losses import moco_uniform_loss
 from alignuniform.core.objective import Objective
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from helpers.commands import train_args
+from helpers.distributed import TinyEncoder, batch, free_port, init_rank, run_ranks
 
 EXPRESSIONS = [
     "align(alpha=2)",
@@ -37,30 +36,6 @@ EXPRESSIONS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class TinyEncoder(nn.Module):
-    """Linear map then L2 normalisation (no batch statistics, so halves are independent)."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 8))
-
-    def forward(self, x):
-        return nn.functional.normalize(self.net(x), dim=1)
-
-
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(1)
-    a = torch.randn(16, 12, generator=generator, dtype=torch.float64)
-    return a, a + 0.3 * torch.randn(16, 12, generator=generator, dtype=torch.float64)
-
-
 def loss_and_grads(model, expression, a, b, gather):
     loss = Objective.parse(expression)(gather(model(a)), gather(model(b))).total
     model.zero_grad()
@@ -69,9 +44,7 @@ def loss_and_grads(model, expression, a, b, gather):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(1)
+    init_rank(rank, world, port)
     a, b = batch()
     rows = slice(rank * 16 // world, (rank + 1) * 16 // world)
     report = {}
@@ -109,9 +82,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
 @pytest.mark.slow
 def test_two_gloo_ranks_match_one_process_for_every_term(tmp_path):
-    mp.start_processes(
-        _worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn"
-    )
+    run_ranks(_worker, 2, tmp_path)
     for rank in range(2):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert set(report) == {*EXPRESSIONS, "moco_eq18"}

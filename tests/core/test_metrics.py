@@ -12,6 +12,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import gammaln, hyp0f1, ive
 
 from alignuniform import AlignUniformMeter, alignment, uniformity, uniformity_bound
@@ -283,3 +285,167 @@ def test_sync_gathers_every_rank_over_gloo(tmp_path):
 
 def test_uniformity_result_type_is_exported():
     assert isinstance(uniformity(sphere(3, 2, 0)), UniformityResult)
+
+
+def weighted_definition(
+    z: torch.Tensor,
+    y: torch.Tensor | None,
+    t: float,
+    c: torch.Tensor,
+    d: torch.Tensor | None = None,
+    include_self: bool = False,
+) -> float:
+    """log( sum c_i d_j E_ij / sum c_i d_j ) over the N x N (or N x M) matrix, built in float64."""
+    other, d = (z, c) if y is None else (y, d)
+    kernel = torch.cdist(z.double(), other.double()).pow(2).mul(-t).exp()
+    pair_weights = c.double()[:, None] * d.double()[None, :]
+    if y is None and not include_self:
+        pair_weights.fill_diagonal_(0.0)
+    return ((pair_weights * kernel).sum() / pair_weights.sum()).log().item()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(2, 60),
+    dim=st.integers(1, 8),
+    t=st.floats(1e-3, 20.0),
+    seed=st.integers(0, 2**31 - 1),
+    include_self=st.booleans(),
+)
+def test_weighted_uniformity_equals_its_definition(n, dim, t, seed, include_self):
+    z = sphere(n, dim, seed)
+    g = torch.Generator().manual_seed(seed)
+    c = torch.rand(n, generator=g, dtype=torch.float64) * (torch.rand(n, generator=g) > 0.3)
+    c[:2] += 0.1  # at least two rows of positive weight
+    result = uniformity(z, t=t, weights=c, include_self=include_self)
+    assert result.exact and result.n_pairs == n * (n - 1) // 2 + (n if include_self else 0)
+    expected = weighted_definition(z, None, t, c, include_self=include_self)
+    assert math.isclose(result, expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 50),
+    m=st.integers(1, 50),
+    dim=st.integers(1, 8),
+    t=st.floats(1e-3, 20.0),
+    seed=st.integers(0, 2**31 - 1),
+    which=st.sampled_from(["none", "z", "y", "both"]),
+)
+def test_two_set_uniformity_equals_its_definition(n, m, dim, t, seed, which):
+    z, y = sphere(n, dim, seed), sphere(m, dim, seed + 1)
+    g = torch.Generator().manual_seed(seed)
+    c = torch.rand(n, generator=g, dtype=torch.float64) + 0.01
+    d = torch.rand(m, generator=g, dtype=torch.float64) + 0.01
+    kwargs = {
+        "weights": c if which in ("z", "both") else None,
+        "y_weights": d if which in ("y", "both") else None,
+    }
+    result = uniformity(z, y, t, **kwargs)
+    assert result.exact and result.n_pairs == n * m
+    expected = weighted_definition(
+        z,
+        y,
+        t,
+        kwargs["weights"] if kwargs["weights"] is not None else torch.ones(n),
+        kwargs["y_weights"] if kwargs["y_weights"] is not None else torch.ones(m),
+    )
+    assert math.isclose(result, expected, rel_tol=1e-9, abs_tol=1e-12)
+    if which == "none":
+        direct = torch.cdist(z, y).pow(2).mul(-t).exp().mean().log().item()
+        assert math.isclose(result, direct, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_integer_weights_equal_repeated_rows_with_self_pairs():
+    z, y = sphere(40, 5, 20), sphere(30, 5, 21)
+    counts = torch.from_numpy(np.random.default_rng(0).integers(0, 4, 40))
+    y_counts = torch.from_numpy(np.random.default_rng(1).integers(0, 4, 30))
+    repeated, y_repeated = z.repeat_interleave(counts, 0), y.repeat_interleave(y_counts, 0)
+    # DirectAU's form: over all (i, j) of the repeated rows, self-pairs included
+    ones = torch.ones(repeated.shape[0], dtype=torch.float64)
+    everything = weighted_definition(repeated, None, 2.0, ones, include_self=True)
+    assert math.isclose(uniformity(z, weights=counts, include_self=True), everything, rel_tol=1e-10)
+    assert math.isclose(uniformity(repeated, include_self=True), everything, rel_tol=1e-10)
+    assert math.isclose(
+        uniformity(z, y, weights=counts, y_weights=y_counts.numpy()),
+        uniformity(repeated, y_repeated),
+        rel_tol=1e-10,
+    )
+
+
+def test_weighted_forms_with_equal_weights_are_the_unweighted_ones():
+    z = sphere(200, 6, 22)
+    assert math.isclose(uniformity(z, weights=np.full(200, 3.0)), uniformity(z), rel_tol=1e-12)
+    assert uniformity(z, 3.0) == uniformity(z, t=3.0)  # a number in y's place is t
+    with_self = math.log((1 + 199 * math.exp(uniformity(z))) / 200)  # mean over all 200^2
+    assert math.isclose(uniformity(z, include_self=True), with_self, rel_tol=1e-12)
+
+
+def test_sampled_weighted_and_two_set_uniformity_are_unbiased():
+    z, y = sphere(300, 3, 23), sphere(200, 3, 24)
+    c = torch.rand(300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for kwargs in ({"weights": c}, {"y": y}, {"weights": c, "include_self": True}):
+        exact = uniformity(z, **kwargs)
+        estimates = [uniformity(z, max_pairs=4000, seed=s, **kwargs) for s in range(20)]
+        assert all(not e.exact and e.n_pairs == 4000 for e in estimates)
+        mean_g = np.mean([math.exp(e) for e in estimates])
+        stderr_of_mean = math.exp(exact) * np.mean([e.stderr for e in estimates]) / math.sqrt(20)
+        assert abs(mean_g - math.exp(exact)) < 4 * stderr_of_mean
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"weights": np.ones(4)}, ValueError, r"weights must hold one weight per row \(5\)"),
+        ({"weights": np.ones((5, 1))}, ValueError, "weights must hold one weight per row"),
+        ({"weights": [1, 1, -1, 1, 1]}, ValueError, "weights must be >= 0"),
+        ({"weights": [1, 1, math.nan, 1, 1]}, ValueError, "weights must be finite"),
+        ({"weights": [1, 1, math.inf, 1, 1]}, ValueError, "weights must be finite"),
+        ({"weights": np.zeros(5)}, ValueError, "weights are all zero"),
+        ({"weights": [0, 0, 2, 0, 0]}, ValueError, "positive on at least 2 rows"),
+        ({"weights": ["a"] * 5}, TypeError, "weights must be real numbers"),
+        ({"weights": torch.ones(5, dtype=torch.bool)}, TypeError, "weights must be real"),
+        ({"y": sphere(3, 2, 1), "y_weights": [1, -1, 1]}, ValueError, "y_weights must be >= 0"),
+        ({"y_weights": [1, 1, 1]}, ValueError, "y_weights given without y"),
+        ({"y": sphere(3, 2, 1), "include_self": True}, ValueError, "include_self applies"),
+        ({"y": sphere(3, 4, 1)}, ValueError, "same embedding width"),
+        ({"y": 2.0, "t": 3.0}, TypeError, "pass t by keyword"),
+    ],
+)
+def test_bad_weights_and_second_sets_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        uniformity(sphere(5, 2, 0), **kwargs)
+
+
+def test_one_positive_weight_with_self_pairs_is_zero():
+    assert uniformity(sphere(5, 2, 0), weights=[0, 0, 2, 0, 0], include_self=True) == 0.0
+
+
+MEMORY_SCRIPT = """
+import resource, sys, torch
+import torch.nn.functional as F
+from alignuniform import uniformity
+torch.manual_seed(0)
+z = F.normalize(torch.randn(100_000, 128), dim=1)
+y = F.normalize(torch.randn(20_000, 128), dim=1)
+c = torch.rand(100_000)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+weighted = uniformity(z, weights=c)
+two_sets = uniformity(z, y, y_weights=torch.rand(20_000))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(float(weighted), float(two_sets), (after - before) * 1024)
+"""
+
+
+@pytest.mark.slow
+def test_weighted_and_two_set_uniformity_of_100000_rows_stay_light():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, check=True
+    )
+    weighted, two_sets, extra = map(float, done.stdout.split())
+    assert extra < 2**30 / 4  # the 100000 x 100000 weighted matrix alone would be 40 GB
+    bound = uniformity_bound(128)
+    assert abs(weighted - bound) < 0.01 and abs(two_sets - bound) < 0.01

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
     """IDX: 0, 0, type 0x08 (ubyte), ndim, big-endian uint32 dims, row-major bytes.

@@ -14,7 +14,7 @@ import sys
 
 from alignuniform.core.errors import AlignUniformError
 
-SUBCOMMANDS = ("train", "eval", "metrics", "sweep", "plot", "report", "reproduce")
+SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

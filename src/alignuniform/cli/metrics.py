@@ -1,20 +1,19 @@
 """`alignuniform metrics EMB`: alignment, uniformity and its bound for embeddings saved on disk.
 
 Reads .npy, .npz, .pt (a tensor or a dict of tensors) and .safetensors files holding a matrix
-[N, d]; files with several arrays need ``--key``.
+[N, d]; files with several arrays need ``--key``. The shortcut for files of ``alignuniform
+measure EMB --protocol pairs [--data EMB2]``: the same code path, the old output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import parameter
-
-SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
+from alignuniform.measure.files import SUFFIXES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,100 +49,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def load_embeddings(path: str | Path, key: str | None = None, what: str = "EMB") -> Any:
-    """Read one array from a .npy/.npz/.pt/.safetensors file (a tensor or numpy array)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{what} file {str(path)!r} does not exist")
-    if path.suffix not in SUFFIXES:
-        raise InvalidValueError(
-            f"{what} file {str(path)!r} has unsupported suffix {path.suffix!r}; "
-            f"save it as one of {', '.join(SUFFIXES)}"
-        )
-    if path.stat().st_size == 0:
-        raise InvalidValueError(f"{what} file {str(path)!r} is empty (0 bytes)")
-    try:
-        arrays = _read_arrays(path)
-    except Exception as err:  # each format's reader fails in its own way on a corrupt file
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InvalidValueError(
-            f"could not read {what} file {str(path)!r} as {path.suffix}: {reason}"
-        ) from err
-    return _pick(arrays, key, path, what)
-
-
-def _read_arrays(path: Path) -> dict[str, Any]:
-    """Every array in the file by name (a single .npy/.pt tensor is named '')."""
-    import numpy as np
-    import torch
-
-    if path.suffix == ".npy":
-        return {"": np.load(path, allow_pickle=False)}
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    content = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(content, dict):
-        return {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
-    if isinstance(content, torch.Tensor):
-        return {"": content}
-    raise InvalidValueError(
-        f"expected a tensor or a dict of tensors, found {type(content).__name__}"
-    )
-
-
-def _pick(arrays: dict[str, Any], key: str | None, path: Path, what: str) -> Any:
-    if "" in arrays:  # a bare array: nothing to choose, --key is for files holding several
-        return arrays[""]
-    names = ", ".join(sorted(arrays)) or "none"
-    if key is not None:
-        if key not in arrays:
-            raise InvalidValueError(
-                f"{what} file {str(path)!r} has no array {key!r}; it holds: {names}"
-            )
-        return arrays[key]
-    if len(arrays) == 1:
-        return next(iter(arrays.values()))
-    if not arrays:
-        raise InvalidValueError(f"{what} file {str(path)!r} holds no arrays")
-    raise InvalidValueError(
-        f"{what} file {str(path)!r} holds several arrays ({names}); choose one with --key NAME"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
-    from alignuniform.core.validation import check_embeddings
+    from alignuniform.measure.files import load_embeddings
+    from alignuniform.measure.models import Embeddings
+    from alignuniform.measure.options import Options
+    from alignuniform.measure.pairs import measure_pairs
 
-    try:
-        embeddings = check_embeddings(
-            load_embeddings(args.embeddings, args.key), "EMB", normalize=args.normalize, min_rows=2
+    try:  # the measure command's code path: protocol "pairs" on an embeddings file
+        model = Embeddings(load_embeddings(args.embeddings, args.key), {"spec": args.embeddings})
+        opts = Options(
+            alpha=args.alpha, t=args.t, normalize=args.normalize, max_pairs=args.max_pairs
         )
-        n, dim = embeddings.shape
-        result: dict[str, Any] = {"n": n, "dim": dim, "t": args.t, "alpha": args.alpha}
-        if args.positives is not None:
-            key = args.positives_key if args.positives_key is not None else args.key
-            positives = load_embeddings(args.positives, key, what="EMB2")
-            result["alignment"] = alignment(
-                embeddings, positives, args.alpha, normalize=args.normalize
-            )
-        value = uniformity(embeddings, args.t, max_pairs=args.max_pairs)
+        key = args.positives_key if args.positives_key is not None else args.key
+        measured = measure_pairs(
+            model, args.positives, opts, positives_key=key, names=("EMB", "EMB2")
+        )
     except ValueError as err:  # the library suggests normalize=True; here that is a flag
         raise InvalidValueError(
             str(err).replace("pass normalize=True", "pass --normalize")
         ) from err
-    bound = uniformity_bound(dim, args.t)
+    diag = measured.diagnostics
+    result: dict[str, Any] = {"n": diag["n"], "dim": diag["dim"], "t": args.t, "alpha": args.alpha}
+    if measured.alignment is not None:
+        result["alignment"] = measured.alignment
     result.update(
-        uniformity=float(value),
-        uniformity_stderr=value.stderr,
-        uniformity_exact=value.exact,
-        n_pairs=value.n_pairs,
-        bound=bound,
-        gap=float(value) - bound,
+        uniformity=measured.uniformity,
+        uniformity_stderr=measured.stderr.get("uniformity", 0.0),
+        uniformity_exact="uniformity" not in measured.stderr,
+        n_pairs=diag["uniformity_pairs"],
+        bound=diag["uniformity_bound"],
+        gap=diag["uniformity_gap"],
     )
     print(json.dumps(result) if args.json else _as_text(result, args.embeddings))
     return 0

@@ -92,6 +92,13 @@ def _augmented(points: torch.Tensor, center: torch.Tensor, dtype: torch.dtype) -
     return out
 
 
+def _weights(weights: torch.Tensor | None, points: torch.Tensor) -> torch.Tensor:
+    """Per-row weights in the compute dtype, ones where none were given."""
+    if weights is None:
+        return points.new_ones(points.shape[0])
+    return weights.detach().to(device=points.device, dtype=points.dtype)
+
+
 class _Pull:
     """g_i = sum_j E_ij (o_j - p_i) for the rows p_i of one point set, accumulated tile by tile.
 
@@ -138,14 +145,24 @@ def blockwise_log_mean(
     block_size: int,
     grad_x: bool = False,
     grad_y: bool = False,
+    x_weights: torch.Tensor | None = None,
+    y_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Return (L as a float64 scalar, dL/dx, dL/dy) for the one-set (y=None) or two-set form.
 
     The gradients asked for are returned in the compute dtype (float32, or float64 for float64
     inputs), the others as None. Inputs are not validated here. Each tile costs one host sync
     (its maximum), negligible next to its matrix products.
+
+    With weights c (for x) and d (for y; for the one-set form the weights of x serve both), L is
+    the weighted log-mean log(sum c_i d_j E_ij / sum c_i d_j) over the same pairs; a tile adds
+    c_I^T E d_J, one matrix-vector product. Weights are forward only (no gradients), must be
+    >= 0 and give the pairs a positive total weight.
     """
     within = y is None
+    weighted = x_weights is not None or y_weights is not None
+    if weighted and (grad_x or grad_y):
+        raise InvalidValueError("weighted log-means are forward only: no gradients")
     dtype = compute_dtype(x, y)
     with torch.autocast(device_type=x.device.type, enabled=False):
         # distances do not change under translation; centring makes the Gram form accurate for
@@ -167,6 +184,9 @@ def blockwise_log_mean(
         pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
         shift = -math.inf  # the pulls are held relative to exp(shift), shift = largest top so far
         buffer = rows.new_empty(min(block_size, xs.shape[0]) * min(block_size, ys.shape[0]))
+        if weighted:
+            c = _weights(x_weights, xs)
+            d = c if within else _weights(y_weights, ys)
 
         tile_top, tile_sum, tile_pairs = [], [], []
         for bi, (i0, i1) in enumerate(x_blocks):
@@ -183,9 +203,21 @@ def blockwise_log_mean(
                 e.sub_(top).expm1_()  # e = E / exp(top) - 1
                 if diagonal:
                     e.fill_diagonal_(0.0)  # self-pairs add 0 to sums and x_i - x_i to gradients
-                row_sums = e.sum(1)
                 # a symmetric diagonal tile holds each of its pairs twice
-                tile_sum.append(row_sums.sum(dtype=torch.float64) / (2 if diagonal else 1))
+                half = 2 if diagonal else 1
+                if weighted:
+                    ci, dj = c[i0:i1], d[j0:j1]
+                    mass = float(ci.sum(dtype=torch.float64)) * float(dj.sum(dtype=torch.float64))
+                    if diagonal:
+                        mass = (mass - float(ci.double().pow(2).sum())) / 2
+                    if mass <= 0:
+                        continue  # no weight on any pair of this tile
+                    tile_sum.append(torch.dot(ci, e @ dj).double() / half)
+                    tile_pairs.append(mass)
+                    tile_top.append(top)
+                    continue
+                row_sums = e.sum(1)
+                tile_sum.append(row_sums.sum(dtype=torch.float64) / half)
                 tile_pairs.append(pair_count(i1 - i0) if diagonal else pair_count(i1 - i0, j1 - j0))
                 tile_top.append(top)
                 if not pulls:

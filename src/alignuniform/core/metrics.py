@@ -2,6 +2,7 @@
 
     alignment(x, y)      = mean_i ||x_i - y_i||^alpha                   (float64 accumulation)
     uniformity(z)        = log mean_{i<j} exp(-t ||z_i - z_j||^2)        (exact, or sampled pairs)
+    uniformity(z, y)     = log mean_{i,j} exp(-t ||z_i - y_j||^2)        (two sets; weights too)
     uniformity_bound(m)  = -2t + log 0F1(; m/2; t^2)                      (uniform on S^{m-1})
 
 `AlignUniformMeter` streams both over a dataset batch by batch and merges across processes.
@@ -11,15 +12,25 @@ from __future__ import annotations
 
 import copy
 import math
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
-from alignuniform.core.kernel import blockwise_log_mean, default_block_size, pair_count
-from alignuniform.core.validation import check_embeddings, check_pair, check_positive
+from alignuniform.core.kernel import (
+    blockwise_log_mean,
+    default_block_size,
+    pair_count,
+    pool_log_means,
+)
+from alignuniform.core.validation import (
+    check_embeddings,
+    check_pair,
+    check_positive,
+    check_same_width,
+)
 
 __all__ = ["AlignUniformMeter", "UniformityResult", "alignment", "uniformity", "uniformity_bound"]
 
@@ -78,48 +89,174 @@ class UniformityResult(float):
 
 def uniformity(
     z: Any,
+    y: Any = None,
     t: float = 2.0,
     *,
+    weights: Any = None,
+    y_weights: Any = None,
+    include_self: bool = False,
     max_pairs: int | None = None,
     seed: int = 0,
     normalize: bool = False,
 ) -> UniformityResult:
     """log mean_{i<j} exp(-t ||z_i - z_j||^2), exact over all pairs (blockwise, no N x N).
 
-    With ``max_pairs`` smaller than the number of pairs, an estimate from that many random
-    distinct pairs (drawn with ``seed``) with its standard error; see `UniformityResult`.
+    With ``y`` [M, d]: log mean_{i,j} exp(-t ||z_i - y_j||^2) over all N M pairs between the sets.
+    (A number in y's place is t, as in ``uniformity(z, 2.0)`` before y existed.)
+
+    With ``weights`` c [N] (and ``y_weights`` d [M] for y; a missing side weighs 1 per row), the
+    weighted mean of E_ij = exp(-t ||z_i - z_j||^2) that DirectAU measures:
+
+        one set:   log( sum_{i != j} c_i c_j E_ij / sum_{i != j} c_i c_j )   self-pairs excluded
+        two sets:  log( sum_{i,j} c_i d_j E_ij / sum_{i,j} c_i d_j )
+
+    Integer weights equal repeating rows, except that repeats of one row are never paired with
+    each other. DirectAU itself sums over all i, j including i = j (E_ii = 1); ``include_self=True``
+    gives that form, log( sum_{i,j} c_i c_j E_ij / (sum_i c_i)^2 ), which with integer weights
+    equals the same form (with self-pairs) over the repeated rows. Weights must be finite and
+    >= 0, one per row; rows of weight 0 are dropped.
+
+    With ``max_pairs`` smaller than the number of pairs, an estimate from that many random pairs
+    (distinct rows, drawn with ``seed``; weighted pairs drawn with probability proportional to
+    their weight) with its standard error; see `UniformityResult`. ``n_pairs`` counts the pairs
+    averaged over: N (N - 1) / 2, N M, or N (N + 1) / 2 with self-pairs.
     """
+    if y is not None and isinstance(y, Real) and not isinstance(y, bool):
+        if t != 2.0:
+            raise InvalidTypeError(
+                f"y must be embeddings [M, d], got the number {y!r}; pass t by keyword"
+            )
+        t, y = y, None
     t = check_positive(t, "t")
     if max_pairs is not None and (
         isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1
     ):
         raise InvalidValueError(f"max_pairs must be a positive integer or None, got {max_pairs!r}")
+    if y is None and y_weights is not None:
+        raise InvalidValueError("y_weights given without y: weight the rows of z with weights=")
+    if y is not None and include_self:
+        raise InvalidValueError(
+            "include_self applies to one set of embeddings (y=None): z and y share no rows"
+        )
     with torch.no_grad():
-        z = check_embeddings(z, "z", normalize=normalize, min_rows=2)
-        total = pair_count(z.shape[0])
-        if max_pairs is None or max_pairs >= total:
-            value, _, _ = blockwise_log_mean(z, None, t, default_block_size(z.device))
-            return UniformityResult(float(value), 0.0, total, True)
-        return _sampled_uniformity(z, t, int(max_pairs), seed)
+        two_sets = y is not None
+        z = check_embeddings(z, "z", normalize=normalize, min_rows=1 if two_sets else 2)
+        if two_sets:
+            y = check_embeddings(y, "y", normalize=normalize)
+            check_same_width(z, y, ("z", "y"))
+        c = None if weights is None else _check_weights(weights, "weights", z)
+        d = None if y_weights is None else _check_weights(y_weights, "y_weights", y)
+        n, m = z.shape[0], None if y is None else y.shape[0]
+        total = pair_count(n, m) + (n if include_self else 0)
+        if c is not None:
+            z, c = _positive_rows(z, c)
+            if not two_sets and not include_self and z.shape[0] < 2:
+                raise InvalidValueError(
+                    "weights must be positive on at least 2 rows: the pairs i != j have no weight"
+                )
+        if d is not None:
+            y, d = _positive_rows(y, d)
+        if max_pairs is not None and max_pairs < total:
+            return _sampled_uniformity(z, y, c, d, include_self, t, int(max_pairs), seed)
+        return UniformityResult(_exact_uniformity(z, y, c, d, include_self, t), 0.0, total, True)
 
 
-def _sampled_uniformity(z: torch.Tensor, t: float, n_pairs: int, seed: int) -> UniformityResult:
-    """log of the mean of G = exp(-t d^2) over random distinct pairs, with the delta-method error.
+def _check_weights(weights: Any, name: str, rows: torch.Tensor) -> torch.Tensor:
+    """Weights as a float64 tensor on rows' device: finite, >= 0, one per row, not all zero."""
+    if isinstance(weights, torch.Tensor):
+        w = weights.detach()
+    else:
+        array = np.asarray(weights)
+        if array.dtype.kind not in "fiu":
+            raise InvalidTypeError(
+                f"{name} must be real numbers, got {type(weights).__name__} {array.dtype}"
+            )
+        w = torch.from_numpy(np.ascontiguousarray(array))
+    if w.dtype.is_complex or w.dtype == torch.bool:
+        raise InvalidTypeError(f"{name} must be real numbers, got dtype {w.dtype}")
+    if w.shape != (rows.shape[0],):
+        raise InvalidValueError(
+            f"{name} must hold one weight per row ({rows.shape[0]}), got shape {tuple(w.shape)}"
+        )
+    w = w.to(device=rows.device, dtype=torch.float64)
+    if not bool(torch.isfinite(w).all()):
+        raise InvalidValueError(f"{name} must be finite, got NaN or Inf")
+    if bool((w < 0).any()):
+        raise InvalidValueError(f"{name} must be >= 0, got {float(w.min()):g}")
+    if not bool((w > 0).any()):
+        raise InvalidValueError(f"{name} are all zero: no pair has any weight")
+    return w
 
-    Sums of G and G^2 are kept relative to the largest exponent seen, so nothing under- or
-    overflows for any t.
+
+def _positive_rows(points: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop rows of weight 0: they add nothing to either sum."""
+    keep = w > 0
+    return (points, w) if bool(keep.all()) else (points[keep], w[keep])
+
+
+def _exact_uniformity(
+    z: torch.Tensor,
+    y: torch.Tensor | None,
+    c: torch.Tensor | None,
+    d: torch.Tensor | None,
+    include_self: bool,
+    t: float,
+) -> float:
+    block = default_block_size(z.device)
+    if not include_self:
+        value, _, _ = blockwise_log_mean(z, y, t, block, x_weights=c, y_weights=d)
+        return float(value)
+    # self-pairs have E_ii = 1 (log-mean 0); the pairs i != j are held once, halved weight
+    w = torch.ones(z.shape[0], dtype=torch.float64, device=z.device) if c is None else c
+    self_mass = float(w.pow(2).sum())
+    off_mass = (float(w.sum()) ** 2 - self_mass) / 2
+    if z.shape[0] < 2 or off_mass <= 0:
+        return 0.0
+    off, _, _ = blockwise_log_mean(z, None, t, block, x_weights=c)
+    return float(pool_log_means([off, off.new_zeros(())], [off_mass, self_mass / 2]))
+
+
+def _draw(count: int, n: int, w: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    if w is None:
+        return torch.randint(n, (count,), generator=generator)
+    return torch.multinomial(w.cpu(), count, replacement=True, generator=generator)
+
+
+def _sampled_uniformity(
+    z: torch.Tensor,
+    y: torch.Tensor | None,
+    c: torch.Tensor | None,
+    d: torch.Tensor | None,
+    include_self: bool,
+    t: float,
+    n_pairs: int,
+    seed: int,
+) -> UniformityResult:
+    """log of the mean of G = exp(-t d^2) over random pairs, with the delta-method error.
+
+    Pairs are drawn with probability proportional to their weight (uniform without weights);
+    within one set i != j unless ``include_self``. Sums of G and G^2 are kept relative to the
+    largest exponent seen, so nothing under- or overflows for any t.
     """
     generator = torch.Generator().manual_seed(seed)
-    n = z.shape[0]
+    other, other_w = (z, c) if y is None else (y, d)
+    n, m = z.shape[0], other.shape[0]
     shift, sum_g, sum_g2 = -math.inf, 0.0, 0.0
     step = _chunk_rows(z.shape[1])
     for start in range(0, n_pairs, step):
         count = min(step, n_pairs - start)
-        i = torch.randint(n, (count,), generator=generator)
-        j = torch.randint(n - 1, (count,), generator=generator)
-        j += j >= i  # uniform over the n - 1 rows other than i
+        i = _draw(count, n, c, generator)
+        if y is not None or include_self:
+            j = _draw(count, m, other_w, generator)
+        elif c is None:
+            j = torch.randint(n - 1, (count,), generator=generator)
+            j += j >= i  # uniform over the n - 1 rows other than i
+        else:
+            j = _draw(count, n, c, generator)
+            while bool((same := i == j).any()):  # c_i c_j restricted to i != j
+                j[same] = _draw(int(same.sum()), n, c, generator)
         i, j = i.to(z.device), j.to(z.device)
-        exponent = -t * (z[i].double() - z[j].double()).pow(2).sum(dim=1)
+        exponent = -t * (z[i].double() - other[j].double()).pow(2).sum(dim=1)
         new_shift = max(shift, float(exponent.max()))
         scale = math.exp(shift - new_shift)
         g = torch.exp(exponent - new_shift)
@@ -260,7 +397,7 @@ class AlignUniformMeter:
                 f"call update() with more data before compute()"
             )
         align = self._align_sum / self._align_count if self._align_count else None
-        return {"alignment": align, "uniformity": uniformity(samples, self.t), "n": self._seen}
+        return {"alignment": align, "uniformity": uniformity(samples, t=self.t), "n": self._seen}
 
     def merge(self, other: AlignUniformMeter) -> AlignUniformMeter:
         """Absorb ``other``'s state, as if its batches had gone through ``update``; return self."""

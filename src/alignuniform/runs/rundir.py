@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,9 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise InvalidValueError(f"{path} is not valid JSON ({err}); delete it or rerun the step") from err
+        raise InvalidValueError(
+            f"{path} is not valid JSON ({err}); delete it or rerun the step"
+        ) from err
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:

@@ -1,0 +1,105 @@
+"""`measure(MODEL, protocol, data, **options)` -> `MeasureResult`: the one entry point.
+
+    result = measure("hf:path/to/all-MiniLM-L6-v2", "sts", "sts-mini.tsv")
+    result.alignment, result.uniformity, result.protocol, result.to_dict()
+
+MODEL is a spec string (see `alignuniform.measure.models`), an `ExternalEncoder`, precomputed
+`Embeddings`, or a tensor / array [N, d] of embeddings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from alignuniform.core.errors import InvalidValueError
+from alignuniform.measure.models import Embeddings, resolve_model
+from alignuniform.measure.options import Options
+from alignuniform.measure.result import MeasureResult
+
+MODEL_OPTIONS = (
+    "pooler",
+    "checkpoint",
+    "weights",
+    "random_init",
+    "tap",
+    "modality",
+    "key",
+    "max_length",
+)
+
+
+def _protocols() -> dict[str, Callable[..., MeasureResult]]:
+    from alignuniform.measure.crossmodal import measure_cross_modal
+    from alignuniform.measure.labels import measure_labels
+    from alignuniform.measure.pairs import measure_pairs
+    from alignuniform.measure.sts import measure_sts
+    from alignuniform.measure.views import measure_views
+    from alignuniform.measure.weighted import measure_weighted
+
+    return {
+        "sts": measure_sts,
+        "pairs": measure_pairs,
+        "views": measure_views,
+        "labels": measure_labels,
+        "cross-modal": measure_cross_modal,
+        "weighted": measure_weighted,
+    }
+
+
+PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
+NEEDS_DATA = ("sts", "views", "labels", "weighted")
+TWO_TOWERS = ("cross-modal", "weighted")
+
+
+def measure(
+    model: Any,
+    protocol: str,
+    data: str | Path | None = None,
+    *,
+    second_model: Any = None,
+    **options: Any,
+) -> MeasureResult:
+    """Measure ``model`` under a named protocol; see the protocol modules for each definition.
+
+    Args:
+        model: a MODEL spec string, an encoder, `Embeddings`, or an [N, d] tensor/array.
+        protocol: one of `PROTOCOLS`.
+        data: the protocol's data (STS file, pairs file, dataset name, labels, interactions).
+        second_model: the second tower (cross-modal) or the item embeddings (weighted).
+        **options: model options (`MODEL_OPTIONS`) and measurement `Options` (alpha, t, ...).
+    """
+    check_request(protocol, data, second_model)
+    model_kwargs = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
+    opts = Options.from_kwargs(options)
+    encoder = as_model(model, seed=opts.seed, **model_kwargs)
+    run = _protocols()[protocol]
+    if protocol in TWO_TOWERS:
+        second = None if second_model is None else as_model(second_model, seed=opts.seed)
+        return run(encoder, data, opts, second)
+    return run(encoder, data, opts)
+
+
+def check_request(protocol: str, data: Any, second_model: Any) -> None:
+    """Refuse an unknown protocol, missing data or a stray second model before any work."""
+    if protocol not in PROTOCOLS:
+        raise InvalidValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    if data is None and protocol in NEEDS_DATA:
+        raise InvalidValueError(f"protocol {protocol!r} needs --data")
+    if second_model is not None and protocol not in TWO_TOWERS:
+        raise InvalidValueError(
+            f"--second-model applies to the {' and '.join(TWO_TOWERS)} protocols, not {protocol}"
+        )
+
+
+def as_model(model: Any, **kwargs: Any) -> Any:
+    """A spec string resolved; a tensor or array wrapped as `Embeddings`; encoders as given."""
+    if isinstance(model, (str, Path)):
+        return resolve_model(str(model), **kwargs)
+    if isinstance(model, (torch.Tensor, np.ndarray)):
+        return Embeddings(model, {"kind": "embeddings", "spec": "array", "weights": "precomputed"})
+    return model

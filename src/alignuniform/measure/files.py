@@ -1,0 +1,136 @@
+"""Reading what a measurement is fed: embedding files and line-oriented tables (TSV / JSONL).
+
+Embeddings: .npy, .npz, .pt (a tensor or a dict of tensors) and .safetensors files holding a
+matrix [N, d]; files with several arrays need a key. Tables: one record per line, ``#`` lines
+and blank lines skipped; a malformed line is a `DatasetFormatError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alignuniform.core.errors import DatasetFormatError, InvalidValueError, MissingFileError
+
+SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
+
+
+def load_embeddings(path: str | Path, key: str | None = None, what: str = "EMB") -> Any:
+    """Read one array from a .npy/.npz/.pt/.safetensors file (a tensor or numpy array)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{what} file {str(path)!r} does not exist")
+    if path.suffix not in SUFFIXES:
+        raise InvalidValueError(
+            f"{what} file {str(path)!r} has unsupported suffix {path.suffix!r}; "
+            f"save it as one of {', '.join(SUFFIXES)}"
+        )
+    if path.stat().st_size == 0:
+        raise InvalidValueError(f"{what} file {str(path)!r} is empty (0 bytes)")
+    try:
+        arrays = _read_arrays(path)
+    except Exception as err:  # each format's reader fails in its own way on a corrupt file
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidValueError(
+            f"could not read {what} file {str(path)!r} as {path.suffix}: {reason}"
+        ) from err
+    return _pick(arrays, key, path, what)
+
+
+def _read_arrays(path: Path) -> dict[str, Any]:
+    """Every array in the file by name (a single .npy/.pt tensor is named '')."""
+    import numpy as np
+    import torch
+
+    if path.suffix == ".npy":
+        return {"": np.load(path, allow_pickle=False)}
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(content, dict):
+        return {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
+    if isinstance(content, torch.Tensor):
+        return {"": content}
+    raise InvalidValueError(
+        f"expected a tensor or a dict of tensors, found {type(content).__name__}"
+    )
+
+
+def _pick(arrays: dict[str, Any], key: str | None, path: Path, what: str) -> Any:
+    if "" in arrays:  # a bare array: nothing to choose, --key is for files holding several
+        return arrays[""]
+    names = ", ".join(sorted(arrays)) or "none"
+    if key is not None:
+        if key not in arrays:
+            raise InvalidValueError(
+                f"{what} file {str(path)!r} has no array {key!r}; it holds: {names}"
+            )
+        return arrays[key]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    if not arrays:
+        raise InvalidValueError(f"{what} file {str(path)!r} holds no arrays")
+    raise InvalidValueError(
+        f"{what} file {str(path)!r} holds several arrays ({names}); choose one with --key NAME"
+    )
+
+
+def table_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line without its newline) of a text file, skipping # and blanks."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"data file {str(path)!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if line.strip() and not line.lstrip().startswith("#"):
+                    yield number, line
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(f"{path} is not UTF-8 text: {err}") from err
+
+
+def bad_line(path: str | Path, number: int, problem: str) -> DatasetFormatError:
+    return DatasetFormatError(f"{path}, line {number}: {problem}")
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """Pairs from a TSV (two columns; a header "a/b", "left/right" or "sentence1/sentence2" is
+    skipped) or a .jsonl file (objects with one of those key pairs)."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return [_json_pair(path, number, line) for number, line in table_lines(path)]
+    pairs = []
+    for number, line in table_lines(path):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise bad_line(path, number, f"expected 2 tab-separated fields, found {len(fields)}")
+        if not pairs and tuple(f.strip().lower() for f in fields) in PAIR_KEYS:
+            continue
+        pairs.append((fields[0], fields[1]))
+    if not pairs:
+        raise DatasetFormatError(f"{path} holds no pairs")
+    return pairs
+
+
+PAIR_KEYS = (("a", "b"), ("left", "right"), ("sentence1", "sentence2"), ("image", "text"))
+
+
+def _json_pair(path: Path, number: int, line: str) -> tuple[str, str]:
+    try:
+        record = json.loads(line)
+    except ValueError as err:
+        raise bad_line(path, number, f"not JSON ({err})") from err
+    if isinstance(record, dict):
+        for a, b in PAIR_KEYS:
+            if a in record and b in record:
+                return str(record[a]), str(record[b])
+    keys = ", ".join("/".join(k) for k in PAIR_KEYS)
+    raise bad_line(path, number, f"expected an object with keys {keys}")

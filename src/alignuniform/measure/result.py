@@ -1,0 +1,87 @@
+"""`MeasureResult`: the numbers of one measurement, with the model and the protocol that made them.
+
+Every value says which pairs, which estimator, normalised or not, alpha and t (``protocol``), so
+two results compare only when their protocol dicts agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class MeasureResult:
+    """One measurement.
+
+    Attributes:
+        model: what was encoded ("spec", "kind", "weights" (None = random initialisation), ...).
+        protocol: "name", "positives", "uniformity_over", pair counts, "normalised",
+            "estimator", "alpha", "t" and the protocol's own settings (threshold, scale, ...).
+        alignment: mean ||f(x) - f(y)||^alpha over the positives (None without positives).
+        uniformity: log mean exp(-t ||f(x) - f(y)||^2) over the protocol's set.
+        stderr: standard errors of sampled estimates ({} when every value is exact).
+        extra: further values of the protocol (per-tower uniformity, modality gap, ...).
+        diagnostics: uniformity bound and gap, mean norm before normalisation, average cosine,
+            effective rank, n and dim.
+        warnings: what the user should know (not unit vectors, random weights, legacy estimator).
+        positive_distances: ||f(x) - f(y)|| of the positives, for the histogram (not in to_dict).
+    """
+
+    model: dict[str, Any]
+    protocol: dict[str, Any]
+    alignment: float | None
+    uniformity: float
+    stderr: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    positive_distances: torch.Tensor | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (NaN/Inf become None); the distances are left out."""
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "positive_distances"
+        }
+        return _plain(out)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return _plain(value.item())
+    return str(value)
+
+
+def result_from(
+    model: Any, protocol: dict[str, Any], out: dict[str, Any], extra: dict[str, float]
+) -> MeasureResult:
+    """A `MeasureResult` from `measure_set`'s output, with the model's own warnings."""
+    info = dict(getattr(model, "info", {}))
+    warnings = list(out["warnings"])
+    if info.get("weights", "") is None:
+        warnings.insert(0, f"{info.get('spec')} is randomly initialised: no weights were loaded")
+    return MeasureResult(
+        model=info,
+        protocol=protocol,
+        alignment=out["alignment"],
+        uniformity=out["uniformity"],
+        stderr=out["stderr"],
+        extra=extra,
+        diagnostics=out["diagnostics"],
+        warnings=warnings,
+        positive_distances=out["distances"],
+    )

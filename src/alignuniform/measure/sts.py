@@ -1,0 +1,187 @@
+"""The ``sts`` protocol (SimCSE's): STS-style sentence pairs with gold similarity scores.
+
+    positives  P = {(s1, s2) : score >= threshold}   (default 4 of 5, i.e. 0.8 of the scale)
+    alignment  = mean_{(a,b) in P} ||z_a - z_b||^alpha
+    uniformity = log mean_{i<j} exp(-t ||z_i - z_j||^2) over all unique sentences of the file
+
+One whole-set estimate by default. ``estimator="per-batch"`` reproduces legacy numbers: the file's
+pairs in consecutive batches of ``batch_size``, each batch's alignment (over its positives) and
+uniformity (over its unique sentences) averaged over batches; it depends on the batch size.
+
+Files: the generic ``score<TAB>sentence1<TAB>sentence2`` TSV, or the SentEval / STS-B layout
+``genre<TAB>filename<TAB>year<TAB>id<TAB>score<TAB>sentence1<TAB>sentence2[<TAB>...]``; either may
+start with a header row, and a header naming sentence1, sentence2 and score (GLUE) is followed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignuniform.core.errors import DatasetFormatError, InvalidValueError
+from alignuniform.core.metrics import alignment, uniformity
+from alignuniform.measure.compute import measure_set, unit_rows
+from alignuniform.measure.files import bad_line, table_lines
+from alignuniform.measure.items import encode_items
+from alignuniform.measure.options import Options
+from alignuniform.measure.result import MeasureResult, result_from
+
+SCORE_NAMES = ("score", "label", "similarity", "gold")
+SENTEVAL = (4, 5, 6)  # score, sentence1, sentence2 columns of SentEval's STS-B files
+
+
+@dataclass
+class StsPairs:
+    sentences1: list[str]
+    sentences2: list[str]
+    scores: list[float]
+    layout: str
+
+
+def read_sts(path: str | Path, score_max: float = 5.0) -> StsPairs:
+    """The pairs of an STS-style file, each score checked to lie on the scale 0..score_max."""
+    path = Path(path)
+    columns: tuple[int, int, int] | None = None
+    layout = ""
+    s1: list[str] = []
+    s2: list[str] = []
+    scores: list[float] = []
+    for number, line in table_lines(path):
+        fields = line.split("\t")
+        if columns is None:
+            columns, layout, is_header = _layout(path, number, fields)
+            if is_header:
+                continue
+        width = 3 if layout == "score-sentence1-sentence2" else max(columns) + 1
+        if len(fields) < width or (layout == "score-sentence1-sentence2" and len(fields) != 3):
+            raise bad_line(
+                path,
+                number,
+                f"expected {width} tab-separated fields ({layout}), found {len(fields)}",
+            )
+        score_col, a, b = columns
+        try:
+            score = float(fields[score_col])
+        except ValueError:
+            raise bad_line(path, number, f"score {fields[score_col]!r} is not a number") from None
+        if not (math.isfinite(score) and 0 <= score <= score_max):
+            raise bad_line(
+                path,
+                number,
+                f"score {score:g} lies outside the scale 0-{score_max:g}"
+                + ("; pass --score-max 5 for 0-5 scores" if score_max < score <= 5 else ""),
+            )
+        s1.append(fields[a])
+        s2.append(fields[b])
+        scores.append(score)
+    if not scores:
+        raise DatasetFormatError(f"{path} holds no sentence pairs")
+    return StsPairs(s1, s2, scores, layout)
+
+
+def _layout(path: Path, number: int, fields: list[str]) -> tuple[tuple[int, int, int], str, bool]:
+    """(score, sentence1, sentence2 columns), the layout's name, and whether this is a header."""
+    names = [f.strip().lower() for f in fields]
+    if "sentence1" in names and "sentence2" in names:
+        score = next((names.index(n) for n in SCORE_NAMES if n in names), None)
+        if score is None:
+            raise bad_line(path, number, f"the header names no score column ({SCORE_NAMES})")
+        layout = "header"
+        if len(names) == 3 and score == 0:
+            layout = "score-sentence1-sentence2"
+        elif len(names) >= 7 and score == SENTEVAL[0]:
+            layout = "senteval"
+        return (score, names.index("sentence1"), names.index("sentence2")), layout, True
+    if len(fields) == 3:
+        return (0, 1, 2), "score-sentence1-sentence2", False
+    if len(fields) >= 7:
+        return SENTEVAL, "senteval", False
+    raise bad_line(
+        path,
+        number,
+        f"expected score<TAB>sentence1<TAB>sentence2 (3 fields) or the SentEval STS-B layout "
+        f"(7 or more), found {len(fields)} field(s)",
+    )
+
+
+def measure_sts(model: Any, data: str | Path, opts: Options) -> MeasureResult:
+    return measure_sts_pairs(model, read_sts(data, opts.score_max), opts, data=str(data))
+
+
+def measure_sts_pairs(
+    model: Any, pairs: StsPairs, opts: Options, *, data: str = "in-memory pairs"
+) -> MeasureResult:
+    """The sts protocol on pairs already read (e.g. a sentence-transformers evaluator's);
+    ``data`` names where they came from in the record."""
+    threshold = 0.8 * opts.score_max if opts.threshold is None else opts.threshold
+    sentences = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+    position = {s: i for i, s in enumerate(sentences)}
+    left = torch.tensor([position[s] for s in pairs.sentences1])
+    right = torch.tensor([position[s] for s in pairs.sentences2])
+    positive = torch.tensor([s >= threshold for s in pairs.scores])
+    n_pos = int(positive.sum())
+    if n_pos < 2:
+        raise InvalidValueError(
+            f"{data}: {n_pos} pair(s) score >= {threshold:g} of {opts.score_max:g}; alignment "
+            "needs at least 2 positives (lower --threshold, or check --score-max)"
+        )
+    raw = encode_items(model, sentences, opts)
+    out = measure_set(
+        raw,
+        (raw[left[positive]], raw[right[positive]]),
+        alpha=opts.alpha,
+        t=opts.t,
+        max_pairs=opts.max_pairs,
+        seed=opts.seed,
+        normalize=opts.normalize,
+        name="sentence embeddings",
+    )
+    protocol = {
+        "name": "sts",
+        "data": data,
+        "layout": pairs.layout,
+        "positives": f"pairs with score >= {threshold:g} on the 0-{opts.score_max:g} scale",
+        "threshold": threshold,
+        "score_max": opts.score_max,
+        "n_pairs": len(pairs.scores),
+        "n_positive_pairs": n_pos,
+        "uniformity_over": "all unique sentences of the file",
+        "n_items": len(sentences),
+    } | opts.record()
+    extra: dict[str, float] = {}
+    if opts.estimator == "per-batch":
+        extra = {"whole_set_alignment": out["alignment"], "whole_set_uniformity": out["uniformity"]}
+        z = unit_rows(raw, "sentence embeddings", opts.normalize)[0]
+        out["alignment"], out["uniformity"], batches = per_batch(
+            z, left, right, positive, opts.batch_size, opts.alpha, opts.t
+        )
+        out["stderr"] = {}
+        out["diagnostics"]["uniformity_gap"] = (
+            out["uniformity"] - out["diagnostics"]["uniformity_bound"]
+        )
+        protocol["estimator"] = f"per-batch (legacy: mean over {batches} batches of "
+        protocol["estimator"] += f"{opts.batch_size} pairs; depends on the batch size)"
+        protocol["estimator_batch_size"] = opts.batch_size
+        out["warnings"].append(
+            "per-batch estimator: a mean of per-batch values, kept only to reproduce legacy "
+            "numbers; it differs from the whole-set value and changes with --batch-size"
+        )
+    return result_from(model, protocol, out, extra)
+
+
+def per_batch(z, left, right, positive, batch_size: int, alpha: float, t: float):
+    """(mean per-batch alignment, mean per-batch uniformity, number of batches)."""
+    aligned, uniform = [], []
+    for start in range(0, len(left), batch_size):
+        rows = slice(start, start + batch_size)
+        members = torch.unique(torch.cat([left[rows], right[rows]]))
+        if len(members) >= 2:
+            uniform.append(float(uniformity(z[members], t=t)))
+        keep = positive[rows]
+        if bool(keep.any()):
+            aligned.append(alignment(z[left[rows][keep]], z[right[rows][keep]], alpha))
+    return sum(aligned) / len(aligned), sum(uniform) / len(uniform), len(uniform)

@@ -1,0 +1,68 @@
+"""The ``views`` protocol (the paper's): images of a dataset through its two-view augmentation.
+
+    alignment  = mean_i ||z(aug_1(x_i)) - z(aug_2(x_i))||^alpha, two seeded random views of x_i
+    uniformity = log mean_{i<j} exp(-t ||z(e(x_i)) - z(e(x_j))||^2), e the evaluation transform
+
+Any dataset `alignuniform.data.load_dataset` reads; the augmentation recipe is the dataset's own.
+Grayscale images are repeated to the network's channels (see `ExternalEncoder`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from alignuniform.data import build_augmentation, build_eval_transform, load_dataset
+from alignuniform.measure.compute import measure_set
+from alignuniform.measure.items import encode_images
+from alignuniform.measure.options import Options
+from alignuniform.measure.result import MeasureResult, result_from
+
+
+def dataset_rows(n: int, limit: int | None, seed: int) -> torch.Tensor:
+    """All rows, or a sorted seeded random subset of ``limit`` rows."""
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+
+
+def load_rows(name: str, opts: Options):
+    """(dataset, the rows measured) of dataset ``name``, ``opts.split`` and ``opts.limit``."""
+    data = load_dataset(name, opts.split, data_dir=opts.data_dir)
+    return data, dataset_rows(len(data), opts.limit, opts.seed)
+
+
+def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
+    dataset, rows = load_rows(str(data), opts)
+    augment = build_augmentation(dataset.default_recipe)
+    evaluate = build_eval_transform(dataset.default_recipe)
+
+    def images(transform):
+        return lambda a, b: transform(dataset.get_batch(rows[a:b])[0])
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(opts.seed)
+        first = encode_images(model, len(rows), images(augment), opts, "view 1")
+        second = encode_images(model, len(rows), images(augment), opts, "view 2")
+    plain = encode_images(model, len(rows), images(evaluate), opts, "eval transform")
+    out = measure_set(
+        plain,
+        (first, second),
+        alpha=opts.alpha,
+        t=opts.t,
+        max_pairs=opts.max_pairs,
+        seed=opts.seed,
+        normalize=opts.normalize,
+        name="image embeddings",
+    )
+    protocol = {
+        "name": "views",
+        "data": f"{data} ({opts.split})",
+        "recipe": dataset.default_recipe,
+        "positives": f"two random views of each image ({dataset.default_recipe} augmentation)",
+        "n_positive_pairs": len(rows),
+        "uniformity_over": "the images through the evaluation transform",
+        "n_items": len(rows),
+    } | opts.record()
+    return result_from(model, protocol, out, {})

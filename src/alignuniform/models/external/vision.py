@@ -1,0 +1,123 @@
+"""timm and torchvision backbones as pooled-feature encoders (classifier removed).
+
+    timm:NAME         timm.create_model(NAME, pretrained=False, num_classes=0) + --checkpoint FILE
+    torchvision:NAME  torchvision.models.get_model(NAME, weights=None) + --weights FILE, then its
+                      head (fc / classifier / heads / head) replaced by the identity
+
+Weights are read from the local file only (``torch.load(weights_only=True)``; a dict holding
+"state_dict" or "model" is unwrapped, a "module." prefix stripped); without a file the network
+is randomly initialised, and ``info["weights"]`` is None so the caller can say so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from alignuniform.core.errors import CheckpointError, InvalidValueError, MissingFileError
+from alignuniform.models.external.base import ExternalEncoder, require
+
+HEADS = ("fc", "classifier", "heads", "head")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a local .pth/.pt/.bin/.safetensors file, with clear errors."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MissingFileError(f"weights file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # every format fails in its own way on a corrupt file
+        raise CheckpointError(f"could not read weights file {path}: {err}") from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds no state dict (a dict of tensors)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def first_conv_channels(model: nn.Module) -> int | None:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if conv is None else conv.in_channels
+
+
+def _load(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path} does not fit {name}: {str(err).splitlines()[0]} "
+            f"{' '.join(str(err).splitlines()[1:2])}"
+        ) from err
+
+
+def load_timm(name: str, checkpoint: str | Path | None = None, seed: int = 0) -> ExternalEncoder:
+    """timm model ``name`` with its classifier removed; weights from ``checkpoint`` if given
+    (else initialised from ``seed``)."""
+    timm = require("timm", "vision")
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = timm.create_model(name, pretrained=False, num_classes=0)
+    except RuntimeError as err:  # timm: "Unknown model (...)"
+        raise InvalidValueError(f"timm has no model {name!r}: {err}") from err
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        state = read_state_dict(path)
+        head = str(model.pretrained_cfg.get("classifier") or "")
+        own = model.state_dict()
+        state = {k: v for k, v in state.items() if k in own or not (head and k.startswith(head))}
+        _load(model, state, path, f"timm:{name}")
+    info = {"kind": "timm", "spec": f"timm:{name}", "weights": _path(checkpoint)}
+    if checkpoint is None:
+        info["seed"] = seed
+    return ExternalEncoder(
+        model.eval(), modality="image", info=info, in_channels=first_conv_channels(model)
+    )
+
+
+def load_torchvision(
+    name: str, weights: str | Path | None = None, seed: int = 0
+) -> ExternalEncoder:
+    """torchvision model ``name``, weights from ``weights`` if given (else initialised from
+    ``seed``), its head replaced by the identity."""
+    from torchvision import models
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = models.get_model(name, weights=None)
+    except ValueError as err:
+        raise InvalidValueError(
+            f"torchvision has no model {name!r}; e.g. resnet18, resnet50, vit_b_16"
+        ) from err
+    if weights is not None:
+        _load(model, read_state_dict(weights), Path(weights).expanduser(), f"torchvision:{name}")
+    head = next((h for h in HEADS if isinstance(getattr(model, h, None), nn.Module)), None)
+    if head is None:
+        raise InvalidValueError(f"torchvision:{name} has none of the heads {HEADS} to remove")
+    setattr(model, head, nn.Identity())
+    info = {
+        "kind": "torchvision",
+        "spec": f"torchvision:{name}",
+        "weights": _path(weights),
+        "removed_head": head,
+    }
+    if weights is None:
+        info["seed"] = seed
+    return ExternalEncoder(
+        model.eval(), modality="image", info=info, in_channels=first_conv_channels(model)
+    )
+
+
+def _path(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser())
