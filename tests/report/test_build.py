@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from alignuniform.cli import main
-from alignuniform.report.build import read_results, write_report
+from alignuniform.report.build import write_report
+from alignuniform.report.sweep import read_results
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert('x')</script> & | pipe"

@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
     elif args.kind == "dynamics":
-        from alignuniform.report.build import read_metrics
+        from alignuniform.report.run import read_metrics
         from alignuniform.viz.figures import plot_dynamics
 
         paths = plot_dynamics(
             [(lab, read_metrics(d)) for lab, d in zip(labels, dirs, strict=True)], out
         )
     else:
-        from alignuniform.report.build import read_results
+        from alignuniform.report.sweep import read_results
         from alignuniform.viz.figures import describe_metric, plot_scatter, plot_weights
 
         rows = [row for d in dirs for row in read_results(d)]

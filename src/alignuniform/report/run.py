@@ -1,0 +1,139 @@
+"""The report of one run: summary, evaluation, training dynamics, configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alignuniform.core.errors import MissingFileError
+from alignuniform.core.formatting import duration
+from alignuniform.report.blocks import CAPTIONS, cell, figure, key_values, load
+from alignuniform.report.render import (
+    Block,
+    Heading,
+    Table,
+    Text,
+)
+from alignuniform.runs.rundir import RunDir, read_json, read_jsonl
+from alignuniform.viz.figures import plot_dynamics
+
+MAX_EPOCH_ROWS = 20
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The per-epoch records of a run's metrics.jsonl."""
+    path = RunDir(Path(run_dir)).metrics
+    if not path.is_file():
+        raise MissingFileError(f"{path} not found: is {run_dir} a run directory that has trained?")
+    return read_jsonl(path)
+
+
+def run_blocks(run_dir: Path) -> list[Block]:
+    """Summary, evaluation, training dynamics and configuration of one run."""
+    run = RunDir(run_dir)
+    config, config_error = load(run.config, lambda p: yaml.safe_load(p.read_text()) or {})
+    status, status_error = load(run.status, read_json)
+    blocks: list[Block] = [Heading("Summary")]
+    for problem in (config_error, status_error):
+        if problem:
+            blocks.append(Text(problem, "note"))
+    if status.get("error"):
+        blocks.append(Text(f"The run failed: {status['error']}", "error"))
+    summary = {key: config.get(key) for key in ("method", "dataset", "encoder", "out_dim", "loss")}
+    if config.get("method") == "supervised":
+        summary["loss"] = "cross-entropy of a linear head (supervised)"
+    summary |= {
+        "status": status.get("status"),
+        "wall time": duration(status.get("wall_time_s")),
+        "started at": status.get("started"),
+        "finished at": status.get("finished"),
+        "device": status.get("device"),
+        "host": status.get("host"),
+        "torch (run)": status.get("torch"),
+    }
+    blocks += [key_values(summary), Heading("Evaluation"), *eval_blocks(run.eval)]
+    blocks += [Heading("Training dynamics"), *dynamics_blocks(run)]
+    blocks += [Heading("Configuration"), key_values(config) if config else Text("none", "note")]
+    return blocks
+
+
+def eval_blocks(path: Path) -> list[Block]:
+    results, problem = load(path, read_json)
+    if problem:
+        return [Text(f"{problem} Run `alignuniform eval {path.parent}` to evaluate.", "note")]
+    layers = results.get("layers") or {}
+    protocols = sorted(
+        {p for layer in layers.values() for p, v in layer.items() if isinstance(v, dict)}
+    )
+    header = [
+        "layer",
+        *[f"{p} acc (%)" for p in protocols],
+        "CV (mean ± std)",
+        "L_align",
+        "L_uniform",
+        "uniform bound",
+        "dim",
+    ]
+    rows = []
+    for name, layer in layers.items():
+        accuracy = [cell((layer.get(p) or {}).get("accuracy")) for p in protocols]
+        cv = [
+            f"{p} {cell(v['cv_mean'])} ± {cell(v.get('cv_std'))}"
+            for p, v in layer.items()
+            if isinstance(v, dict) and "cv_mean" in v
+        ]
+        rows.append(
+            [
+                name,
+                *accuracy,
+                "; ".join(cv) or "—",
+                *[cell(layer.get(k)) for k in ("alignment", "uniformity", "uniformity_bound")],
+                cell(layer.get("dim"), "dim"),
+            ]
+        )
+    text = Text(
+        f"Dataset {results.get('dataset', '?')}, encoder {results.get('encoder', '?')}, "
+        f"linear probe {results.get('linear_protocol', 'fast')}, "
+        f"evaluated in {duration(results.get('time_s'))}. L_uniform nearer the uniform "
+        "bound = more uniform features; lower L_align = better aligned positives."
+    )
+    return [text, Table(header, rows)]
+
+
+def epoch_records(run: RunDir) -> list[dict[str, Any]]:
+    return read_jsonl(run.metrics) if run.metrics.is_file() else []
+
+
+def dynamics_blocks(run: RunDir) -> list[Block]:
+    records = epoch_records(run)
+    if not records:
+        return [Text("metrics.jsonl has no epochs yet.", "note")]
+    plot = figure(
+        lambda out: plot_dynamics([(run.root.resolve().name, records)], out),
+        run.figures / "dynamics",
+        CAPTIONS["dynamics"],
+    )
+    terms = sorted({t for r in records for t in (r.get("terms") or {})})
+    header = ["epoch", "lr", "loss", *terms, "L_align", "L_uniform", "samples/s", "epoch time"]
+    rows = [
+        [
+            cell(r.get("epoch"), "epoch"),
+            cell(r.get("lr"), "lr"),
+            cell(r.get("loss")),
+            *[cell((r.get("terms") or {}).get(t)) for t in terms],
+            cell(r.get("align")),
+            cell(r.get("uniform")),
+            cell(r.get("samples_per_s"), "samples/s"),
+            duration(r.get("epoch_time_s")),
+        ]
+        for r in records[-MAX_EPOCH_ROWS:]
+    ]
+    note = (
+        Text(f"Showing the last {MAX_EPOCH_ROWS} of {len(records)} epochs.", "note")
+        if len(records) > MAX_EPOCH_ROWS
+        else None
+    )
+    return [plot, Table(header, rows), *([note] if note else [])]
