@@ -1,9 +1,10 @@
 """`write_report(DIR)`: ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
 
 A *run* directory holds config.yaml, run.json, metrics.jsonl, eval.json; a *sweep* directory holds
-results.csv (one row per point, each point a run directory) and table.md. This module decides
-what the report says, as a list of blocks (headings, text, tables, figures) that
-`alignuniform.report.render` turns into HTML and Markdown (the blocks of a run in `run.py`, of a sweep in `sweep.py`). Missing pieces are reported in the text, never raised.
+results.csv (one row per point, each point a run directory) and table.md. What a report says is
+a list of blocks (headings, text, tables, figures: `run.py` for a run, `sweep.py` for a sweep)
+that `render.py` turns into HTML and Markdown. Missing pieces are reported in the text, never
+raised.
 """
 
 from __future__ import annotations
