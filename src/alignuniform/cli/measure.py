@@ -20,6 +20,7 @@ from alignuniform.core.errors import InvalidValueError
 
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
+LEGACY = "legacy per-batch mean, see the protocol line"
 OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
 
 
@@ -201,8 +202,10 @@ def as_text(record: dict[str, Any]) -> str:
         "protocol    " + protocol_line(proto),
     ]
     stderr = record["stderr"]
+    legacy = proto["estimator"] != "whole-set"
     if record["alignment"] is not None:
         how = f"± {stderr['alignment']:.6f}, sampled" if "alignment" in stderr else "exact"
+        how = LEGACY if legacy else how
         lines.append(
             f"alignment   {record['alignment']:.6f}   (mean ||z_x - z_y||^{alpha} over "
             f"{proto.get('n_positive_pairs')} positive pairs, {how})"
@@ -215,6 +218,7 @@ def as_text(record: dict[str, Any]) -> str:
         if pairs
         else ""
     )
+    how = LEGACY if legacy else how
     lines += [
         f"uniformity  {record['uniformity']:.6f}   (log mean exp(-{t} ||z_i - z_j||^2)"
         + (f", {how})" if how else ")"),
