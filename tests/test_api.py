@@ -25,7 +25,14 @@ def test_all_is_pinned_and_every_name_resolves():
 
 def test_cli_subcommands_are_pinned():
     assert SUBCOMMANDS == (
-        "train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce"
+        "train",
+        "eval",
+        "measure",
+        "metrics",
+        "sweep",
+        "plot",
+        "report",
+        "reproduce",
     )
     choices = build_parser()._subparsers._group_actions[0].choices
     assert sorted(choices) == sorted(SUBCOMMANDS)

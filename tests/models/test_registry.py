@@ -20,25 +20,66 @@ from alignuniform.models import (
 
 # name -> (kwargs, input shape, expected tap shapes without the batch dimension)
 CASES = {
-    "small_alexnet": ({}, (3, 64, 64), {
-        "conv1": (96, 31, 31), "conv2": (192, 15, 15), "conv3": (384, 15, 15),
-        "conv4": (384, 15, 15), "conv5": (192, 7, 7), "fc6": (4096,), "fc7": (4096,),
-        "out": (16,)}),
-    "convnet": ({}, (1, 28, 28), {
-        "conv1": (32, 14, 14), "conv2": (64, 7, 7), "conv3": (128, 4, 4), "fc": (512,),
-        "out": (16,)}),
+    "small_alexnet": (
+        {},
+        (3, 64, 64),
+        {
+            "conv1": (96, 31, 31),
+            "conv2": (192, 15, 15),
+            "conv3": (384, 15, 15),
+            "conv4": (384, 15, 15),
+            "conv5": (192, 7, 7),
+            "fc6": (4096,),
+            "fc7": (4096,),
+            "out": (16,),
+        },
+    ),
+    "convnet": (
+        {},
+        (1, 28, 28),
+        {
+            "conv1": (32, 14, 14),
+            "conv2": (64, 7, 7),
+            "conv3": (128, 4, 4),
+            "fc": (512,),
+            "out": (16,),
+        },
+    ),
     "mlp": ({"hidden": [32, 24]}, (1, 28, 28), {"fc1": (32,), "fc2": (24,), "out": (16,)}),
-    "resnet18": ({"cifar_stem": True}, (3, 16, 16), {
-        "layer1": (64, 16, 16), "layer2": (128, 8, 8), "layer3": (256, 4, 4),
-        "layer4": (512, 2, 2), "pool": (512,), "out": (16,)}),
-    "resnet50": ({"in_channels": 1}, (1, 32, 32), {
-        "layer1": (256, 8, 8), "layer2": (512, 4, 4), "layer3": (1024, 2, 2),
-        "layer4": (2048, 1, 1), "pool": (2048,), "out": (16,)}),
-    "identity": ({"in_channels": 3, "input_size": 8}, (3, 8, 8), {
-        "pixels": (192,), "out": (192,)}),
+    "resnet18": (
+        {"cifar_stem": True},
+        (3, 16, 16),
+        {
+            "layer1": (64, 16, 16),
+            "layer2": (128, 8, 8),
+            "layer3": (256, 4, 4),
+            "layer4": (512, 2, 2),
+            "pool": (512,),
+            "out": (16,),
+        },
+    ),
+    "resnet50": (
+        {"in_channels": 1},
+        (1, 32, 32),
+        {
+            "layer1": (256, 8, 8),
+            "layer2": (512, 4, 4),
+            "layer3": (1024, 2, 2),
+            "layer4": (2048, 1, 1),
+            "pool": (2048,),
+            "out": (16,),
+        },
+    ),
+    "identity": ({"in_channels": 3, "input_size": 8}, (3, 8, 8), {"pixels": (192,), "out": (192,)}),
 }
-PENULTIMATE = {"small_alexnet": "fc7", "convnet": "fc", "resnet18": "pool", "resnet50": "pool",
-               "identity": "pixels", "mlp": "fc2"}
+PENULTIMATE = {
+    "small_alexnet": "fc7",
+    "convnet": "fc",
+    "resnet18": "pool",
+    "resnet50": "pool",
+    "identity": "pixels",
+    "mlp": "fc2",
+}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -64,8 +105,9 @@ def test_taps_shapes_unit_norm_and_penultimate(name):
         feats = encoder.features(x, encoder.taps)
         assert {tap: tuple(v.shape[1:]) for tap, v in feats.items()} == expected
         out = encoder(x)
-        assert torch.allclose(out.double().norm(dim=1), torch.ones(3, dtype=torch.float64),
-                              atol=1e-6)
+        assert torch.allclose(
+            out.double().norm(dim=1), torch.ones(3, dtype=torch.float64), atol=1e-6
+        )
         assert torch.allclose(out, feats["out"])
         both = encoder.features(x, ["penultimate", "out"])
         assert list(both) == ["penultimate", "out"]
@@ -112,11 +154,19 @@ def test_small_alexnet_matches_the_paper():
     shapes = {name: tuple(p.shape) for name, p in encoder.named_parameters()}
     convs = [m for m in encoder.modules() if isinstance(m, nn.Conv2d)]
     assert [tuple(c.weight.shape) for c in convs] == [
-        (96, 3, 3, 3), (192, 96, 3, 3), (384, 192, 3, 3), (384, 384, 3, 3), (192, 384, 3, 3)]
+        (96, 3, 3, 3),
+        (192, 96, 3, 3),
+        (384, 192, 3, 3),
+        (384, 384, 3, 3),
+        (192, 384, 3, 3),
+    ]
     assert all(c.padding == (1, 1) and c.bias is None for c in convs)
     linears = [m for m in encoder.modules() if isinstance(m, nn.Linear)]
     assert [(lin.in_features, lin.out_features) for lin in linears] == [
-        (192 * 7 * 7, 4096), (4096, 4096), (4096, 128)]
+        (192 * 7 * 7, 4096),
+        (4096, 4096),
+        (4096, 128),
+    ]
     pools = [m for m in encoder.modules() if isinstance(m, nn.MaxPool2d)]
     assert [(p.kernel_size, p.stride) for p in pools] == [(3, 2)] * 3
     assert sum(isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d) for m in encoder.modules()) == 7
@@ -156,8 +206,9 @@ def test_convnet_trains_end_to_end():
     encoder = create_encoder("convnet", out_dim=8, widths=(8, 16), hidden=32)
     assert encoder.spec["kwargs"]["widths"] == [8, 16]
     encoder(torch.randn(4, 1, 28, 28)).sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters()
-               if p.dim() > 1)
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters() if p.dim() > 1
+    )
 
 
 def test_registry_errors_name_the_fix():
@@ -183,13 +234,18 @@ def test_register_encoder_adds_a_new_name():
     def tiny(out_dim: int = 128, *, in_channels: int = 1) -> Encoder:
         head = nn.Sequential(nn.Linear(in_channels * 4, out_dim), L2Normalize())
         stages = [("flat", nn.Flatten()), ("out", head)]
-        return Encoder(stages, out_dim=out_dim, penultimate="flat", in_channels=in_channels,
-                       input_size=2, config={"in_channels": in_channels})
+        return Encoder(
+            stages,
+            out_dim=out_dim,
+            penultimate="flat",
+            in_channels=in_channels,
+            input_size=2,
+            config={"in_channels": in_channels},
+        )
 
     assert "test_tiny_linear" in list_encoders()
     encoder = create_encoder("test_tiny_linear", out_dim=3)
-    assert encoder.spec == {"name": "test_tiny_linear", "out_dim": 3,
-                            "kwargs": {"in_channels": 1}}
+    assert encoder.spec == {"name": "test_tiny_linear", "out_dim": 3, "kwargs": {"in_channels": 1}}
     assert torch.allclose(encoder(torch.randn(2, 1, 2, 2)).norm(dim=1), torch.ones(2))
 
 

@@ -32,8 +32,10 @@ LAYERS = ("out", "penultimate")
 def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None = None) -> list:
     """A non-empty list of distinct names (each in ``allowed`` when given)."""
     if isinstance(values, str) or not values or not all(isinstance(v, str) for v in values):
-        raise InvalidTypeError(f"{name} must be a non-empty sequence of names such as "
-                        f"{list(allowed or LAYERS)}, got {values!r}")
+        raise InvalidTypeError(
+            f"{name} must be a non-empty sequence of names such as "
+            f"{list(allowed or LAYERS)}, got {values!r}"
+        )
     unknown = [v for v in values if allowed is not None and v not in allowed]
     if unknown:
         raise InvalidValueError(f"unknown {name} {unknown}; valid: {', '.join(allowed)}")
@@ -42,12 +44,15 @@ def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None 
 
 def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
-        raise InvalidValueError(f"folds must be 0 (no cross-validation) or an int >= 2, got {folds!r}")
+        raise InvalidValueError(
+            f"folds must be 0 (no cross-validation) or an int >= 2, got {folds!r}"
+        )
     if subset is not None:
         check_positive_int(subset, "subset")
     if linear_protocol not in LINEAR_PROTOCOLS:
-        raise InvalidValueError(f"linear_protocol must be one of {LINEAR_PROTOCOLS}, got "
-                         f"{linear_protocol!r}")
+        raise InvalidValueError(
+            f"linear_protocol must be one of {LINEAR_PROTOCOLS}, got {linear_protocol!r}"
+        )
     check_positive_int(batch_size, "batch_size")
 
 
@@ -130,9 +135,13 @@ class TrainConfig:
         if self.method not in METHODS:
             raise InvalidValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.precision not in PRECISIONS:
-            raise InvalidValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise InvalidValueError(
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}"
+            )
         if self.epochs < 0:
-            raise InvalidValueError(f"epochs must be >= 0 (0 keeps the random init), got {self.epochs}")
+            raise InvalidValueError(
+                f"epochs must be >= 0 (0 keeps the random init), got {self.epochs}"
+            )
         if self.batch_size < 2:
             raise InvalidValueError("batch_size must be >= 2: uniformity needs at least one pair")
         if self.subset is not None and self.subset < self.batch_size:
