@@ -8,9 +8,10 @@ For each N, one process times the three interleaved (ours, pdist, gram, ours, ..
 ``--repeats`` rounds after a warm-up, so machine noise hits all of them alike; each ratio is the
 median over rounds of (baseline time / our time) in the same round, and the spread is the
 smallest and largest of those per-round values. The share of our call spent outside matrix
-products is 1 - (self time of aten::mm/addmm/bmm under torch.profiler) / (wall time of that
+products is 1 - (self time of aten::mm/addmm(_)/bmm under torch.profiler) / (wall time of that
 profiled call), also a median over rounds. Baselines are skipped where they would need more than
-``--max-baseline-gib`` (the N x N or pair-list tensors and their gradients).
+``--max-baseline-gib`` (the N x N or pair-list tensors and their gradients); sizes where none
+fits run at most ``--lone-repeats`` rounds (default 3: there, each call takes tens of seconds).
 
 Peak memory: our case runs once more in a fresh subprocess, where the peak is the resident-set
 high-water mark (VmHWM, reset through /proc/self/clear_refs just before the call) minus the
@@ -34,7 +35,7 @@ from _memory import status_bytes
 
 SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 BASELINE_BYTES = {"pdist": 24 / 2, "gram": 16}  # per ordered pair: ~6 (pdist) or 4 floats alive
-MATRIX_PRODUCTS = {"aten::mm", "aten::addmm", "aten::bmm"}
+MATRIX_PRODUCTS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm"}
 
 
 def _losses(t: float):
@@ -79,7 +80,9 @@ def _outside_share(loss_fn, x) -> float:
     return 1 - products / 1e6 / wall
 
 
-def time_size(n: int, dim: int, repeats: int, max_gib: float, t: float = 2.0) -> dict:
+def time_size(
+    n: int, dim: int, repeats: int, max_gib: float, lone_repeats: int, t: float = 2.0
+) -> dict:
     """Interleaved rounds of ours and the baselines that fit, plus profiled calls of ours."""
     import torch
     import torch.nn.functional as F
@@ -88,6 +91,8 @@ def time_size(n: int, dim: int, repeats: int, max_gib: float, t: float = 2.0) ->
     names = ["ours"] + [
         name for name in ("pdist", "gram") if n * n * BASELINE_BYTES[name] / 2**30 <= max_gib
     ]
+    if len(names) == 1:
+        repeats = min(repeats, lone_repeats)  # nothing to compare with: the time and the share
     torch.manual_seed(0)
     x = F.normalize(torch.randn(n, dim), dim=1).requires_grad_()
     for name in names:  # warm-up
@@ -164,6 +169,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds per size")
+    parser.add_argument("--lone-repeats", type=int, default=3, help="rounds without baselines")
     parser.add_argument("--max-baseline-gib", type=float, default=6.0)
     parser.add_argument("--worker", nargs=3, metavar=("WHAT", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,7 +178,12 @@ def main() -> None:
         if what == "memory":
             print(json.dumps({"peak_bytes": peak_memory(int(n), int(dim))}))
         else:
-            print(json.dumps(time_size(int(n), int(dim), int(what), args.max_baseline_gib)))
+            rounds = int(what)
+            print(
+                json.dumps(
+                    time_size(int(n), int(dim), rounds, args.max_baseline_gib, args.lone_repeats)
+                )
+            )
         return
 
     import torch
@@ -195,6 +206,8 @@ def main() -> None:
             str(args.dim),
             "--max-baseline-gib",
             str(args.max_baseline_gib),
+            "--lone-repeats",
+            str(args.lone_repeats),
         )
         peak = _subprocess("--worker", "memory", str(n), str(args.dim))
         if "error" in result:

@@ -254,7 +254,7 @@ def reduction(x: torch.Tensor, t: float) -> tuple[bool, bool]:
     """(shifted, careful): the kernel's a-priori choice for the one-set form of x at t."""
     rows = _kernel._augmented(x, x.double().mean(0).to(x.dtype), x.dtype)
     ones = x.new_ones(x.shape[0])
-    return _kernel._careful_options(rows, rows, True, t, ones, ones)
+    return _kernel._careful_options(rows, rows, True, t, ones, ones, False)
 
 
 def switch_point(x: torch.Tensor, low: float, high: float, which: int) -> float:

@@ -121,6 +121,7 @@ def _careful_options(
     t: float,
     c: torch.Tensor,
     w: torch.Tensor,
+    weighted: bool,
 ) -> tuple[bool, bool]:
     """(shift each tile by its maximum, reduce with expm1/log1p): decided a priori, in O(N d).
 
@@ -141,7 +142,8 @@ def _careful_options(
     reach = rows[:, d + 1].max().sqrt() + other[:, d + 1].max().sqrt()
     if within:  # sum_{i != j} c_i c_j D_ij = 2 (C sum c |x|^2 - |sum c x|^2)
         total, pulled = sums_x[d], sums_x[:d]
-        mean_sq = 2 * (total * sums_x[d + 1] - pulled @ pulled) / (total * total - (c @ c).double())
+        self_mass = (c @ c).double() if weighted else rows.shape[0]
+        mean_sq = 2 * (total * sums_x[d + 1] - pulled @ pulled) / (total * total - self_mass)
     else:
         mean_sq = sums_x[d + 1] / sums_x[d] + sums_y[d + 1] / sums_y[d]
         mean_sq = mean_sq - 2 * (sums_x[:d] @ sums_y[:d]) / (sums_x[d] * sums_y[d])
@@ -189,9 +191,10 @@ class _Pull:
         """sum_ij scale * e_ij over every tile added (float64, on device)."""
         return self.acc[:, -1].sum(dtype=torch.float64)
 
-    def result(self, factor: float) -> torch.Tensor:
-        for block, (lo, hi) in enumerate(self.blocks):
-            self.acc[lo:hi].add_(self.extra[block])
+    def result(self, factor: float, careful: bool) -> torch.Tensor:
+        if careful:  # the offsets of e = E / exp(top) - 1, held per block
+            for block, (lo, hi) in enumerate(self.blocks):
+                self.acc[lo:hi].add_(self.extra[block])
         d = self.points.shape[1]
         gradient = self.acc[:, :d].addcmul_(self.acc[:, d:], self.points, value=-1)
         return gradient.mul_(factor)
@@ -240,10 +243,14 @@ def blockwise_log_mean(
         )
         c = _weights(x_weights, rows)
         w = c if within else _weights(y_weights, other)
-        shifted, careful = _careful_options(rows, other, within, t, c, w)
+        shifted, careful = _careful_options(rows, other, within, t, c, w, weighted)
         x_blocks = _blocks(rows.shape[0], block_size)
         y_blocks = x_blocks if within else _blocks(other.shape[0], block_size)
-        x_mass, y_mass, x_squares = _block_masses(c, w, x_blocks, y_blocks, within)
+        if weighted:
+            x_mass, y_mass, x_squares = _block_masses(c, w, x_blocks, y_blocks, within)
+        else:  # every weight is 1
+            x_mass = x_squares = [i1 - i0 for i0, i1 in x_blocks]
+            y_mass = [j1 - j0 for j0, j1 in y_blocks]
         pull_x = _Pull(rows[:, :d], x_blocks) if grad_x else None
         pull_y = pull_x if within else _Pull(other[:, :d], y_blocks) if grad_y else None
         pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
@@ -304,8 +311,9 @@ def blockwise_log_mean(
             return log_mean, None, None
         # dL/dx_i = (2t / S) sum_j E_ij (y_j - x_i) with S = (number of pairs) exp(L)
         log_factor = shift + math.log(2 * t) - log_mean.item() - math.log(sum(tile_mass))
-        gx = None if pull_x is None else pull_x.result(math.exp(log_factor))
-        gy = None if within or pull_y is None else pull_y.result(math.exp(log_factor))
+        factor = math.exp(log_factor)
+        gx = None if pull_x is None else pull_x.result(factor, careful)
+        gy = None if within or pull_y is None else pull_y.result(factor, careful)
         return log_mean, gx, gy
 
 
@@ -316,7 +324,7 @@ def _block_masses(
     y_blocks: list[tuple[int, int]],
     within: bool,
 ) -> tuple[list[float], list[float], list[float]]:
-    """Per block: sum of c, sum of w, and (one set) sum of c^2, as float64 Python numbers."""
+    """Per block of weights: sum of c, sum of w, and (one set) sum of c^2, as Python floats."""
     parts = [c[i0:i1].sum(dtype=torch.float64) for i0, i1 in x_blocks]
     if not within:
         parts += [w[j0:j1].sum(dtype=torch.float64) for j0, j1 in y_blocks]
