@@ -103,7 +103,7 @@ def _augmented(points: torch.Tensor, center: torch.Tensor, dtype: torch.dtype) -
     out = torch.empty(n, d + 2, dtype=dtype, device=points.device)
     torch.sub(points.detach().to(dtype), center, out=out[:, :d])
     out[:, d] = 1
-    out[:, d + 1] = out[:, :d].pow(2).sum(1)
+    torch.linalg.vector_norm(out[:, :d], dim=1, out=out[:, d + 1]).square_()
     return out
 
 
@@ -136,9 +136,9 @@ def _careful_options(
     underflow (`NO_SHIFT_EXPONENT`); otherwise exponents are <= 0 a priori and go unshifted.
     """
     d = rows.shape[1] - 2
-    # rows^T c = [sum c x, sum c, sum c |x|^2]: every sum needed, in one matrix-vector product
-    sums_x = (rows.T @ c).double()
-    sums_y = sums_x if within else (other.T @ w).double()
+    # rows^T c = [sum c x, sum c, sum c |x|^2]: every sum needed, in one pass over the rows
+    sums_x = (rows.T @ c if weighted else rows.sum(0)).double()
+    sums_y = sums_x if within else (other.T @ w if weighted else other.sum(0)).double()
     reach = rows[:, d + 1].max().sqrt() + other[:, d + 1].max().sqrt()
     if within:  # sum_{i != j} c_i c_j D_ij = 2 (C sum c |x|^2 - |sum c x|^2)
         total, pulled = sums_x[d], sums_x[:d]
@@ -238,9 +238,10 @@ def blockwise_log_mean(
         rows = _augmented(x, center.to(dtype), dtype)
         other = rows if within else _augmented(y, center.to(dtype), dtype)
         d = x.shape[1]
-        cols = torch.cat(
-            [other[:, :d] * (2 * t), other[:, d + 1 :] * -t, other[:, d : d + 1] * -t], 1
-        )
+        cols = torch.empty_like(other)
+        torch.mul(other[:, :d], 2 * t, out=cols[:, :d])
+        torch.mul(other[:, d + 1], -t, out=cols[:, d])
+        cols[:, d + 1] = -t
         c = _weights(x_weights, rows)
         w = c if within else _weights(y_weights, other)
         shifted, careful = _careful_options(rows, other, within, t, c, w, weighted)

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
+# Above this many pairs (N > 131072) uniformity is sampled unless --exact: exact costs N^2/2 pair
+# evaluations (measured cost at N = 10^6 in docs/kernel.md), the sample a fixed 10^7.
+EXACT_PAIRS_LIMIT = 2**33
+SAMPLED_PAIRS = 10**7
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -38,6 +42,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-pairs", type=int, metavar="K", help="estimate uniformity from K random pairs"
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help=f"uniformity over all pairs even above {EXACT_PAIRS_LIMIT:.3g} pairs (N > 131072), "
+        f"where it is otherwise estimated from {SAMPLED_PAIRS:.0e} random pairs",
     )
     parser.add_argument("--key", help="array to read from a file holding several")
     parser.add_argument(
@@ -125,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             result["alignment"] = alignment(
                 embeddings, positives, args.alpha, normalize=args.normalize
             )
-        value = uniformity(embeddings, args.t, max_pairs=args.max_pairs)
+        value = uniformity(embeddings, t=args.t, max_pairs=_max_pairs(args, n))
     except ValueError as err:  # the library suggests normalize=True; here that is a flag
         raise ValueError(str(err).replace("pass normalize=True", "pass --normalize")) from err
     bound = uniformity_bound(dim, args.t)
@@ -141,13 +151,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _max_pairs(args: argparse.Namespace, n: int) -> int | None:
+    """--max-pairs, or SAMPLED_PAIRS where exact would exceed EXACT_PAIRS_LIMIT (said on stderr)."""
+    import sys
+
+    from alignuniform._kernel import pair_count
+
+    if args.exact and args.max_pairs is not None:
+        raise ValueError("--exact and --max-pairs contradict each other: pass one of them")
+    pairs = pair_count(n)
+    if args.exact or args.max_pairs is not None or pairs <= EXACT_PAIRS_LIMIT:
+        return args.max_pairs
+    print(
+        f"uniformity: N = {n} has {pairs:.3g} pairs, above the exact limit of "
+        f"{EXACT_PAIRS_LIMIT:.3g}; estimating it from {SAMPLED_PAIRS} random pairs "
+        "(--exact computes all of them; docs/kernel.md gives the cost)",
+        file=sys.stderr,
+    )
+    return SAMPLED_PAIRS
+
+
 def _as_text(result: dict[str, Any], source: str) -> str:
     t, alpha = _short(result["t"]), _short(result["alpha"])
     lines = [f"embeddings  {source}  [N={result['n']}, d={result['dim']}]"]
     if "alignment" in result:
-        lines.append(
-            f"alignment   {result['alignment']:.6f}   (mean ||x_i - y_i||^{alpha})"
-        )
+        lines.append(f"alignment   {result['alignment']:.6f}   (mean ||x_i - y_i||^{alpha})")
     how = (
         f"exact over {result['n_pairs']} pairs"
         if result["uniformity_exact"]
