@@ -191,7 +191,7 @@ def main() -> None:
     print(
         f"uniform_loss forward+backward, CPU, float32, d={args.dim}, t=2; torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} "
-        "interleaved rounds [min-max]"
+        f"interleaved rounds ({args.lone_repeats} without baselines) [min-max]"
     )
     print(
         f"{'N':>6}  {'ours s':>22}  {'pdist / ours':>18}  {'gram / ours':>18}  "
