@@ -1,184 +1,228 @@
-"""Forward + backward time and peak memory: `uniform_loss` against the reference pdist formula.
+"""Forward + backward of `uniform_loss` against two baselines, and where its time goes.
 
-    reference: torch.pdist(x).pow(2).mul(-t).exp().mean().log()      (official two-liner)
-    ours:      alignuniform.uniform_loss(x, t=t)                      (blockwise kernel)
+    ours:   alignuniform.uniform_loss(x, t=t)                            (blockwise kernel)
+    pdist:  torch.pdist(x).pow(2).mul(-t).exp().mean().log()             (official two-liner)
+    gram:   logsumexp of 2t (x x^T - 1) without its diagonal, - log N(N-1) (dense Gram form)
 
-Every (implementation, N, device) case runs in a fresh subprocess, so one case's allocations
-cannot hide in another's freed memory. On the CPU the peak is the process's resident-set
-high-water mark (VmHWM, reset through /proc/self/clear_refs just before the case) minus its
-resident set at that moment: it counts everything torch allocates, which tracemalloc cannot see.
-On CUDA it is torch.cuda.max_memory_allocated() minus the allocation before the case. The input
-x [N, d] exists before the measurement starts; its gradient is counted.
+For each N, one process times the three interleaved (ours, pdist, gram, ours, ...) for
+``--repeats`` rounds after a warm-up, so machine noise hits all of them alike; each ratio is the
+median over rounds of (baseline time / our time) in the same round, and the spread is the
+smallest and largest of those per-round values. The share of our call spent outside matrix
+products is 1 - (self time of aten::mm/addmm(_)/bmm under torch.profiler) / (wall time of that
+profiled call), also a median over rounds. Baselines are skipped where they would need more than
+``--max-baseline-gib`` (the N x N or pair-list tensors and their gradients); sizes where none
+fits run at most ``--lone-repeats`` rounds (default 3: there, each call takes tens of seconds).
 
-Usage: python benchmarks/uniform_loss.py [--sizes 1024 4096 ...] [--device cpu|cuda|all]
-The last line reads `speedup_at_8192=<x> memory_ratio_at_8192=<y>` (CPU, float32, d=128).
+Peak memory: our case runs once more in a fresh subprocess, where the peak is the resident-set
+high-water mark (VmHWM, reset through /proc/self/clear_refs just before the call) minus the
+resident set at that moment; x [N, d] exists before the measurement, its gradient is counted.
+
+Usage: python benchmarks/uniform_loss.py [--sizes 1024 4096 ...] [--repeats 5]
+The last line reads `pdist_ratio_at_8192=<x> outside_mm_at_8192=<y> peak_mib_at_65536=<z>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import subprocess
 import sys
 import time
 
 from _memory import status_bytes
 
-SIZES = (1024, 4096, 8192, 16384, 65536)
-REFERENCE_BYTES_PER_PAIR = 24  # pdist, pow, mul, exp outputs and their grads: ~6 float32s alive
+SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
+BASELINE_BYTES = {"pdist": 24 / 2, "gram": 16}  # per ordered pair: ~6 (pdist) or 4 floats alive
+MATRIX_PRODUCTS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm"}
 
 
-def _start_peak_memory(cuda: bool) -> tuple[int, bool]:
-    """(bytes in use now, whether the peak counter was reset so the peak is this case's own)."""
+def _losses(t: float):
     import torch
 
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        return torch.cuda.memory_allocated(), True
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # resets VmHWM to the current resident set (Linux >= 4.0)
-        reset = True
-    except OSError:
-        reset = False  # then VmHWM may predate the case: the peak is an upper bound
-    return status_bytes("VmRSS"), reset
+    from alignuniform import uniform_loss
+
+    def ours(x: torch.Tensor) -> torch.Tensor:
+        return uniform_loss(x, t=t)
+
+    def pdist(x: torch.Tensor) -> torch.Tensor:
+        return torch.pdist(x).pow(2).mul(-t).exp().mean().log()
+
+    def gram(x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        logits = (x @ x.T - 1).mul(2 * t)  # -t ||x_i - x_j||^2 for unit rows
+        logits.fill_diagonal_(-math.inf)
+        return torch.logsumexp(logits.flatten(), 0) - math.log(n * (n - 1))
+
+    return {"ours": ours, "pdist": pdist, "gram": gram}
 
 
-def _peak_memory(cuda: bool, before: int) -> int:
+def _timed(loss_fn, x) -> tuple[float, float]:
+    x.grad = None
+    start = time.perf_counter()
+    loss = loss_fn(x)
+    loss.backward()
+    return time.perf_counter() - start, loss.item()
+
+
+def _outside_share(loss_fn, x) -> float:
+    from torch.profiler import ProfilerActivity, profile
+
+    x.grad = None
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        loss_fn(x).backward()
+        wall = time.perf_counter() - start
+    products = sum(
+        event.self_cpu_time_total for event in prof.key_averages() if event.key in MATRIX_PRODUCTS
+    )
+    return 1 - products / 1e6 / wall
+
+
+def time_size(
+    n: int, dim: int, repeats: int, max_gib: float, lone_repeats: int, t: float = 2.0
+) -> dict:
+    """Interleaved rounds of ours and the baselines that fit, plus profiled calls of ours."""
     import torch
+    import torch.nn.functional as F
 
-    peak = torch.cuda.max_memory_allocated() if cuda else status_bytes("VmHWM")
-    return peak - before
+    losses = _losses(t)
+    names = ["ours"] + [
+        name for name in ("pdist", "gram") if n * n * BASELINE_BYTES[name] / 2**30 <= max_gib
+    ]
+    if len(names) == 1:
+        repeats = min(repeats, lone_repeats)  # nothing to compare with: the time and the share
+    torch.manual_seed(0)
+    x = F.normalize(torch.randn(n, dim), dim=1).requires_grad_()
+    for name in names:  # warm-up
+        _timed(losses[name], x[: min(n, 512)].detach().requires_grad_())
+    seconds = {name: [] for name in names}
+    values, shares = {}, []
+    for _ in range(repeats):
+        for name in names:
+            elapsed, values[name] = _timed(losses[name], x)
+            seconds[name].append(elapsed)
+        shares.append(_outside_share(losses["ours"], x))
+    return {"seconds": seconds, "values": values, "outside_share": shares}
 
 
-def worker(implementation: str, n: int, dim: int, device: str, t: float = 2.0) -> dict:
-    """Time loss + gradient and measure the extra peak memory of one case, in this process."""
+def peak_memory(n: int, dim: int, t: float = 2.0) -> int:
+    """Extra peak resident memory (bytes) of one forward + backward of ours, in this process."""
     import gc
 
     import torch
     import torch.nn.functional as F
 
-    from alignuniform import uniform_loss
-
-    def reference(x: torch.Tensor) -> torch.Tensor:
-        return torch.pdist(x).pow(2).mul(-t).exp().mean().log()
-
-    def ours(x: torch.Tensor) -> torch.Tensor:
-        return uniform_loss(x, t=t)
-
-    loss_fn = {"reference": reference, "ours": ours}[implementation]
-    cuda = device == "cuda"
-
-    losses = []
-
-    def step(x: torch.Tensor) -> float:
-        x.grad = None
-        start = time.perf_counter()
-        loss = loss_fn(x)
-        loss.backward()
-        if cuda:
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        losses.append(loss.item())
-        return elapsed
-
+    ours = _losses(t)["ours"]
     torch.manual_seed(0)
-    step(F.normalize(torch.randn(64, dim, device=device), dim=1).requires_grad_())  # warm-up
-    x = F.normalize(torch.randn(n, dim, device=device), dim=1).requires_grad_()
+    _timed(ours, F.normalize(torch.randn(64, dim), dim=1).requires_grad_())  # warm-up
+    x = F.normalize(torch.randn(n, dim), dim=1).requires_grad_()
     gc.collect()
-    before, exact = _start_peak_memory(cuda)
-    times = [step(x)]
-    peak = _peak_memory(cuda, before)
-    while sum(times) < 2.0 and len(times) < 5:  # repeat short cases, keep the fastest
-        times.append(step(x))
-    return {"seconds": min(times), "peak_bytes": peak, "peak_exact": exact, "loss": losses[-1]}
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM to the current resident set (Linux >= 4.0)
+    before = status_bytes("VmRSS")
+    _timed(ours, x)
+    return status_bytes("VmHWM") - before
 
 
-def run_case(implementation: str, n: int, dim: int, device: str) -> dict:
-    command = [sys.executable, __file__, "--worker", implementation, str(n), str(dim), device]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def _subprocess(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         lines = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()
         return {"error": lines[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _ratio_stats(result: dict, name: str) -> tuple[float, float, float] | None:
+    """(median, min, max) over rounds of baseline time / our time in the same round."""
+    if name not in result["seconds"]:
+        return None
+    rounds = zip(result["seconds"][name], result["seconds"]["ours"], strict=True)
+    ratios = [base / ours for base, ours in rounds]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def _row(n: int, result: dict, peak: dict) -> str:
+    ours = result["seconds"]["ours"]
+    cells = [f"{n:>6}", f"{statistics.median(ours):8.3f} [{min(ours):.3f}-{max(ours):.3f}]"]
+    for name in ("pdist", "gram"):
+        stats = _ratio_stats(result, name)
+        cells.append(
+            f"{'-':>18}" if stats is None else f"{stats[0]:6.2f}x [{stats[1]:.2f}-{stats[2]:.2f}]"
+        )
+    shares = result["outside_share"]
+    cells.append(f"{statistics.median(shares):5.1%} [{min(shares):.1%}-{max(shares):.1%}]")
+    cells.append(f"{peak['peak_bytes'] / 2**20:8.1f}" if "peak_bytes" in peak else peak["error"])
+    row = "  ".join(cells)
+    reference = result["values"].get("pdist", result["values"].get("gram"))
+    ours_value = result["values"]["ours"]
+    if reference is not None and abs(ours_value - reference) > 1e-5 * abs(reference):
+        row += f"   losses differ: {ours_value!r} vs {reference!r}"
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
-    parser.add_argument(
-        "--max-reference-gib",
-        type=float,
-        default=6.0,
-        help="skip reference cases estimated to need more memory than this",
-    )
-    parser.add_argument(
-        "--worker", nargs=4, metavar=("IMPL", "N", "DIM", "DEVICE"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds per size")
+    parser.add_argument("--lone-repeats", type=int, default=3, help="rounds without baselines")
+    parser.add_argument("--max-baseline-gib", type=float, default=6.0)
+    parser.add_argument("--worker", nargs=3, metavar=("WHAT", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        implementation, n, dim, device = args.worker
-        print(json.dumps(worker(implementation, int(n), int(dim), device)))
+        what, n, dim = args.worker
+        if what == "memory":
+            print(json.dumps({"peak_bytes": peak_memory(int(n), int(dim))}))
+        else:
+            rounds = int(what)
+            print(
+                json.dumps(
+                    time_size(int(n), int(dim), rounds, args.max_baseline_gib, args.lone_repeats)
+                )
+            )
         return
 
     import torch
 
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     print(
-        f"uniform_loss forward+backward, float32, d={args.dim}, t=2; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} CPU threads"
+        f"uniform_loss forward+backward, CPU, float32, d={args.dim}, t=2; torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} "
+        f"interleaved rounds ({args.lone_repeats} without baselines) [min-max]"
     )
-    header = (
-        f"{'device':<6} {'N':>6} {'ours s':>9} {'ref s':>9} {'speedup':>8} "
-        f"{'ours MiB':>9} {'ref MiB':>9} {'mem ratio':>9}"
+    print(
+        f"{'N':>6}  {'ours s':>22}  {'pdist / ours':>18}  {'gram / ours':>18}  "
+        f"{'outside mm':>20}  {'peak MiB':>8}"
     )
-    print(header)
     summary = {}
-    for device in devices:
-        for n in args.sizes:
-            ours = run_case("ours", n, args.dim, device)
-            needed = n * (n - 1) / 2 * REFERENCE_BYTES_PER_PAIR / 2**30
-            if needed > args.max_reference_gib:
-                ref = {
-                    "error": f"reference skipped: needs ~{needed:.0f} GiB (> --max-reference-gib)"
-                }
-            else:
-                ref = run_case("reference", n, args.dim, device)
-            print(_row(device, n, ours, ref), flush=True)
-            if device == "cpu" and n == 8192 and "error" not in ours and "error" not in ref:
-                summary = {
-                    "speedup": ref["seconds"] / ours["seconds"],
-                    "memory_ratio": ours["peak_bytes"] / ref["peak_bytes"],
-                }
-    if summary:
-        speedup, ratio = summary["speedup"], summary["memory_ratio"]
-        print(f"speedup_at_8192={speedup:.2f} memory_ratio_at_8192={ratio:.4f}")
-    else:
-        print("speedup_at_8192=nan memory_ratio_at_8192=nan")
-
-
-def _row(device: str, n: int, ours: dict, ref: dict) -> str:
-    def seconds(case: dict) -> str:
-        return f"{case['seconds']:9.3f}" if "seconds" in case else f"{'-':>9}"
-
-    def mib(case: dict) -> str:
-        return f"{case['peak_bytes'] / 2**20:9.1f}" if "peak_bytes" in case else f"{'-':>9}"
-
-    both = "seconds" in ours and "seconds" in ref
-    speedup = f"{ref['seconds'] / ours['seconds']:7.2f}x" if both else f"{'-':>8}"
-    ratio = f"{ours['peak_bytes'] / ref['peak_bytes']:9.4f}" if both else f"{'-':>9}"
-    row = f"{device:<6} {n:>6} {seconds(ours)} {seconds(ref)} {speedup} "
-    row += f"{mib(ours)} {mib(ref)} {ratio}"
-    notes = [case["error"] for case in (ours, ref) if "error" in case]
-    if both and abs(ours["loss"] - ref["loss"]) > 1e-5 * abs(ref["loss"]):
-        notes.append(f"losses differ: {ours['loss']!r} vs {ref['loss']!r}")
-    if any(not case.get("peak_exact", True) for case in (ours, ref)):
-        notes.append("peak memory is an upper bound (/proc/self/clear_refs not writable)")
-    return row + ("   " + "; ".join(notes) if notes else "")
+    for n in args.sizes:
+        result = _subprocess(
+            "--worker",
+            str(args.repeats),
+            str(n),
+            str(args.dim),
+            "--max-baseline-gib",
+            str(args.max_baseline_gib),
+            "--lone-repeats",
+            str(args.lone_repeats),
+        )
+        peak = _subprocess("--worker", "memory", str(n), str(args.dim))
+        if "error" in result:
+            print(f"{n:>6}  {result['error']}", flush=True)
+            continue
+        print(_row(n, result, peak), flush=True)
+        summary[n] = (result, peak)
+    pdist = _ratio_stats(summary[8192][0], "pdist") if 8192 in summary else None
+    share = statistics.median(summary[8192][0]["outside_share"]) if 8192 in summary else None
+    peak = summary.get(65536, (None, {}))[1].get("peak_bytes")
+    print(
+        f"pdist_ratio_at_8192={pdist[0] if pdist else math.nan:.2f} "
+        f"outside_mm_at_8192={share if share is not None else math.nan:.3f} "
+        f"peak_mib_at_65536={peak / 2**20 if peak else math.nan:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from alignuniform.core import kernel as _kernel
 from alignuniform.core.kernel import log_mean_potential, pair_count, pool_log_means
 
 
@@ -247,3 +248,64 @@ def test_only_the_gradients_asked_for_are_formed():
         cdist_definition(*reference, 2.0).backward()
         assert inputs[1 - wanted].grad is None
         assert torch.allclose(inputs[wanted].grad, reference[wanted].grad, rtol=1e-9, atol=1e-14)
+
+
+def reduction(x: torch.Tensor, t: float) -> tuple[bool, bool]:
+    """(shifted, careful): the kernel's a-priori choice for the one-set form of x at t."""
+    rows = _kernel._augmented(x, x.double().mean(0).to(x.dtype), x.dtype)
+    ones = x.new_ones(x.shape[0])
+    return _kernel._careful_options(rows, rows, True, t, ones, ones, False)
+
+
+def switch_point(x: torch.Tensor, low: float, high: float, which: int) -> float:
+    """The t in [low, high] where option `which` of `reduction` flips, by bisection."""
+    start = reduction(x, low)[which]
+    assert reduction(x, high)[which] != start
+    for _ in range(60):
+        middle = math.sqrt(low * high)
+        low, high = (middle, high) if reduction(x, middle)[which] == start else (low, middle)
+    return high
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-6), (torch.float64, 1e-11)])
+def test_exact_for_t_from_1e6_to_100_on_both_sides_of_each_switch(dtype, tol):
+    # clustered points: away from the sphere, L spans tiny to large values over this t range
+    x = sphere(1500, 16, 12) * (
+        0.2 + torch.rand(1500, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )
+    x = x.to(dtype)
+    careful_until = switch_point(x, 1e-6, 100.0, 1)  # expm1 below, exp above
+    shift_from = switch_point(x, careful_until * 1.01, 1e4, 0)  # unshifted below, shifted above
+    temperatures = [10.0**k for k in range(-6, 3)]
+    temperatures += [
+        careful_until * 0.999,
+        careful_until * 1.001,
+        shift_from * 0.999,
+        shift_from * 1.001,
+    ]
+    paths = set()
+    squared = torch.pdist(x.double()).pow(2)
+    for t in temperatures:
+        paths.add(reduction(x, t))
+        mean_expm1 = torch.expm1(-t * squared).mean()  # keeps L's relative precision as L -> 0
+        reference = (
+            torch.log1p(mean_expm1)
+            if mean_expm1 > -0.5
+            else torch.logsumexp(-t * squared, 0) - math.log(squared.numel())
+        )
+        value = log_mean_potential(x, t=t, block_size=400)
+        assert relative_error(value, reference) <= tol, t
+    assert paths == {(True, True), (False, False), (True, False)}  # each path was taken
+
+
+@pytest.mark.parametrize("side", [0.99, 1.01])
+def test_gradient_on_both_sides_of_the_expm1_switch(side):
+    x = sphere(300, 8, 13)
+    t = side * switch_point(x, 1e-6, 100.0, 1)
+    assert reduction(x, t)[1] == (side < 1)
+    ours, reference = x.clone().requires_grad_(), x.clone().requires_grad_()
+    log_mean_potential(ours, t=t, block_size=64).backward()
+    pdist_definition(reference, t).backward()
+    assert torch.allclose(
+        ours.grad, reference.grad, rtol=1e-7, atol=1e-12 * float(reference.grad.abs().max())
+    )

@@ -449,3 +449,27 @@ def test_weighted_and_two_set_uniformity_of_100000_rows_stay_light():
     assert extra < 2**30 / 4  # the 100000 x 100000 weighted matrix alone would be 40 GB
     bound = uniformity_bound(128)
     assert abs(weighted - bound) < 0.01 and abs(two_sets - bound) < 0.01
+
+
+def test_cli_samples_above_the_exact_limit_unless_told(tmp_path, capsys, monkeypatch):
+    import json
+
+    from alignuniform.cli import main
+    from alignuniform.cli import metrics as cli_metrics
+
+    monkeypatch.setattr(cli_metrics, "EXACT_PAIRS_LIMIT", 400)
+    monkeypatch.setattr(cli_metrics, "SAMPLED_PAIRS", 300)
+    path = tmp_path / "emb.npy"
+    np.save(path, sphere(30, 4, 25).numpy())  # 435 pairs: above the limit
+    assert main(["metrics", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    sampled = json.loads(captured.out)
+    assert not sampled["uniformity_exact"] and sampled["n_pairs"] == 300
+    assert "above the exact limit" in captured.err and "--exact" in captured.err
+    assert main(["metrics", str(path), "--json", "--exact"]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["uniformity_exact"] and math.isclose(
+        exact["uniformity"], lunif(sphere(30, 4, 25), 2.0), rel_tol=1e-9
+    )
+    assert main(["metrics", str(path), "--exact", "--max-pairs", "10"]) == 2
+    assert "contradict" in capsys.readouterr().err

@@ -15,6 +15,11 @@ from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import parameter
 from alignuniform.measure.files import SUFFIXES
 
+# Above this many pairs (N > 131072) uniformity is sampled unless --exact: exact costs N^2/2 pair
+# evaluations (measured cost at N = 10^6 in docs/kernel.md), the sample a fixed 10^7.
+EXACT_PAIRS_LIMIT = 2**33
+SAMPLED_PAIRS = 10**7
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -40,6 +45,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-pairs", type=int, metavar="K", help="estimate uniformity from K random pairs"
     )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help=f"uniformity over all pairs even above {EXACT_PAIRS_LIMIT:.3g} pairs (N > 131072), "
+        f"where it is otherwise estimated from {SAMPLED_PAIRS:.0e} random pairs",
+    )
     parser.add_argument("--key", help="array to read from a file holding several")
     parser.add_argument(
         "--positives-key", metavar="KEY", help="array to read from EMB2 (default: --key)"
@@ -56,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
     from alignuniform.measure.pairs import measure_pairs
 
     try:  # the measure command's code path: protocol "pairs" on an embeddings file
-        model = Embeddings(load_embeddings(args.embeddings, args.key), {"spec": args.embeddings})
+        embeddings = load_embeddings(args.embeddings, args.key)
+        model = Embeddings(embeddings, {"spec": args.embeddings})
         opts = Options(
-            alpha=args.alpha, t=args.t, normalize=args.normalize, max_pairs=args.max_pairs
+            alpha=args.alpha,
+            t=args.t,
+            normalize=args.normalize,
+            max_pairs=_max_pairs(args, len(embeddings)),
         )
         key = args.positives_key if args.positives_key is not None else args.key
         measured = measure_pairs(
@@ -82,6 +97,26 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps(result) if args.json else _as_text(result, args.embeddings))
     return 0
+
+
+def _max_pairs(args: argparse.Namespace, n: int) -> int | None:
+    """--max-pairs, or SAMPLED_PAIRS where exact would exceed EXACT_PAIRS_LIMIT (said on stderr)."""
+    import sys
+
+    from alignuniform.core.kernel import pair_count
+
+    if args.exact and args.max_pairs is not None:
+        raise InvalidValueError("--exact and --max-pairs contradict each other: pass one of them")
+    pairs = pair_count(n)
+    if args.exact or args.max_pairs is not None or pairs <= EXACT_PAIRS_LIMIT:
+        return args.max_pairs
+    print(
+        f"uniformity: N = {n} has {pairs:.3g} pairs, above the exact limit of "
+        f"{EXACT_PAIRS_LIMIT:.3g}; estimating it from {SAMPLED_PAIRS} random pairs "
+        "(--exact computes all of them; docs/kernel.md gives the cost)",
+        file=sys.stderr,
+    )
+    return SAMPLED_PAIRS
 
 
 def _as_text(result: dict[str, Any], source: str) -> str:

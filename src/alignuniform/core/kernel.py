@@ -5,20 +5,31 @@ One set (pairs i < j) or two sets (all pairs i, j):
     L = log mean_{pairs} exp(-t ||x_i - y_j||^2)
 
 computed tile by tile from the Gram matrix, with ``-t ||u - v||^2 = 2t u.v - t|u|^2 - t|v|^2``
-(one matrix product of [u, |u|^2, 1] with [2t v, -t, -t|v|^2]; the actual norms, so the gradient
+(one matrix product of [u, 1, |u|^2] with [2t v, -t|v|^2, -t]; the actual norms, so the gradient
 is the full gradient of the pairwise-distance definition). Points are first centred on their
 mean, which leaves distances unchanged and keeps the Gram form accurate for clustered points.
 Memory is O((N + M) d + block^2): neither the kernel matrix nor the pair list is ever stored.
 
-Each tile is shifted by its own maximum ``m`` and reduced with ``expm1``: a tile holds
-``e = exp(a - m) - 1``, so its mean is ``exp(m) (1 + mean(e))`` and ``log1p`` keeps full relative
-precision even when t is tiny (every exp(a) close to 1) or large (every exp(a) far below 1e-38).
+Every exponent is <= 0, so a tile is normally reduced with one plain ``exp`` pass and no shift.
+Two careful options are chosen per call, a priori, in O(N d) (see `_careful_options`):
+
+- where |L| could be tiny (tiny t), each tile is shifted by its own maximum ``m`` and reduced with
+  ``expm1``: it holds ``e = exp(a - m) - 1``, so its mean is ``exp(m) (1 + mean(e))`` and
+  ``log1p`` keeps full relative precision when every exp(a) is close to 1;
+- where exp(-t D_max) could underflow (large t), each tile is shifted by its maximum.
+
 For the one-set form only tiles on or above the diagonal are visited, and each tile feeds the
-gradient of its rows and of its columns, so loss plus gradient costs about 1.5 N^2 d multiply-adds:
+gradient of its rows and of its columns, so loss plus gradient costs about 1.5 N^2 d multiply-adds
+(three matrix products per tile), plus one elementwise pass over each tile:
 
     dL/dx_i = (2t / S) sum_j E_ij (x_j - x_i),   S = sum_pairs E,  E_ij = exp(-t ||x_i - x_j||^2)
 
-fp16/bf16 inputs (and autocast) are computed in float32; tile results are pooled in float64.
+Sums of E come out of those products (a column of ones), accumulated in place, so nothing else
+passes over a tile. fp16/bf16 inputs (and autocast) are computed in float32; totals in float64.
+
+Tile size: `CPU_BLOCK_SIZE` was measured on a 2-core Xeon (AVX-512, 2 threads): 2048 to 4096 tie
+at N = 8192 and 1024 is slower; 2048 keeps a tile at 16 MiB. `ACCELERATOR_BLOCK_SIZE` has not
+been measured on any accelerator: it is a parameter to tune there (pass ``block_size``).
 """
 
 from __future__ import annotations
@@ -34,6 +45,11 @@ from alignuniform.core.validation import check_embeddings, check_positive, check
 
 CPU_BLOCK_SIZE = 2048
 ACCELERATOR_BLOCK_SIZE = 4096
+# exp() of every exponent stays a normal number above this (float32: exp(-87.3) = 1.2e-38)
+NO_SHIFT_EXPONENT = {torch.float32: 80.0, torch.float64: 700.0}
+# below this |L| the sum of exp() could lose relative precision in 1 - mean E: expm1 instead.
+# fp32 sums of exp() are good to ~1e-8 relative, so exp() keeps L to ~2e-7 down to here.
+FAST_MIN_LOG_MEAN = 0.05
 
 
 def pair_count(n: int, m: int | None = None) -> int:
@@ -83,12 +99,12 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _augmented(points: torch.Tensor, center: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """[p - c, |p - c|^2, 1] as one [N, d + 2] matrix (its first d columns serve as p - c)."""
+    """[p - c, 1, |p - c|^2] as one [N, d + 2] matrix; its first d + 1 columns are [p - c, 1]."""
     n, d = points.shape
     out = torch.empty(n, d + 2, dtype=dtype, device=points.device)
     torch.sub(points.detach().to(dtype), center, out=out[:, :d])
-    out[:, d] = out[:, :d].pow(2).sum(1)
-    out[:, d + 1] = 1
+    out[:, d] = 1
+    torch.linalg.vector_norm(out[:, :d], dim=1, out=out[:, d + 1]).square_()
     return out
 
 
@@ -99,43 +115,90 @@ def _weights(weights: torch.Tensor | None, points: torch.Tensor) -> torch.Tensor
     return weights.detach().to(device=points.device, dtype=points.dtype)
 
 
+def _careful_options(
+    rows: torch.Tensor,
+    other: torch.Tensor,
+    within: bool,
+    t: float,
+    c: torch.Tensor,
+    w: torch.Tensor,
+    weighted: bool,
+) -> tuple[bool, bool]:
+    """(shift each tile by its maximum, reduce with expm1/log1p): decided a priori, in O(N d).
+
+    With D_max = (max |x_i| + max |y_j|)^2 (centred points) every exponent lies in [-t D_max, 0].
+    expm1/log1p (e = E / exp(top) - 1, full relative precision in 1 - mean E) only where |L|
+    could be below `FAST_MIN_LOG_MEAN`: the chord of the convex exp(-t D) over [0, D_max] bounds
+    mean E from above by 1 - (1 - exp(-t D_max)) mean(D) / D_max, so
+    |L| >= -log1p(expm1(-t D_max) mean(D) / D_max), with the (weighted) mean of D over the pairs
+    known exactly from sums of x, |x|^2 and the weights. Elsewhere plain exp(), whose sum then
+    has the relative precision L needs. The shift, with its host sync per tile, is needed by
+    expm1 (which cancels unless each tile's largest term is 1) and where exp(-t D_max) could
+    underflow (`NO_SHIFT_EXPONENT`); otherwise exponents are <= 0 a priori and go unshifted.
+    """
+    d = rows.shape[1] - 2
+    # rows^T c = [sum c x, sum c, sum c |x|^2]: every sum needed, in one pass over the rows
+    sums_x = (rows.T @ c if weighted else rows.sum(0)).double()
+    sums_y = sums_x if within else (other.T @ w if weighted else other.sum(0)).double()
+    reach = rows[:, d + 1].max().sqrt() + other[:, d + 1].max().sqrt()
+    if within:  # sum_{i != j} c_i c_j D_ij = 2 (C sum c |x|^2 - |sum c x|^2)
+        total, pulled = sums_x[d], sums_x[:d]
+        self_mass = (c @ c).double() if weighted else rows.shape[0]
+        mean_sq = 2 * (total * sums_x[d + 1] - pulled @ pulled) / (total * total - self_mass)
+    else:
+        mean_sq = sums_x[d + 1] / sums_x[d] + sums_y[d + 1] / sums_y[d]
+        mean_sq = mean_sq - 2 * (sums_x[:d] @ sums_y[:d]) / (sums_x[d] * sums_y[d])
+    d_max = reach.item() ** 2
+    mean_sq = max(mean_sq.item(), 0.0)
+    if d_max == 0:
+        return True, True
+    chord = math.expm1(-t * d_max) * min(mean_sq / d_max, 1.0)  # upper bound of mean E, - 1
+    careful = chord > -1 and -math.log1p(chord) < FAST_MIN_LOG_MEAN
+    return careful or t * d_max > NO_SHIFT_EXPONENT[rows.dtype], careful
+
+
 class _Pull:
     """g_i = sum_j E_ij (o_j - p_i) for the rows p_i of one point set, accumulated tile by tile.
 
-    Held as g = exp(shift) (pulled + extra - weight * p): per tile only ``pulled`` takes a
-    matrix product (e @ o); the rank-one parts sum_j o_j and weight_i = sum_j E_ij are vectors.
+    Held relative to exp(shift) as [sum_j E_ij o_j, sum_j E_ij] in one [N, d + 1] matrix: a tile
+    with e = E / exp(top) - offset adds e @ [o, 1] in place (one matrix product; the column of
+    ones yields the row sums of e) and, per block of rows, offset * sum_j [o_j, 1].
     """
 
     def __init__(self, points: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
         self.points, self.blocks = points, blocks
-        self.pulled = torch.zeros_like(points)
-        self.weight = torch.zeros_like(points[:, 0])
-        self.extra = points.new_zeros(len(blocks), points.shape[1])
+        self.acc = points.new_zeros(points.shape[0], points.shape[1] + 1)
+        self.extra = points.new_zeros(len(blocks), points.shape[1] + 1)
 
     def rescale(self, factor: float) -> None:
-        for part in (self.pulled, self.weight, self.extra):
-            part.mul_(factor)
+        self.acc.mul_(factor)
+        self.extra.mul_(factor)
 
     def add(
         self,
         block: int,
         e: torch.Tensor,
         others: torch.Tensor,
-        others_sum: torch.Tensor,
-        e_row_sums: torch.Tensor,
+        others_sum: torch.Tensor | None,
         scale: float,
     ) -> None:
-        """Add scale * sum_j (e_ij + 1) (o_j - p_i) over one tile, e = E / exp(top) - 1."""
+        """Add scale * sum_j (e_ij + offset) [o_j, 1] over one tile (others_sum: offset == 1)."""
         lo, hi = self.blocks[block]
-        self.pulled[lo:hi].addmm_(e, others, alpha=scale)
-        self.weight[lo:hi].add_(e_row_sums + others.shape[0], alpha=scale)
-        self.extra[block].add_(others_sum, alpha=scale)
+        self.acc[lo:hi].addmm_(e, others, alpha=scale)
+        if others_sum is not None:
+            self.extra[block].add_(others_sum, alpha=scale)
 
-    def result(self, factor: float) -> torch.Tensor:
-        for block, (lo, hi) in enumerate(self.blocks):
-            self.pulled[lo:hi].add_(self.extra[block])
-        self.pulled.addcmul_(self.weight.unsqueeze(1), self.points, value=-1)
-        return self.pulled.mul_(factor)
+    def sum_e(self) -> torch.Tensor:
+        """sum_ij scale * e_ij over every tile added (float64, on device)."""
+        return self.acc[:, -1].sum(dtype=torch.float64)
+
+    def result(self, factor: float, careful: bool) -> torch.Tensor:
+        if careful:  # the offsets of e = E / exp(top) - 1, held per block
+            for block, (lo, hi) in enumerate(self.blocks):
+                self.acc[lo:hi].add_(self.extra[block])
+        d = self.points.shape[1]
+        gradient = self.acc[:, :d].addcmul_(self.acc[:, d:], self.points, value=-1)
+        return gradient.mul_(factor)
 
 
 def blockwise_log_mean(
@@ -151,8 +214,10 @@ def blockwise_log_mean(
     """Return (L as a float64 scalar, dL/dx, dL/dy) for the one-set (y=None) or two-set form.
 
     The gradients asked for are returned in the compute dtype (float32, or float64 for float64
-    inputs), the others as None. Inputs are not validated here. Each tile costs one host sync
-    (its maximum), negligible next to its matrix products.
+    inputs), the others as None. Inputs are not validated here. Per tile: one matrix product for
+    the exponents, one elementwise pass (exp, or expm1 where `_careful_options` asks), and one
+    matrix product per gradient side (without gradients: one matrix-vector product), each
+    accumulating in place. No host sync per tile unless large t needs each tile's maximum.
 
     With weights c (for x) and d (for y; for the one-set form the weights of x serve both), L is
     the weighted log-mean log(sum c_i d_j E_ij / sum c_i d_j) over the same pairs; a tile adds
@@ -170,76 +235,123 @@ def blockwise_log_mean(
         sets = [x] if within else [x, y]
         total_rows = sum(p.shape[0] for p in sets)
         center = sum(p.detach().sum(0, dtype=torch.float64) for p in sets) / total_rows
-        # rows_i . cols_j = 2t x_i.y_j - t|x_i|^2 - t|y_j|^2 = -t ||x_i - y_j||^2
+        # rows_i . cols_j = 2t x_i.y_j - t|y_j|^2 - t|x_i|^2 = -t ||x_i - y_j||^2
         rows = _augmented(x, center.to(dtype), dtype)
         other = rows if within else _augmented(y, center.to(dtype), dtype)
-        xs, ys = rows[:, :-2], other[:, :-2]
-        cols = torch.cat([ys * (2 * t), other[:, -1:] * -t, other[:, -2:-1] * -t], dim=1)
-        x_blocks = _blocks(xs.shape[0], block_size)
-        y_blocks = x_blocks if within else _blocks(ys.shape[0], block_size)
-        x_sums = [xs[i0:i1].sum(0) for i0, i1 in x_blocks]
-        y_sums = x_sums if within else [ys[j0:j1].sum(0) for j0, j1 in y_blocks]
-        pull_x = _Pull(xs, x_blocks) if grad_x else None
-        pull_y = pull_x if within else _Pull(ys, y_blocks) if grad_y else None
-        pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
-        shift = -math.inf  # the pulls are held relative to exp(shift), shift = largest top so far
-        buffer = rows.new_empty(min(block_size, xs.shape[0]) * min(block_size, ys.shape[0]))
+        d = x.shape[1]
+        cols = torch.empty_like(other)
+        torch.mul(other[:, :d], 2 * t, out=cols[:, :d])
+        torch.mul(other[:, d + 1], -t, out=cols[:, d])
+        cols[:, d + 1] = -t
+        c = _weights(x_weights, rows)
+        w = c if within else _weights(y_weights, other)
+        shifted, careful = _careful_options(rows, other, within, t, c, w, weighted)
+        x_blocks = _blocks(rows.shape[0], block_size)
+        y_blocks = x_blocks if within else _blocks(other.shape[0], block_size)
         if weighted:
-            c = _weights(x_weights, xs)
-            d = c if within else _weights(y_weights, ys)
+            x_mass, y_mass, x_squares = _block_masses(c, w, x_blocks, y_blocks, within)
+        else:  # every weight is 1
+            x_mass = x_squares = [i1 - i0 for i0, i1 in x_blocks]
+            y_mass = [j1 - j0 for j0, j1 in y_blocks]
+        pull_x = _Pull(rows[:, :d], x_blocks) if grad_x else None
+        pull_y = pull_x if within else _Pull(other[:, :d], y_blocks) if grad_y else None
+        pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
+        row_sums = None if pulls else c.new_zeros(c.shape[0])  # sum_j scale e_ij w_j, halved
+        # with e = E / exp(top) - 1 (expm1), each pair also adds [o_j, 1]: its column sums
+        x_sums = [rows[i0:i1, : d + 1].sum(0) for i0, i1 in x_blocks] if careful else None
+        y_sums = [other[j0:j1, : d + 1].sum(0) for j0, j1 in y_blocks] if careful else None
+        shift = -math.inf if shifted else 0.0  # the sums are held relative to exp(shift)
+        size_x, size_y = min(block_size, rows.shape[0]), min(block_size, other.shape[0])
+        buffer = rows.new_empty(size_x * size_y)
 
-        tile_top, tile_sum, tile_pairs = [], [], []
+        tile_top, tile_mass = [], []
         for bi, (i0, i1) in enumerate(x_blocks):
             for bj in range(bi if within else 0, len(y_blocks)):
                 j0, j1 = y_blocks[bj]
                 diagonal = within and bi == bj
-                if diagonal and i1 - i0 < 2:
-                    continue
+                # a symmetric diagonal tile holds each of its pairs twice, and no self-pairs
+                mass = x_mass[bi] * y_mass[bj]
+                mass = (mass - x_squares[bi]) / 2 if diagonal else mass
+                if mass <= 0:
+                    continue  # no pair of this tile has any weight (or a 1 x 1 diagonal tile)
                 e = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)  # one tile's memory
                 torch.matmul(rows[i0:i1], cols[j0:j1].T, out=e)
-                if diagonal:
-                    e.fill_diagonal_(-math.inf)
-                top = e.max().item()
-                e.sub_(top).expm1_()  # e = E / exp(top) - 1
+                top = 0.0
+                if shifted:  # only large t can underflow exp() without it
+                    if diagonal:
+                        e.fill_diagonal_(-math.inf)
+                    top = e.max().item()
+                    e.sub_(top)
+                    if top > shift:  # rare: the running maximum grows O(log tiles) times
+                        for pull in pulls:
+                            pull.rescale(math.exp(shift - top))
+                        if row_sums is not None:
+                            row_sums.mul_(math.exp(shift - top))
+                        shift = top
+                if careful:
+                    e.expm1_()  # e = E / exp(top) - 1
+                else:
+                    e.exp_()  # e = E / exp(top)
                 if diagonal:
                     e.fill_diagonal_(0.0)  # self-pairs add 0 to sums and x_i - x_i to gradients
-                # a symmetric diagonal tile holds each of its pairs twice
-                half = 2 if diagonal else 1
-                if weighted:
-                    ci, dj = c[i0:i1], d[j0:j1]
-                    mass = float(ci.sum(dtype=torch.float64)) * float(dj.sum(dtype=torch.float64))
-                    if diagonal:
-                        mass = (mass - float(ci.double().pow(2).sum())) / 2
-                    if mass <= 0:
-                        continue  # no weight on any pair of this tile
-                    tile_sum.append(torch.dot(ci, e @ dj).double() / half)
-                    tile_pairs.append(mass)
-                    tile_top.append(top)
-                    continue
-                row_sums = e.sum(1)
-                tile_sum.append(row_sums.sum(dtype=torch.float64) / half)
-                tile_pairs.append(pair_count(i1 - i0) if diagonal else pair_count(i1 - i0, j1 - j0))
                 tile_top.append(top)
-                if not pulls:
-                    continue
-                if top > shift:  # rare: the running maximum grows O(log tiles) times
-                    for pull in pulls:
-                        pull.rescale(math.exp(shift - top))
-                    shift = top
+                tile_mass.append(mass)
                 scale = math.exp(top - shift)
+                if not pulls:
+                    row_sums[i0:i1].addmv_(e, w[j0:j1], alpha=scale / 2 if diagonal else scale)
                 if pull_x is not None:
-                    pull_x.add(bi, e, ys[j0:j1], y_sums[bj], row_sums, scale)
+                    extra = y_sums[bj] if careful else None
+                    pull_x.add(bi, e, other[j0:j1, : d + 1], extra, scale)
                 if pull_y is not None and not diagonal:
-                    pull_y.add(bj, e.T, xs[i0:i1], x_sums[bi], e.sum(0), scale)
+                    extra = x_sums[bi] if careful else None
+                    pull_y.add(bj, e.T, rows[i0:i1, : d + 1], extra, scale)
 
-        pairs = torch.tensor(tile_pairs, dtype=torch.float64, device=xs.device)
-        tops = torch.tensor(tile_top, dtype=torch.float64, device=xs.device)
-        log_mean = pool_log_means(tops + torch.log1p(torch.stack(tile_sum) / pairs), tile_pairs)
+        # with gradients, the rows and the columns of a one-set tile each hold its sum
+        sum_e = pulls[0].sum_e() / (2 if within else 1) if pulls else row_sums.double() @ c.double()
+        log_mean = _log_mean(sum_e, shift, tile_top, tile_mass, careful)
+        if not pulls:
+            return log_mean, None, None
         # dL/dx_i = (2t / S) sum_j E_ij (y_j - x_i) with S = (number of pairs) exp(L)
-        log_factor = shift + math.log(2 * t) - log_mean.item() - math.log(sum(tile_pairs))
-        gx = None if pull_x is None else pull_x.result(math.exp(log_factor))
-        gy = None if within or pull_y is None else pull_y.result(math.exp(log_factor))
+        log_factor = shift + math.log(2 * t) - log_mean.item() - math.log(sum(tile_mass))
+        factor = math.exp(log_factor)
+        gx = None if pull_x is None else pull_x.result(factor, careful)
+        gy = None if within or pull_y is None else pull_y.result(factor, careful)
         return log_mean, gx, gy
+
+
+def _block_masses(
+    c: torch.Tensor,
+    w: torch.Tensor,
+    x_blocks: list[tuple[int, int]],
+    y_blocks: list[tuple[int, int]],
+    within: bool,
+) -> tuple[list[float], list[float], list[float]]:
+    """Per block of weights: sum of c, sum of w, and (one set) sum of c^2, as Python floats."""
+    parts = [c[i0:i1].sum(dtype=torch.float64) for i0, i1 in x_blocks]
+    if not within:
+        parts += [w[j0:j1].sum(dtype=torch.float64) for j0, j1 in y_blocks]
+    else:
+        parts += [c[i0:i1].double().pow(2).sum() for i0, i1 in x_blocks]
+    values = torch.stack(parts).tolist()  # one host sync
+    nx = len(x_blocks)
+    if within:
+        return values[:nx], values[:nx], values[nx:]
+    return values[:nx], values[nx:], []
+
+
+def _log_mean(
+    sum_e: torch.Tensor, shift: float, tops: list[float], masses: list[float], careful: bool
+) -> torch.Tensor:
+    """L = log(sum_k exp(top_k) (sum e_k + offset mass_k) / sum_k mass_k), offset = careful.
+
+    sum_e holds sum_k exp(top_k - shift) sum e_k. With expm1 (offset 1) the masses enter as
+    log1p(sum_k mass_k expm1(top_k - shift) + sum_e) / total): full relative precision as L -> 0.
+    """
+    total = math.fsum(masses)
+    if not careful:
+        return shift + torch.log(sum_e / total)
+    offsets = math.fsum(m * math.expm1(top - shift) for top, m in zip(tops, masses, strict=True))
+    return shift + torch.log1p((sum_e + offsets) / total)
 
 
 class _LogMeanPotential(torch.autograd.Function):

@@ -21,6 +21,7 @@ import torch
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.kernel import (
     blockwise_log_mean,
+    compute_dtype,
     default_block_size,
     pair_count,
     pool_log_means,
@@ -239,6 +240,7 @@ def _sampled_uniformity(
     largest exponent seen, so nothing under- or overflows for any t.
     """
     generator = torch.Generator().manual_seed(seed)
+    dtype = compute_dtype(z, y)
     other, other_w = (z, c) if y is None else (y, d)
     n, m = z.shape[0], other.shape[0]
     shift, sum_g, sum_g2 = -math.inf, 0.0, 0.0
@@ -256,7 +258,10 @@ def _sampled_uniformity(
             while bool((same := i == j).any()):  # c_i c_j restricted to i != j
                 j[same] = _draw(int(same.sum()), n, c, generator)
         i, j = i.to(z.device), j.to(z.device)
-        exponent = -t * (z[i].double() - other[j].double()).pow(2).sum(dim=1)
+        # differences in the input precision (no cancellation), squared distances summed in float64
+        diff = torch.index_select(z, 0, i).to(dtype)
+        diff.sub_(torch.index_select(other, 0, j).to(dtype))
+        exponent = diff.pow_(2).sum(dim=1, dtype=torch.float64).mul_(-t)
         new_shift = max(shift, float(exponent.max()))
         scale = math.exp(shift - new_shift)
         g = torch.exp(exponent - new_shift)
