@@ -15,6 +15,7 @@ from alignuniform.cli import main
 from alignuniform.runs.checkpoint import load_checkpoint
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from helpers.commands import train_args
+from helpers.disk import small_disk
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +98,19 @@ def test_two_stop_signals_during_heldout_evaluation_lose_no_epoch(fmnist_dir, tm
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert [r["epoch"] for r in read_jsonl(RunDir(out).metrics)] == [1, 2, 3]
     assert load_checkpoint(RunDir(out).checkpoint)["epoch"] == 3
+
+
+def test_a_full_disk_mid_run_is_one_line_and_recorded_in_words(fmnist_dir, tmp_path):
+    """12 MB hold the first checkpoint (~5 MB) but not it plus the next (~10 MB, momentum)."""
+    with small_disk(tmp_path / "disk", "12m") as disk:
+        run = RunDir(disk / "run")
+        done = subprocess.run(
+            [sys.executable, *train_args(fmnist_dir, run.root, 2)],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+        )
+        err = done.stderr.decode().strip()
+        assert done.returncode == 2, err
+        assert "disk full while writing" in err and "\n" not in err
+        assert "disk full while writing" in run.read_status()["error"]
+        assert load_checkpoint(run.checkpoint)["epoch"] == 0  # the last good one is kept

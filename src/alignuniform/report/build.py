@@ -142,7 +142,11 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
     points = [sweep.run(row["name"]) for row in rows if row.get("name")]
     wall = sum(p.read_status().get("wall_time_s") or 0.0 for p in points if p.status.is_file())
     probes = sorted(
-        {read_json(p.eval).get("linear_protocol", "fast") for p in points if p.eval.is_file()}
+        {
+            _load(p.eval, read_json)[0].get("linear_protocol", "fast")
+            for p in points
+            if p.eval.is_file()
+        }
     )
     summary = {
         "points": len(rows),
@@ -231,6 +235,14 @@ def _eval_blocks(path: Path) -> list[Block]:
     if problem:
         return [Text(f"{problem} Run `alignuniform eval {path.parent}` to evaluate.", "note")]
     layers = results.get("layers") or {}
+    if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
+        return [
+            Text(
+                f"{path.name} is damaged (its layers are not results). Run "
+                f"`alignuniform eval {path.parent}` again.",
+                "note",
+            )
+        ]
     protocols = sorted(
         {p for layer in layers.values() for p, v in layer.items() if isinstance(v, dict)}
     )
@@ -274,7 +286,10 @@ def _epoch_records(run: RunDir) -> list[dict[str, Any]]:
 
 
 def _dynamics_blocks(run: RunDir) -> list[Block]:
-    records = _epoch_records(run)
+    try:
+        records = _epoch_records(run)
+    except InvalidValueError as err:
+        return [Text(str(err), "note")]
     if not records:
         return [Text("metrics.jsonl has no epochs yet.", "note")]
     figure = _figure(

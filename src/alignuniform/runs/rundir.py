@@ -237,16 +237,26 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a JSON-lines file; a torn last line (crash mid-write) is ignored."""
+    """All records (JSON objects) of a JSON-lines file; a torn last line (crash mid-write) is
+    ignored, a damaged line before it is an error naming the line."""
     path = Path(path)
     if not path.is_file():
         return []
+    lines = path.read_text(errors="replace").splitlines()
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            break
+            record = None
+        if not isinstance(record, dict):
+            if number == len(lines):
+                break
+            raise InvalidValueError(
+                f"{path} line {number} is not a JSON record; delete that line (or the file) and "
+                "run the command again"
+            )
+        records.append(record)
     return records
 
 

@@ -9,6 +9,7 @@ exactly on CPU; a NaN/Inf loss stops the run and keeps the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from alignuniform.core.distributed import DistInfo, barrier, init_from_env
 from alignuniform.core.errors import (
     AlignUniformError,
+    DiskFullError,
     InvalidValueError,
     NonFiniteEmbeddings,
     TrainingDiverged,
@@ -341,7 +343,8 @@ def train(
             status.write("interrupted")
             raise
         except Exception as err:
-            status.write("failed", error=describe_error(err))
+            with contextlib.suppress(DiskFullError):  # then the disk-full error itself shows
+                status.write("failed", error=describe_error(err))
             raise
         status.write("finished")
     return run.root
