@@ -38,6 +38,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, lambda f: torch.save(state, f))
 
 
+def load_tensors(path: Path, map_location: str | torch.device = "cpu", what: str = "file") -> Any:
+    """``torch.load(weights_only=True)`` with its failures as a one-line `CheckpointError`.
+
+    A file holding anything but tensors and plain containers is refused, never loaded another
+    way: unpickling it could run code.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{what} {path} holds objects other than tensors and plain containers; it was "
+            "refused because loading it could run code (alignuniform never writes such files)"
+        ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{what} {path} is corrupt or truncated ({type(err).__name__}: {first_line}); "
+            "delete it to start over, or use another copy"
+        ) from err
+
+
 def load_checkpoint(
     path: str | os.PathLike,
     map_location: str | torch.device = "cpu",
@@ -46,27 +67,13 @@ def load_checkpoint(
     """Load a checkpoint with ``weights_only=True``; any damage, or a missing entry of
     ``require``, becomes a `CheckpointError`.
 
-    A file holding anything but tensors and plain containers is refused, never loaded another
-    way: unpickling it could run code.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
             f"no checkpoint at {path}: train first, or pass the right run directory"
         )
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"checkpoint {path} holds objects other than tensors and plain containers; it was "
-            "refused because loading it could run code (alignuniform never writes such files)"
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {first_line}); "
-            "delete it to start over, or resume from another checkpoint"
-        ) from err
+    state = load_tensors(path, map_location, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not an alignuniform checkpoint (expected format {FORMAT})"
