@@ -64,7 +64,7 @@ class Kind:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            problem = str(err).splitlines()[0]
+            problem = " ".join(str(err).split())
             raise InvalidValueError(f"{key}: {text!r} is not a plain value ({problem})") from err
         return self.check(key, value)
 
@@ -352,7 +352,8 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise InvalidValueError(f"{what} {path} is not valid YAML: {err}") from err
+        problem = " ".join(str(err).split())  # PyYAML spreads its message over lines
+        raise InvalidValueError(f"{what} {path} is not valid YAML: {problem}") from err
     if not isinstance(values, dict):
         raise InvalidValueError(f"{what} {path} must hold a mapping of keys to values")
     return values
