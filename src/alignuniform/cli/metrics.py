@@ -7,12 +7,11 @@ Reads .npy, .npz, .pt (a tensor or a dict of tensors) and .safetensors files hol
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError, MissingFileError
-from alignuniform.core.formatting import parameter
+from alignuniform.core.formatting import parameter, to_json
 
 SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
 
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         bound=bound,
         gap=float(value) - bound,
     )
-    print(json.dumps(result) if args.json else _as_text(result, args.embeddings))
+    print(to_json(result) if args.json else _as_text(result, args.embeddings))
     return 0
 
 
