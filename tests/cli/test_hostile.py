@@ -429,3 +429,12 @@ def test_a_directory_in_use_names_its_owner(what, tmp_path, data_dir, made_run, 
     assert os.waitpid(pid, 0)[0] == pid
     if what == "run":
         assert main(argv) == 0
+
+
+@pytest.mark.slow
+def test_a_metrics_line_without_an_epoch_is_dropped_on_resume(tmp_path, data_dir, made_run):
+    run = copy_run(made_run, tmp_path)
+    RunDir(run).metrics.write_text('{"lr": 1}\n{"note": "mine"}\n')
+    argv = ["train", "--data-dir", str(data_dir), "--out", str(run), "--epochs", "0"]
+    assert main([*argv, *TINY_RUN, "--resume"]) == 0
+    assert RunDir(run).metrics.read_text() == ""

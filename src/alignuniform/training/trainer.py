@@ -196,9 +196,14 @@ class Trainer:
         return True
 
     def drop_unsaved_records(self) -> None:
-        """Forget log lines of epochs the checkpoint does not hold (they will be redone)."""
+        """Forget log lines of epochs the checkpoint does not hold (they will be redone), and
+        lines that name no epoch (not ours)."""
         if self.info.is_main and self.run.metrics.is_file():
-            kept = [r for r in read_jsonl(self.run.metrics) if r["epoch"] <= self.epoch]
+            kept = [
+                r
+                for r in read_jsonl(self.run.metrics)
+                if isinstance(r.get("epoch"), int) and r["epoch"] <= self.epoch
+            ]
             write_jsonl(self.run.metrics, kept)
 
     # ----- loop ----------------------------------------------------------------------------
