@@ -115,7 +115,7 @@ def test_errors_are_one_line_with_exit_status_2(fmnist_dir, tmp_path, capsys):
                 "--folds",
                 "1",
             ],
-            "folds must be 0",
+            "folds: must be 0",
         ),
     ]
     for argv, message in cases:

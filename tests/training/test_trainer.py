@@ -161,9 +161,9 @@ def test_corrupt_checkpoint_is_a_clear_error(fmnist_dir, tmp_path):
         ({"encoder": "vgg99"}, "vgg99"),
         ({"dataset": "mnist-but-not"}, "mnist-but-not"),
         ({"subset": 32}, "subset=32 is smaller than batch_size=64"),
-        ({"method": "byol"}, "method must be one of"),
-        ({"eval_linear_protocol": "sgd"}, "linear_protocol must be one of"),
-        ({"eval_paper_epochs": 0}, "eval_paper_epochs must be >= 1"),
+        ({"method": "byol"}, "method: must be one of"),
+        ({"eval_linear_protocol": "sgd"}, "eval_linear_protocol: must be one of"),
+        ({"eval_paper_epochs": 0}, "eval_paper_epochs: must be an integer >= 1"),
     ],
 )
 def test_bad_configuration_names_what_is_wrong(fmnist_dir, tmp_path, overrides, message):

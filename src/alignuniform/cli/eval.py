@@ -8,11 +8,11 @@ every encoder must beat), or any untrained encoder by name.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.formatting import to_json
 from alignuniform.runs.rundir import RunDir
 
 
@@ -146,5 +146,5 @@ def run(args: argparse.Namespace) -> int:
         )
         if out is not None:
             write_results(results, out)
-    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    print(to_json(results, indent=2) if args.json else format_table(results))
     return 0

@@ -8,7 +8,6 @@ the end, so a failed measurement leaves no half-written DIR.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.formatting import to_json
 
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
@@ -146,7 +146,7 @@ def run_measure(args: argparse.Namespace) -> int:
     )
     if out is not None:
         write_out(out, result)
-    print(json.dumps(result.to_dict()) if args.json else as_text(result.to_dict()))
+    print(to_json(result.to_dict()) if args.json else as_text(result.to_dict()))
     if not args.json:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -177,7 +177,7 @@ def write_out(out: Path, result: Any) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        (tmp / "measure.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (tmp / "measure.json").write_text(to_json(result.to_dict(), indent=2) + "\n")
         write_measure_report(tmp, result)
         if out.exists():
             shutil.rmtree(out)

@@ -8,11 +8,10 @@ measure EMB --protocol pairs [--data EMB2]``: the same code path, the old output
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.formatting import parameter
+from alignuniform.core.formatting import parameter, to_json
 from alignuniform.measure.files import SUFFIXES
 
 # Above this many pairs (N > 131072) uniformity is sampled unless --exact: exact costs N^2/2 pair
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         bound=diag["uniformity_bound"],
         gap=diag["uniformity_gap"],
     )
-    print(json.dumps(result) if args.json else _as_text(result, args.embeddings))
+    print(to_json(result) if args.json else _as_text(result, args.embeddings))
     return 0
 
 

@@ -50,18 +50,23 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from alignuniform.experiments.reproduce import finish_sweep
     from alignuniform.experiments.spec import load_spec, parse_overrides
     from alignuniform.experiments.sweep import run_sweep
+    from alignuniform.runs.lock import claim_sweep
+    from alignuniform.runs.rundir import SweepDir
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
-    root = run_sweep(
-        spec,
-        args.out,
-        workers=args.workers,
-        launcher=args.launcher,
-        slurm=slurm_parameters(args),
-        progress=args.progress,
-    )
-    finish_sweep(root, spec)
+    with claim_sweep(SweepDir(Path(args.out))):  # through the report (run_sweep re-enters)
+        root = run_sweep(
+            spec,
+            args.out,
+            workers=args.workers,
+            launcher=args.launcher,
+            slurm=slurm_parameters(args),
+            progress=args.progress,
+        )
+        finish_sweep(root, spec)
     return 0

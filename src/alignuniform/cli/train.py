@@ -9,51 +9,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# flag -> (config key, type, help); only flags the user typed override the config.
-FLAGS = {
-    "--dataset": (
-        "dataset",
-        str,
-        "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | "
-        "imagenet100:PATH (default fashion-mnist)",
-    ),
-    "--data-dir": ("data_dir", str, "where the dataset's files are"),
-    "--train-split": (
-        "train_split",
-        str,
-        "split to train on (default train; stl10: train+unlabeled)",
-    ),
-    "--subset": ("subset", int, "train on the first N training images"),
-    "--recipe": ("recipe", str, "augmentation recipe (default: the dataset's)"),
-    "--encoder": (
-        "encoder",
-        str,
-        "convnet | small_alexnet | resnet18 | resnet50 (default convnet)",
-    ),
-    "--out-dim": ("out_dim", int, "embedding dimension (default 128; 2 for circle plots)"),
-    "--loss": ("loss", str, 'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"'),
-    "--method": ("method", str, "twoview | moco | supervised (default twoview)"),
-    "--epochs": ("epochs", int, "epochs (default 5)"),
-    "--batch-size": ("batch_size", int, "global batch size (default 512)"),
-    "--lr": ("lr", float, "learning rate (default 0.12 x batch/256)"),
-    "--momentum": ("momentum", float, "SGD momentum (default 0.9)"),
-    "--weight-decay": ("weight_decay", float, "weight decay (default 1e-4)"),
-    "--warmup-epochs": ("warmup_epochs", int, "linear warm-up epochs (default 0)"),
-    "--moco-queue": ("moco_queue", int, "MoCo queue length (default 16384)"),
-    "--moco-momentum": ("moco_momentum", float, "MoCo key-encoder EMA (default 0.999)"),
-    "--moco-uniform": ("moco_uniform", str, "eq18 (queue + batch pairs) | eq17 (queue only)"),
-    "--seed": ("seed", int, "random seed (default 0)"),
-    "--device": ("device", str, "auto | cpu | cuda | cuda:N | mps (default auto)"),
-    "--precision": ("precision", str, "fp32 | bf16 | fp16 (default fp32)"),
-    "--num-workers": ("num_workers", int, "data-loading processes for on-disk image folders"),
-    "--eval-folds": ("eval_folds", int, "k-fold cross-validation of the probes (default off)"),
-    "--eval-linear-protocol": (
-        "eval_linear_protocol",
-        str,
-        "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
-    ),
-    "--eval-paper-epochs": ("eval_paper_epochs", int, "epochs of the paper probe (default 100)"),
-}
+# config keys set by a flag with a value (--batch-size for batch_size); what each accepts
+# and its help come from the config schema (`TrainConfig`), which also checks the value.
+VALUE_FLAGS = (
+    "dataset",
+    "data_dir",
+    "train_split",
+    "subset",
+    "recipe",
+    "encoder",
+    "out_dim",
+    "loss",
+    "method",
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "milestones",
+    "warmup_epochs",
+    "moco_queue",
+    "moco_momentum",
+    "moco_uniform",
+    "seed",
+    "device",
+    "precision",
+    "num_workers",
+    "eval_folds",
+    "eval_linear_protocol",
+    "eval_paper_epochs",
+)
 
 
 def add_parser(subparsers) -> None:
@@ -63,14 +48,11 @@ def add_parser(subparsers) -> None:
         description="Train an encoder with any mix of align/uniform/contrastive losses.",
         argument_default=argparse.SUPPRESS,
     )
-    for flag, (dest, kind, text) in FLAGS.items():
-        parser.add_argument(flag, dest=dest, type=kind, help=text)
-    parser.add_argument(
-        "--milestones",
-        dest="milestones",
-        type=_int_list,
-        help="epochs where lr is multiplied by 0.1, e.g. 155,170,185",
-    )
+    from alignuniform.runs.config import TrainConfig
+
+    for key in VALUE_FLAGS:
+        flag = "--" + key.replace("_", "-")
+        parser.add_argument(flag, dest=key, metavar="VALUE", help=TrainConfig.help(key))
     parser.add_argument(
         "--download",
         dest="download",
@@ -107,19 +89,16 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from err
-
-
 def build_config(args: argparse.Namespace):
     """Defaults < config file (or the resumed run's config.yaml) < explicit flags."""
     from alignuniform.runs.config import TrainConfig, load_config
     from alignuniform.runs.rundir import RunDir
 
-    overrides = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
+    overrides = {
+        k: TrainConfig.kind(k).from_text(k, v) if k in VALUE_FLAGS else v
+        for k, v in vars(args).items()
+        if k in TrainConfig.field_names()
+    }
     base = TrainConfig()
     config_file = getattr(args, "config_file", None)
     out = overrides.get("out")
@@ -134,19 +113,19 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from alignuniform.core.distributed import dist_info
+    from alignuniform.core.distributed import dist_info, launched_rank
+    from alignuniform.runs.lock import claim_run
+    from alignuniform.runs.rundir import RunDir
     from alignuniform.training.trainer import train
 
     config = build_config(args)
-    run_dir = train(
-        config,
-        config.out,
-        resume=getattr(args, "resume", False),
-        progress=getattr(args, "progress", True),
-    )
-    if not dist_info().is_main:
-        return 0
-    from alignuniform.cli.summary import finish_run
+    resume = getattr(args, "resume", False)
+    # one owner from the first check to the last report line (train() re-enters the lock)
+    with claim_run(RunDir(Path(config.out)), resume=resume, enabled=launched_rank() == 0):
+        run_dir = train(config, config.out, resume=resume, progress=getattr(args, "progress", True))
+        if not dist_info().is_main:
+            return 0
+        from alignuniform.cli.summary import finish_run
 
-    finish_run(run_dir, evaluate=config.evaluate)
+        finish_run(run_dir, evaluate=config.evaluate)
     return 0

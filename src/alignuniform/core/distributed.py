@@ -45,6 +45,12 @@ def dist_info() -> DistInfo:
     return DistInfo()
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 when not launched by torchrun), before any
+    process group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_from_env(device_type: str) -> DistInfo:
     """Initialise the default process group when launched by torchrun (WORLD_SIZE > 1).
 

@@ -42,3 +42,11 @@ class CheckpointError(InvalidValueError):
 
 class TrainingDiverged(AlignUniformError, RuntimeError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class RunInUseError(AlignUniformError, RuntimeError):
+    """Another process owns the run or sweep directory (it holds the directory's lock)."""
+
+
+class DiskFullError(AlignUniformError, OSError):
+    """A write ran out of disk space; the file being written keeps its previous content."""

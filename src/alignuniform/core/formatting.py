@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 MISSING = "—"
 
@@ -19,6 +21,27 @@ def parameter(value: float) -> str:
 def fixed(value: float | None, digits: int, missing: str = MISSING) -> str:
     """``value`` to ``digits`` decimals; ``missing`` for None."""
     return missing if value is None else f"{value:.{digits}f}"
+
+
+def to_json(value: Any, indent: int | None = None) -> str:
+    """Valid JSON for ``value``: NaN and infinities become null, each with a line in "notes"
+    (a top-level mapping gets the notes; json.dumps alone would print the invalid Infinity)."""
+    notes: list[str] = []
+
+    def clean(item: Any, where: str) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            notes.append(f"{where} was {item} (not finite), written as null")
+            return None
+        if isinstance(item, dict):
+            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v, f"{where}[{i}]") for i, v in enumerate(item)]
+        return item
+
+    cleaned = clean(value, "")
+    if notes and isinstance(cleaned, dict):
+        cleaned["notes"] = [*cleaned.get("notes", []), *notes]
+    return json.dumps(cleaned, indent=indent, allow_nan=False)
 
 
 def duration(seconds: float | None) -> str:

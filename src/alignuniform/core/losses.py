@@ -28,6 +28,7 @@ from alignuniform.core.validation import (
     check_pair,
     check_positive,
     check_same_width,
+    check_t_fits,
 )
 
 __all__ = ["align_loss", "contrastive_loss", "moco_uniform_loss", "uniform_loss"]
@@ -72,8 +73,10 @@ def uniform_loss(
     t = check_positive(t, "t")
     if y is None:
         x = check_embeddings(x, "x", normalize=normalize, min_rows=2)
+        check_t_fits(t, x.dtype)
         return checked_log_mean_potential(x, None, t, block_size)
     x, y = check_pair(x, y, normalize=normalize, min_rows=2)
+    check_t_fits(t, x.dtype)
     views = checked_log_mean_potential(x, None, t, block_size)
     return (views + checked_log_mean_potential(y, None, t, block_size)) / 2
 

@@ -176,6 +176,19 @@ def check_positive(value: object, name: str) -> float:
     return value
 
 
+def check_t_fits(t: float, dtype: torch.dtype) -> None:
+    """Refuse a temperature whose largest exponent, t * ||x_i - x_j||^2 <= 4t, the computation
+    dtype (float32 for float32 and half inputs) cannot hold: the value would be NaN."""
+    compute = torch.promote_types(dtype, torch.float32)
+    largest = torch.finfo(compute).max
+    if 4 * t > largest:
+        raise InvalidValueError(
+            f"t={t:g} is too large for {compute} embeddings: t * ||x_i - x_j||^2 reaches 4t, "
+            f"beyond the largest {compute} ({largest:.3g}); pass float64 embeddings or a "
+            "smaller t"
+        )
+
+
 def check_int(value: object, name: str, *, minimum: int = 1, hint: str = "") -> int:
     """Return ``value`` if it is an integer >= ``minimum`` (bool refused), else raise naming it."""
     wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"

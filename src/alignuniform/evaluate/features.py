@@ -101,7 +101,9 @@ class FeatureCache:
             entry = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # a damaged cache file is only a miss: it is recomputed and replaced
             return None
-        if entry.get("format") != CACHE_FORMAT or not torch.equal(entry["labels"], data.labels):
+        if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT:
+            return None
+        if not torch.equal(entry["labels"], data.labels):
             return None
         return entry["features"]
 

@@ -10,6 +10,8 @@ import yaml
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
 from alignuniform.experiments.sweep import run_sweep
+from alignuniform.runs.config import read_yaml_mapping
+from alignuniform.runs.lock import claim_sweep
 from alignuniform.runs.rundir import SweepDir
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs"
@@ -32,7 +34,7 @@ def preset_path(name: str) -> Path:
 
 def as_sweep_file(path: Path, scratch: Path) -> Path:
     """A training config (no sweep keys) becomes a one-point sweep under ``base``."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml_mapping(path, "preset")
     if set(raw) & set(SPEC_KEYS) - {"name", "description"}:
         return path
     scratch.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,9 @@ def reproduce(
 ) -> Path:
     path = preset_path(name)
     root = Path(out) if out else Path("sweeps") / path.stem
-    spec = load_spec(as_sweep_file(path, SweepDir(root).points), parse_overrides(list(overrides)))
-    root = run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
-    finish_sweep(root, spec)
+    overrides = parse_overrides(list(overrides))
+    with claim_sweep(SweepDir(root)):  # before the one-point wrapper is written into it
+        spec = load_spec(as_sweep_file(path, SweepDir(root).points), overrides)
+        run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
+        finish_sweep(root, spec)
     return root

@@ -20,12 +20,12 @@ import itertools
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-import yaml
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.runs.config import TrainConfig, read_yaml_mapping
+from alignuniform.runs.rundir import check_point_name
 
 SPEC_KEYS = ("name", "base", "grid", "points", "weights", "figures", "select", "description")
 FIGURES = ("sphere",)
@@ -53,18 +53,19 @@ class SweepSpec:
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000} (values read as YAML)."""
+    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000}, each value checked
+    by the config schema (read as YAML, or taken as is for names, losses and paths)."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise InvalidValueError(f"--set expects key=value, got {item!r}")
-        if key.strip() not in TrainConfig.field_names():
+        if key not in TrainConfig.field_names():
             raise InvalidValueError(
-                f"--set {key.strip()}: unknown key; valid keys: "
-                + ", ".join(TrainConfig.field_names())
+                f"--set {key}: unknown key; valid keys: " + ", ".join(TrainConfig.field_names())
             )
-        overrides[key.strip()] = yaml.safe_load(value)
+        overrides[key] = TrainConfig.kind(key).from_text(key, value)
     return overrides
 
 
@@ -84,7 +85,7 @@ def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) 
     for point in points:
         point.config().resolve()
     return SweepSpec(
-        name=str(raw.get("name") or path.stem),
+        name=str(raw.get("name") or Path(path).stem),
         points=points,
         figures=figures,
         select_metric=str((raw.get("select") or {}).get("metric", "out/linear")),
@@ -111,9 +112,10 @@ def expand(raw: dict[str, Any], overrides: dict[str, Any]) -> list[Point]:
         name = entry.pop("name", None)
         tags = dict(entry.pop("tags", None) or {})
         values = {**base, **entry, **combo, **overrides}
-        name = slug(name or describe(entry, combo))
+        name = slug(check_point_name(str(name)) if name is not None else describe(entry, combo))
         if combo and "name" not in combo and len(combos) > 1:
             name = slug(f"{name}-{describe({}, combo)}")
+        check_point_name(name)
         if name in seen:
             raise InvalidValueError(
                 f"two sweep points are both named {name!r}: give them distinct names"

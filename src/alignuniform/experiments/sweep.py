@@ -5,6 +5,12 @@ in a child process (locally, ``workers`` at a time, or as Slurm jobs through sub
 crash in one point never stops the others, a finished point is skipped (or only evaluated
 again when its eval_* settings changed), and a point killed mid-way resumes from its
 checkpoint. Results land in ``results.csv`` and ``table.md`` as each point ends.
+
+sweep.json records each point's training fingerprint (`runs.config.fingerprint`). When the
+spec (or ``--set``) changes what a point trains, its old run is moved, untouched, to
+``superseded/<point>-<old fingerprint>/`` and the point is trained afresh: nothing is
+overwritten, and no result stands for settings the spec no longer asks for. A sweep owns
+its folder (the sweep lock) while it runs; each point's ``train`` owns the point's run.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
 from alignuniform.runs.atomic import atomic_write_text
-from alignuniform.runs.config import TrainConfig, dump_config, load_config
+from alignuniform.runs.config import TrainConfig, dump_config, fingerprint, load_config
+from alignuniform.runs.lock import claim_sweep, hold_lock
 from alignuniform.runs.rundir import RunDir, SweepDir, read_json, write_json
 
 PointOutcome = Callable[[str, int, str], None]  # (point name, exit code, last lines of output)
@@ -103,21 +110,42 @@ def run_sweep(
     if workers < 1:
         raise InvalidValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
-    sweep = SweepDir(root)
+    with claim_sweep(SweepDir(root)):
+        _run_points(spec, SweepDir(root), workers, launcher, slurm, progress)
+    return root
+
+
+def _run_points(
+    spec: SweepSpec,
+    sweep: SweepDir,
+    workers: int,
+    launcher: str,
+    slurm: dict | None,
+    progress: bool,
+) -> None:
+    root = sweep.root
     sweep.points.mkdir(parents=True, exist_ok=True)
     status_path = sweep.status
     status = read_json(status_path) if status_path.is_file() else {}
+    if not isinstance(status, dict):
+        raise InvalidValueError(f"{status_path} does not hold the sweep's status; delete it")
     todo: dict[str, list[str]] = {}
     for point in spec.points:
         config = point.config().resolve()
         run_dir = sweep.run(point.name).root
+        known = status.get(point.name)
+        trained_as = known.get("fingerprint") if isinstance(known, dict) else None
+        if trained_as and trained_as != fingerprint(config) and run_dir.exists():
+            aside = set_aside(sweep, point.name, trained_as)
+            print(f"point {point.name}: training settings changed; old run set aside in {aside}")
+        entry = {"tags": point.tags, "fingerprint": fingerprint(config)}
         if point_is_done(run_dir, config):
-            status[point.name] = {"status": "finished", "tags": point.tags}
+            status[point.name] = {"status": "finished", **entry}
             continue
         spec_file = sweep.point_config(point.name)
         atomic_write_text(spec_file, dump_config(config))
         todo[point.name] = point_command(spec_file, run_dir)
-        status[point.name] = {"status": "pending", "tags": point.tags}
+        status[point.name] = {"status": "pending", **entry}
     write_json(status_path, status)
     print(
         f"sweep {spec.name}: {len(spec.points)} points, {len(todo)} to run, "
@@ -127,9 +155,10 @@ def run_sweep(
 
     def record(name: str, code: int, message: str) -> None:
         """One point's outcome, into sweep.json and results.csv/table.md as soon as it ends."""
+        kept = {k: v for k, v in status[name].items() if k != "error"}
         status[name] = {
+            **kept,
             "status": "finished" if code == 0 else "failed",
-            "tags": status[name]["tags"],
             **({"error": message} if code else {}),
         }
         write_json(status_path, status)
@@ -145,7 +174,21 @@ def run_sweep(
     else:
         _run_all_local(todo, root, workers, progress, record)
     write_results(root, collect_results(root, spec, status), spec)
-    return root
+
+
+def set_aside(sweep: SweepDir, name: str, trained_as: str) -> Path:
+    """Move point ``name``'s run (trained with fingerprint ``trained_as``) out of the way,
+    untouched, into ``superseded/``; returns where it went."""
+    run = sweep.run(name)
+    base = sweep.superseded_run(name, trained_as).root
+    target, n = base, 1
+    while target.exists():  # set aside before (settings changed there and back)
+        n += 1
+        target = base.with_name(f"{base.name}-{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with hold_lock(run.lock, "run"):  # not while a `train` of its own still runs in it
+        run.root.rename(target)
+    return target
 
 
 def _run_all_local(

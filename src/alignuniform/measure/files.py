@@ -44,6 +44,8 @@ def _read_arrays(path: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from alignuniform.runs.checkpoint import load_tensors
+
     if path.suffix == ".npy":
         return {"": np.load(path, allow_pickle=False)}
     if path.suffix == ".npz":
@@ -53,7 +55,7 @@ def _read_arrays(path: Path) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    content = torch.load(path, map_location="cpu", weights_only=True)
+    content = load_tensors(path)
     if isinstance(content, dict):
         return {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if isinstance(content, torch.Tensor):

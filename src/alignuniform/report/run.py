@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from alignuniform.core.errors import MissingFileError
+from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.core.formatting import duration
 from alignuniform.report.blocks import CAPTIONS, cell, figure, key_values, load
 from alignuniform.report.render import (
@@ -65,6 +65,14 @@ def eval_blocks(path: Path) -> list[Block]:
     if problem:
         return [Text(f"{problem} Run `alignuniform eval {path.parent}` to evaluate.", "note")]
     layers = results.get("layers") or {}
+    if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
+        return [
+            Text(
+                f"{path.name} is damaged (its layers are not results). Run "
+                f"`alignuniform eval {path.parent}` again.",
+                "note",
+            )
+        ]
     protocols = sorted(
         {p for layer in layers.values() for p, v in layer.items() if isinstance(v, dict)}
     )
@@ -108,7 +116,10 @@ def epoch_records(run: RunDir) -> list[dict[str, Any]]:
 
 
 def dynamics_blocks(run: RunDir) -> list[Block]:
-    records = epoch_records(run)
+    try:
+        records = epoch_records(run)
+    except InvalidValueError as err:
+        return [Text(str(err), "note")]
     if not records:
         return [Text("metrics.jsonl has no epochs yet.", "note")]
     plot = figure(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alignuniform.core.errors import MissingFileError
 from alignuniform.core.formatting import duration
-from alignuniform.report.blocks import CAPTIONS, cell, figure, key_values, markdown_blocks
+from alignuniform.report.blocks import CAPTIONS, cell, figure, key_values, load, markdown_blocks
 from alignuniform.report.render import (
     Block,
     Heading,
@@ -52,7 +52,11 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
     points = [sweep.run(row["name"]) for row in rows if row.get("name")]
     wall = sum(p.read_status().get("wall_time_s") or 0.0 for p in points if p.status.is_file())
     probes = sorted(
-        {read_json(p.eval).get("linear_protocol", "fast") for p in points if p.eval.is_file()}
+        {
+            load(p.eval, read_json)[0].get("linear_protocol", "fast")
+            for p in points
+            if p.eval.is_file()
+        }
     )
     summary = {
         "points": len(rows),

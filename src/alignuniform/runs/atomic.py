@@ -1,10 +1,21 @@
-"""Atomic file writes: a temporary file beside the target, fsync, then rename."""
+"""Atomic file writes: a temporary file beside the target, fsync, then rename.
+
+A full disk becomes a `DiskFullError` ("disk full while writing ...") and leaves the previous
+file in place. Files get the mode a plain ``open`` would give (0666 less the umask), so
+colleagues on a shared machine can read reports and checkpoints where the umask allows it.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from alignuniform.core.errors import DiskFullError
+
+# what torch.save reports when a write comes up short (its zip writer checks positions)
+SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed")
 
 
 def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
@@ -13,19 +24,48 @@ def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
     A crash at any point leaves either the old file or the new one, never a partial one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(err):
+            raise DiskFullError(
+                f"disk full while writing {path}: free some space and run the command again "
+                "(the previous file, if any, is unchanged)"
+            ) from err
         raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file, then rename)."""
     atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for a write that failed for want of space (or quota), as the OS or torch says it."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(err, RuntimeError) and any(s in str(err) for s in SHORT_WRITE)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc), else by
+    setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

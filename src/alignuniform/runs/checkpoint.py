@@ -26,6 +26,7 @@ from alignuniform.runs.atomic import atomic_write_bytes
 from alignuniform.runs.rundir import RunDir
 
 FORMAT = "alignuniform-checkpoint/1"
+ENCODER_ENTRIES = ("encoder", "model")  # enough to rebuild the trained encoder
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -37,23 +38,51 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; any damage becomes a `CheckpointError`."""
+def load_tensors(path: Path, map_location: str | torch.device = "cpu", what: str = "file") -> Any:
+    """``torch.load(weights_only=True)`` with its failures as a one-line `CheckpointError`.
+
+    A file holding anything but tensors and plain containers is refused, never loaded another
+    way: unpickling it could run code.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{what} {path} holds objects other than tensors and plain containers; it was "
+            "refused because loading it could run code (alignuniform never writes such files)"
+        ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{what} {path} is corrupt or truncated ({type(err).__name__}: {first_line}); "
+            "delete it to start over, or use another copy"
+        ) from err
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    require: tuple[str, ...] = ENCODER_ENTRIES,
+) -> dict:
+    """Load a checkpoint with ``weights_only=True``; any damage, or a missing entry of
+    ``require``, becomes a `CheckpointError`.
+
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
             f"no checkpoint at {path}: train first, or pass the right run directory"
         )
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
-            "delete it to start over, or resume from another checkpoint"
-        ) from err
+    state = load_tensors(path, map_location, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not an alignuniform checkpoint (expected format {FORMAT})"
+        )
+    missing = [key for key in require if key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} lacks {missing}: it is damaged or from another version; "
+            "delete it to start over, or resume from another checkpoint"
         )
     return state
 
@@ -76,10 +105,20 @@ def load_encoder(run_dir: str | os.PathLike, map_location: str | torch.device = 
     path = find_checkpoint(run_dir)
     state = load_checkpoint(path, map_location)
     spec = state["encoder"]
-    encoder = create_encoder(spec["name"], out_dim=spec["out_dim"], **spec.get("kwargs", {}))
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("name"), str)
+        and isinstance(spec.get("out_dim"), int)
+        and isinstance(spec.get("kwargs", {}), dict)
+    ):
+        raise CheckpointError(
+            f"checkpoint {path} does not say which encoder it holds (entry 'encoder' is "
+            f"{spec!r}); it is damaged or not one of ours"
+        )
     try:
+        encoder = create_encoder(spec["name"], out_dim=spec["out_dim"], **spec.get("kwargs", {}))
         encoder.load_state_dict(state["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise CheckpointError(
             f"checkpoint {path} does not fit encoder {spec['name']!r}: {str(err).splitlines()[0]}"
         ) from err

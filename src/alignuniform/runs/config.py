@@ -6,9 +6,15 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
+import itertools
+import json
+import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,140 @@ LINEAR_PROTOCOLS = ("fast", "paper")
 LAYERS = ("out", "penultimate")
 
 
+# ----- the schema: what each key accepts ----------------------------------------------------
+@dataclass(frozen=True)
+class Kind:
+    """What a config key accepts, in words (``what``) and as a test (``ok``).
+
+    ``convert`` runs first: it reads a number written as text (PyYAML takes ``1e-3`` for a
+    string) or a comma-separated list. With ``verbatim`` a value given as text (a flag,
+    ``--set``) is taken as is, not read as YAML: names, losses and paths.
+    """
+
+    what: str
+    ok: Callable[[Any], bool]
+    convert: Callable[[Any], Any] = lambda value: value
+    verbatim: bool = False
+
+    def check(self, key: str, value: Any) -> Any:
+        """``value`` converted, or an error naming ``key`` and what it must be."""
+        value = self.convert(value)
+        if not self.ok(value):
+            raise InvalidValueError(f"{key}: must be {self.what}, got {value!r}")
+        return value
+
+    def from_text(self, key: str, text: str) -> Any:
+        """The value a flag or ``--set`` gives as text, checked."""
+        if self.verbatim:
+            return self.check(key, None if text in ("null", "~") else text)
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = " ".join(str(err).split())
+            raise InvalidValueError(f"{key}: {text!r} is not a plain value ({problem})") from err
+        return self.check(key, value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_number(value: Any) -> Any:
+    """A number written as text (``"1e-3"``) as a float; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    """``"155,170,185"`` as a list of YAML values; anything else unchanged."""
+    if isinstance(value, str):
+        return [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+    return value
+
+
+def integer(low: int) -> Kind:
+    return Kind(f"an integer >= {low}", lambda v: _is_int(v) and v >= low)
+
+
+def number(low: float, high: float = math.inf, *, open_low: bool = False) -> Kind:
+    """A finite number in [low, high] ((low, high] with ``open_low``)."""
+    if high < math.inf:
+        what = f"a finite number in {'(' if open_low else '['}{low:g}, {high:g}]"
+    else:
+        what = f"a finite number {'>' if open_low else '>='} {low:g}"
+
+    def ok(v: Any) -> bool:
+        return (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and (v > low if open_low else v >= low)
+            and v <= high
+        )
+
+    return Kind(what, ok, _as_number)
+
+
+def optional(kind: Kind) -> Kind:
+    return Kind(
+        f"{kind.what} or null",
+        lambda v: v is None or kind.ok(v),
+        lambda v: v if v is None else kind.convert(v),
+        kind.verbatim,
+    )
+
+
+def choice(options: Sequence[str]) -> Kind:
+    return Kind(f"one of {', '.join(options)}", lambda v: v in options, verbatim=True)
+
+
+BOOL = Kind("true or false", lambda v: isinstance(v, bool))
+TEXT = Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()), verbatim=True)
+MAPPING = Kind(
+    "a mapping of names to values",
+    lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+)
+NAMES = Kind(
+    "a non-empty list of distinct names",
+    lambda v: (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(n, str) and n for n in v)
+        and len(set(v)) == len(v)
+    ),
+    _as_list,
+)
+MILESTONES = Kind(
+    "increasing integers >= 1",
+    lambda v: (
+        isinstance(v, list)
+        and all(_is_int(m) and m >= 1 for m in v)
+        and all(a < b for a, b in itertools.pairwise(v))
+    ),
+    _as_list,
+)
+DEVICE = Kind(
+    "auto, cpu, cuda, cuda:N or mps",
+    lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) is not None,
+    verbatim=True,
+)
+FOLDS = Kind(
+    "0 (no cross-validation) or an integer >= 2", lambda v: _is_int(v) and (v == 0 or v >= 2)
+)
+
+
+def key(default: Any, kind: Kind, help: str) -> Any:
+    """A TrainConfig field: its default, what it accepts and what it means (``--help``)."""
+    metadata = {"kind": kind, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None = None) -> list:
     """A non-empty list of distinct names (each in ``allowed`` when given)."""
     if isinstance(values, str) or not values or not all(isinstance(v, str) for v in values):
@@ -43,62 +183,96 @@ def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None 
 
 
 def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
-        raise InvalidValueError(
-            f"folds must be 0 (no cross-validation) or an int >= 2, got {folds!r}"
-        )
+    FOLDS.check("folds", folds)
     if subset is not None:
         check_positive_int(subset, "subset")
-    if linear_protocol not in LINEAR_PROTOCOLS:
-        raise InvalidValueError(
-            f"linear_protocol must be one of {LINEAR_PROTOCOLS}, got {linear_protocol!r}"
-        )
+    choice(LINEAR_PROTOCOLS).check("linear_protocol", linear_protocol)
     check_positive_int(batch_size, "batch_size")
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. ``None`` means "resolve from the others" (see `resolve`)."""
+    """Everything a training run needs: one field per key, with what it accepts (`Kind`) and
+    what it means. ``None`` means "resolve from the others" (see `resolve`)."""
 
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    download: bool = False
-    train_split: str | None = None
-    subset: int | None = None
-    recipe: str | None = None
-    encoder: str = "convnet"
-    out_dim: int = 128
-    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str = "align(alpha=2) + uniform(t=2)"
-    method: str = "twoview"
-    moco_momentum: float = 0.999
-    moco_queue: int = 16384
-    moco_uniform: str = "eq18"
-    epochs: int = 5
-    batch_size: int = 512
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    milestones: list[int] | None = None
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    sync_bn: bool = False
-    num_workers: int = 0
-    heldout: int = 2048
-    out: str | None = None
-    evaluate: bool = True
-    eval_layers: list[str] = field(default_factory=lambda: ["out", "penultimate"])
-    eval_protocols: list[str] = field(default_factory=lambda: ["linear", "knn"])
-    eval_folds: int = 0
-    eval_linear_protocol: str = "fast"
-    eval_paper_epochs: int = 100
+    dataset: str = key(
+        "fashion-mnist",
+        TEXT,
+        "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | imagenet100:PATH",
+    )
+    data_dir: str | None = key(None, optional(TEXT), "where the dataset's files are")
+    download: bool = key(False, BOOL, "download the dataset through torchvision if missing")
+    train_split: str | None = key(
+        None, optional(TEXT), "split to train on (default train; stl10: train+unlabeled)"
+    )
+    subset: int | None = key(None, optional(integer(1)), "train on the first N training images")
+    recipe: str | None = key(None, optional(TEXT), "augmentation recipe (default: the dataset's)")
+    encoder: str = key("convnet", TEXT, "convnet | small_alexnet | resnet18 | resnet50")
+    out_dim: int = key(128, integer(1), "embedding dimension (2 for circle plots)")
+    encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder")
+    loss: str = key(
+        "align(alpha=2) + uniform(t=2)",
+        TEXT,
+        'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"',
+    )
+    method: str = key("twoview", choice(METHODS), "twoview | moco | supervised")
+    moco_momentum: float = key(0.999, number(0, 1), "MoCo key-encoder EMA")
+    moco_queue: int = key(16384, integer(1), "MoCo queue length")
+    moco_uniform: str = key(
+        "eq18", choice(("eq18", "eq17")), "eq18 (queue + batch pairs) | eq17 (queue only)"
+    )
+    epochs: int = key(5, integer(0), "epochs (0 keeps the random initialisation)")
+    batch_size: int = key(512, integer(2), "global batch size (uniformity needs a pair)")
+    lr: float | None = key(
+        None, optional(number(0, open_low=True)), "learning rate (default 0.12 x batch/256)"
+    )
+    momentum: float = key(0.9, number(0, 1), "SGD momentum")
+    weight_decay: float = key(1e-4, number(0), "weight decay")
+    milestones: list[int] | None = key(
+        None,
+        optional(MILESTONES),
+        "epochs where lr is multiplied by gamma, e.g. 155,170,185 (default at 77.5/85/92.5%)",
+    )
+    gamma: float = key(0.1, number(0, 1, open_low=True), "lr factor at each milestone")
+    warmup_epochs: int = key(0, integer(0), "linear warm-up epochs")
+    seed: int = key(0, integer(0), "random seed")
+    device: str = key("auto", DEVICE, "auto | cpu | cuda | cuda:N | mps")
+    precision: str = key("fp32", choice(PRECISIONS), "fp32 | bf16 | fp16")
+    sync_bn: bool = key(False, BOOL, "SyncBatchNorm across processes under torchrun")
+    num_workers: int = key(0, integer(0), "data-loading processes for on-disk image folders")
+    heldout: int = key(2048, integer(2), "held-out images monitored every epoch")
+    out: str | None = key(None, optional(TEXT), "run directory")
+    evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
+    eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
+    eval_protocols: list[str] = key(
+        ["linear", "knn"],
+        Kind(
+            f"a non-empty list of {', '.join(PROTOCOLS)}",
+            lambda v: NAMES.ok(v) and set(v) <= set(PROTOCOLS),
+            _as_list,
+        ),
+        "probes: linear, knn",
+    )
+    eval_folds: int = key(0, FOLDS, "k-fold cross-validation of the probes")
+    eval_linear_protocol: str = key(
+        "fast",
+        choice(LINEAR_PROTOCOLS),
+        "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
+    )
+    eval_paper_epochs: int = key(100, integer(1), "epochs of the paper probe")
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def kind(cls, name: str) -> Kind:
+        """What key ``name`` accepts."""
+        return {f.name: f.metadata["kind"] for f in dataclasses.fields(cls)}[name]
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}[name]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> TrainConfig:
@@ -116,13 +290,13 @@ class TrainConfig:
         lr = 0.12 x batch/256 (the paper's STL-10 rule); milestones at 77.5%, 85% and 92.5% of
         the epochs (155/170/185 of 200, as in the paper); STL-10 trains on train+unlabeled.
         """
-        self.validate()
-        lr = self.lr if self.lr is not None else 0.12 * self.batch_size / 256
-        split = self.train_split or ("train+unlabeled" if self.dataset == "stl10" else "train")
-        milestones = self.milestones
+        config = self.validate()
+        lr = config.lr if config.lr is not None else 0.12 * config.batch_size / 256
+        split = config.train_split or ("train+unlabeled" if config.dataset == "stl10" else "train")
+        milestones = config.milestones
         if milestones is None:
-            milestones = milestones_at(self.epochs, MILESTONE_FRACTIONS)
-        return dataclasses.replace(self, lr=lr, milestones=list(milestones), train_split=split)
+            milestones = milestones_at(config.epochs, MILESTONE_FRACTIONS)
+        return dataclasses.replace(config, lr=lr, milestones=list(milestones), train_split=split)
 
     def with_data_defaults(self, data) -> TrainConfig:
         """Take the augmentation recipe and the encoder's input channels from the dataset."""
@@ -131,36 +305,43 @@ class TrainConfig:
             self, recipe=self.recipe or data.default_recipe, encoder_kwargs=kwargs
         )
 
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.precision not in PRECISIONS:
+    def validate(self) -> TrainConfig:
+        """Check every key against its `Kind`, then the rules between keys; returns the config
+        with values converted (a number written as text read as the number)."""
+        config = dataclasses.replace(
+            self, **{name: self.kind(name).check(name, value) for name, value in vars(self).items()}
+        )
+        if config.subset is not None and config.subset < config.batch_size:
             raise InvalidValueError(
-                f"precision must be one of {PRECISIONS}, got {self.precision!r}"
-            )
-        if self.epochs < 0:
-            raise InvalidValueError(
-                f"epochs must be >= 0 (0 keeps the random init), got {self.epochs}"
-            )
-        if self.batch_size < 2:
-            raise InvalidValueError("batch_size must be >= 2: uniformity needs at least one pair")
-        if self.subset is not None and self.subset < self.batch_size:
-            raise InvalidValueError(
-                f"subset={self.subset} is smaller than batch_size={self.batch_size}: "
+                f"subset={config.subset} is smaller than batch_size={config.batch_size}: "
                 "no full batch to train on; raise --subset or lower --batch-size"
             )
-        if self.method != "supervised":
+        if config.method != "supervised":
             from alignuniform.core.objective import Objective
 
-            Objective.parse(self.loss)  # an unknown term or bad parameter fails here, early
-        if self.lr is not None and self.lr <= 0:
-            raise InvalidValueError(f"lr must be > 0, got {self.lr}")
-        check_options(self.eval_folds, None, self.eval_linear_protocol, self.batch_size)
-        if self.eval_paper_epochs < 1:
-            raise InvalidValueError(f"eval_paper_epochs must be >= 1, got {self.eval_paper_epochs}")
+            Objective.parse(config.loss)  # an unknown term or bad parameter fails here, early
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# keys that say where or how a run executes, not what it trains (and the evaluation's keys)
+NOT_TRAINING = ("out", "data_dir", "download", "device", "num_workers", "evaluate")
+
+
+def fingerprint(config: TrainConfig) -> str:
+    """A hash of everything that decides what ``config`` trains (sha256, hex).
+
+    Left out: `NOT_TRAINING` and the eval_* keys, which a sweep handles by evaluating again.
+    """
+    values = {
+        k: v
+        for k, v in config.to_dict().items()
+        if k not in NOT_TRAINING and not k.startswith("eval_")
+    }
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
@@ -171,7 +352,8 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise InvalidValueError(f"{what} {path} is not valid YAML: {err}") from err
+        problem = " ".join(str(err).split())  # PyYAML spreads its message over lines
+        raise InvalidValueError(f"{what} {path} is not valid YAML: {problem}") from err
     if not isinstance(values, dict):
         raise InvalidValueError(f"{what} {path} must hold a mapping of keys to values")
     return values

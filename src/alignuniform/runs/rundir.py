@@ -6,10 +6,17 @@
     runs/<name>/checkpoints/last.pt
     runs/<name>/eval.json, features/ (cached probe features), figures/, tensorboard/,
                 report.html, report.md
+    runs/<name>/.lock           the run lock (`alignuniform.runs.lock`): one owner at a time
 
     sweeps/<name>/sweep.json    status of every point;  results.csv, table.md: the results
     sweeps/<name>/points/       each point's resolved config (<point>.yaml) and log (<point>.log)
     sweeps/<name>/<point>/      each point's run directory;  figures/, slurm/, report.html
+    sweeps/<name>/superseded/<point>-<fingerprint>/   a point's run trained with settings the
+                                spec no longer asks for (set aside when it changed)
+    sweeps/<name>/.lock         the sweep lock
+
+Point names are single path components (`check_point_name`), so every path of a sweep stays
+inside its folder.
 
 Every file is written atomically (temporary file + rename), so a crash never leaves half a file.
 """
@@ -25,6 +32,8 @@ from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.runs.atomic import atomic_write_text
+
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,22 @@ class RunDir:
     def report_md(self) -> Path:
         return self.root / "report.md"
 
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK
+
     def read_status(self) -> dict[str, Any]:
-        return read_json(self.status) if self.status.is_file() else {}
+        status = read_json(self.status) if self.status.is_file() else {}
+        if not isinstance(status, dict):
+            raise InvalidValueError(f"{self.status} does not hold a run status; delete it")
+        return status
 
     def is_finished(self) -> bool:
         return self.read_status().get("status") == "finished"
+
+    def holds_run(self) -> bool:
+        """True when `train` has written here: a run.json or a checkpoint."""
+        return self.status.is_file() or self.checkpoint.is_file()
 
 
 @dataclass(frozen=True)
@@ -110,15 +130,85 @@ class SweepDir:
     def slurm(self) -> Path:
         return self.root / "slurm"
 
+    @property
+    def superseded(self) -> Path:
+        return self.root / "superseded"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK
+
     def point_config(self, name: str) -> Path:
-        return self.points / f"{name}.yaml"
+        return self.points / f"{check_point_name(name)}.yaml"
 
     def point_log(self, name: str) -> Path:
-        return self.points / f"{name}.log"
+        return self.points / f"{check_point_name(name)}.log"
 
     def run(self, name: str) -> RunDir:
         """The run directory of point ``name``."""
-        return RunDir(self.root / name)
+        return RunDir(self.root / check_point_name(name))
+
+    def superseded_run(self, name: str, fingerprint: str) -> RunDir:
+        """Where a point's run goes when the spec changed its training settings."""
+        return RunDir(self.superseded / f"{check_point_name(name)}-{fingerprint[:12]}")
+
+    def holds_sweep(self) -> bool:
+        """True when ``sweep`` has written here (sweep.json), or every entry is one of the
+        sweep's own or a run directory (a sweep killed before its first status)."""
+        if self.status.is_file():
+            return True
+        return self.root.is_dir() and all(
+            p.name in (LOCK, *RESERVED_NAMES) or RunDir(p).holds_run() for p in self.root.iterdir()
+        )
+
+
+# names a point cannot take: the sweep folder's own entries
+RESERVED_NAMES = (
+    "points",
+    "figures",
+    "slurm",
+    "superseded",
+    "sweep.json",
+    "results.csv",
+    "table.md",
+    "report.html",
+    "report.md",
+)
+
+
+def check_point_name(name: str) -> str:
+    """``name`` if it is one plain path component inside a sweep folder; else a clear error."""
+    problem = None
+    if not isinstance(name, str) or not name:
+        problem = "is empty"
+    elif name in (".", ".."):
+        problem = "is a relative folder reference"
+    elif os.path.isabs(name) or any(sep in name for sep in ("/", "\\", os.sep, "\0")):
+        problem = "contains a path separator"
+    elif name.startswith("."):
+        problem = "starts with '.' (hidden names are the sweep's own)"
+    elif name in RESERVED_NAMES:
+        problem = "is an entry of the sweep folder itself"
+    if problem:
+        raise InvalidValueError(
+            f"sweep point name {name!r} {problem}: use letters, digits, '.', '_' and '-', "
+            "not starting with '.'"
+        )
+    return name
+
+
+def check_out_dir(path: Path, owned: bool, what: str) -> None:
+    """Refuse ``--out`` when it is a file, or a non-empty folder that ``owned`` says is not
+    ours (anything but the lock file counts): nothing of the user's is ever overwritten."""
+    if path.exists() and not path.is_dir():
+        raise InvalidValueError(
+            f"--out {path} is a file, not a folder: pass a folder for the {what}"
+        )
+    if path.is_dir() and not owned and any(p.name != LOCK for p in path.iterdir()):
+        raise InvalidValueError(
+            f"--out {path} is a folder that is not empty and is not an alignuniform {what}: "
+            f"pass a new or empty folder (for example {path / what})"
+        )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -147,16 +237,26 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a JSON-lines file; a torn last line (crash mid-write) is ignored."""
+    """All records (JSON objects) of a JSON-lines file; a torn last line (crash mid-write) is
+    ignored, a damaged line before it is an error naming the line."""
     path = Path(path)
     if not path.is_file():
         return []
+    lines = path.read_text(errors="replace").splitlines()
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            break
+            record = None
+        if not isinstance(record, dict):
+            if number == len(lines):
+                break
+            raise InvalidValueError(
+                f"{path} line {number} is not a JSON record; delete that line (or the file) and "
+                "run the command again"
+            )
+        records.append(record)
     return records
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 
 class StopRequests:
@@ -15,11 +17,26 @@ class StopRequests:
     def __init__(self):
         self.requested = False
         self.previous = {}
+        self.deferring, self.pending = False, None
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if not self.requested:
+            self.requested = True
+        elif self.deferring:
+            self.pending = signum
+        else:
             raise KeyboardInterrupt(f"signal {signum} (second request)")
-        self.requested = True
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A short block that a second request never cuts in half: it interrupts at its end."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending is not None:
+            raise KeyboardInterrupt(f"signal {self.pending} (second request)")
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():  # handlers live there only

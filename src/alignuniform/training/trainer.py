@@ -9,6 +9,7 @@ exactly on CPU; a NaN/Inf loss stops the run and keeps the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -20,12 +21,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from alignuniform.core.distributed import DistInfo, barrier, init_from_env
-from alignuniform.core.errors import InvalidValueError, NonFiniteEmbeddings, TrainingDiverged
+from alignuniform.core.errors import (
+    AlignUniformError,
+    DiskFullError,
+    InvalidValueError,
+    NonFiniteEmbeddings,
+    TrainingDiverged,
+)
 from alignuniform.core.seeding import derive_seed
 from alignuniform.data import ImageData, load_dataset
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.checkpoint import load_checkpoint, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
+from alignuniform.runs.lock import claim_run
 from alignuniform.runs.rundir import RunDir, read_jsonl, utc_now, write_json, write_jsonl
 from alignuniform.training.methods import create_method
 from alignuniform.training.monitor import (
@@ -169,7 +177,7 @@ class Trainer:
         """Load ``checkpoints/last.pt`` if present; True when something was restored."""
         if not self.run.checkpoint.is_file():
             return False
-        state = load_checkpoint(self.run.checkpoint, map_location="cpu")
+        state = load_checkpoint(self.run.checkpoint, "cpu", require=tuple(self.state()))
         if state["encoder"] != self.method.encoder.spec:
             raise InvalidValueError(
                 f"{self.run.checkpoint} holds encoder {state['encoder']}, but the config asks for "
@@ -188,9 +196,14 @@ class Trainer:
         return True
 
     def drop_unsaved_records(self) -> None:
-        """Forget log lines of epochs the checkpoint does not hold (they will be redone)."""
+        """Forget log lines of epochs the checkpoint does not hold (they will be redone), and
+        lines that name no epoch (not ours)."""
         if self.info.is_main and self.run.metrics.is_file():
-            kept = [r for r in read_jsonl(self.run.metrics) if r["epoch"] <= self.epoch]
+            kept = [
+                r
+                for r in read_jsonl(self.run.metrics)
+                if isinstance(r.get("epoch"), int) and r["epoch"] <= self.epoch
+            ]
             write_jsonl(self.run.metrics, kept)
 
     # ----- loop ----------------------------------------------------------------------------
@@ -233,24 +246,32 @@ class Trainer:
             self._check_finite(out)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(out.loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.step += 1
-            self.monitor.add_step(out.loss, out.terms, len(images) * self.info.world_size)
+            with self.stop.deferred():  # the weights, step and meters move together
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.step += 1
+                self.monitor.add_step(out.loss, out.terms, len(images) * self.info.world_size)
             bar.update()
             bar.set_postfix(loss=f"{out.loss.item():.4f}")
             self.stop.check()
         bar.close()
         self.monitor.sums["time_s"] += time.perf_counter() - start
-        self.epoch, self.step = epoch + 1, 0
         if self.info.is_main:
-            record = self.monitor.record(self.epoch, lr, self.method.encoder, self.method.augment)
-            write_jsonl(self.run.metrics, [*read_jsonl(self.run.metrics), record])
-            self.tensorboard.write(record)
-            if self.progress:
-                tqdm.write(format_record(record))
+            self._log_epoch(epoch + 1, lr)
+        self.epoch, self.step = epoch + 1, 0  # only once the epoch's record is written
         self.save()
         self.stop.check()
+
+    def _log_epoch(self, epoch: int, lr: float) -> None:
+        """Append the record of (1-based) ``epoch`` to metrics.jsonl (held-out metrics too)."""
+        try:
+            record = self.monitor.record(epoch, lr, self.method.encoder, self.method.augment)
+        except NonFiniteEmbeddings as err:
+            self._diverged("the encoder's output on the held-out images became NaN/Inf", err)
+        write_jsonl(self.run.metrics, [*read_jsonl(self.run.metrics), record])
+        self.tensorboard.write(record)
+        if self.progress:
+            tqdm.write(format_record(record))
 
     def _check_finite(self, out) -> None:
         if not torch.isfinite(out.loss.detach()):
@@ -300,39 +321,42 @@ def train(
     nothing). Ctrl-C and SIGTERM save a checkpoint before exiting.
     """
     run = RunDir(Path(run_dir))
-    resuming = run.checkpoint.is_file()
-    if resuming and not resume:
-        raise InvalidValueError(
-            f"{run.root} already holds a run: pass --resume to continue it, or choose another --out"
-        )
     placement = place_process(config)
-    data = load_training_data(config)
-    status = RunStatus(run, placement, run.read_status() if resuming else {})
-    stop = StopRequests()
-    trainer = Trainer(
-        data,
-        run,
-        placement,
-        stop=stop,
-        on_checkpoint=lambda: status.write("running"),
-        progress=progress,
-    )
-    if placement.info.is_main:
-        run.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.config, dump_config(data.config))
-    if resuming:
-        trainer.restore()
-    trainer.drop_unsaved_records()
-    status.write("running")
-    try:
-        with stop:
-            trainer.fit()
-    except KeyboardInterrupt:
-        trainer.save()
-        status.write("interrupted")
-        raise
-    except Exception as err:
-        status.write("failed", error=str(err))
-        raise
-    status.write("finished")
+    with claim_run(run, resume=resume, enabled=placement.info.is_main) as resuming:
+        data = load_training_data(config)
+        status = RunStatus(run, placement, run.read_status() if resuming else {})
+        stop = StopRequests()
+        trainer = Trainer(
+            data,
+            run,
+            placement,
+            stop=stop,
+            on_checkpoint=lambda: status.write("running"),
+            progress=progress,
+        )
+        if resuming:
+            trainer.restore()  # refuses a checkpoint of another encoder: nothing written yet
+        status.write("running")
+        if placement.info.is_main:
+            atomic_write_text(run.config, dump_config(data.config))
+        trainer.drop_unsaved_records()
+        try:
+            with stop:
+                trainer.fit()
+        except KeyboardInterrupt:
+            trainer.save()
+            status.write("interrupted")
+            raise
+        except Exception as err:
+            with contextlib.suppress(DiskFullError):  # then the disk-full error itself shows
+                status.write("failed", error=describe_error(err))
+            raise
+        status.write("finished")
     return run.root
+
+
+def describe_error(err: Exception) -> str:
+    """The error in words for run.json: our own message, or the type of an unexpected one."""
+    if isinstance(err, AlignUniformError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
