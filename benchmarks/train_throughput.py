@@ -131,3 +131,7 @@ def main() -> None:
         print(f"{name:<34}{spread(values, 0)}")
     print(f"ours_vs_ceiling   {spread(ratios(ours, model_only))}")
     print(f"ours_vs_per_image {spread(ratios(ours, per_image), 2)}")
+
+
+if __name__ == "__main__":
+    main()

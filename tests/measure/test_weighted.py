@@ -66,17 +66,20 @@ def test_one_set_weighted_by_occurrences(tmp_path):
     assert result.alignment is None
 
 
+# 20,000 users and items: their dense distance matrices (1.6 GB each in float32) would alone break
+# the 1 GiB budget; the 100,000-row kernel case is tests/core/test_metrics.py's memory test.
 MEMORY = """
 import resource, numpy as np, torch, torch.nn.functional as F
+N = 20_000
 from alignuniform.measure import measure
 from alignuniform.measure.models import Embeddings
 torch.manual_seed(0)
-users = Embeddings(F.normalize(torch.randn(100_000, 64), dim=1))
-items = Embeddings(F.normalize(torch.randn(100_000, 64), dim=1))
+users = Embeddings(F.normalize(torch.randn(N, 64), dim=1))
+items = Embeddings(F.normalize(torch.randn(N, 64), dim=1))
 path = "{path}"
 rng = np.random.default_rng(0)
 with open(path, "w") as f:
-    for u, i in zip(rng.integers(0, 100_000, 300_000), rng.integers(0, 100_000, 300_000)):
+    for u, i in zip(rng.integers(0, N, 3 * N), rng.integers(0, N, 3 * N)):
         f.write(f"{{u}}\\t{{i}}\\n")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = measure(users, "weighted", path, second_model=items)
@@ -86,7 +89,7 @@ print(result.uniformity, result.extra["uniformity_users_items"], (after - before
 
 
 @pytest.mark.slow
-def test_100000_users_and_items_stay_under_one_gib(tmp_path):
+def test_users_and_items_stay_under_one_gib(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", MEMORY.format(path=tmp_path / "inter.tsv")],
         capture_output=True,
@@ -94,5 +97,5 @@ def test_100000_users_and_items_stay_under_one_gib(tmp_path):
         check=True,
     )
     value, two_sets, extra = map(float, done.stdout.split())
-    assert extra < 2**30  # one 100000 x 100000 float32 matrix alone is 40 GB
+    assert extra < 2**30  # one 20000 x 20000 float32 matrix alone is 1.6 GB
     assert math.isfinite(value) and math.isfinite(two_sets)
