@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from alignuniform.cli import main
-from alignuniform.experiments.spec import load_spec, parse_overrides
+from alignuniform.experiments.spec import load_spec
 from alignuniform.runs.checkpoint import load_checkpoint
-from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.config import TrainConfig, parse_overrides
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.trainer import train
 

@@ -51,8 +51,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alignuniform.experiments.reproduce import finish_sweep
-    from alignuniform.experiments.spec import load_spec, parse_overrides
+    from alignuniform.experiments.spec import load_spec
     from alignuniform.experiments.sweep import run_sweep
+    from alignuniform.runs.config import parse_overrides
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     root = run_sweep(

@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
+from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec
 from alignuniform.experiments.sweep import run_sweep
+from alignuniform.runs.config import parse_overrides
 from alignuniform.runs.rundir import SweepDir
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs"

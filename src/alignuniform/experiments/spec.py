@@ -22,8 +22,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.runs.config import TrainConfig, read_yaml_mapping
 
@@ -50,22 +48,6 @@ class SweepSpec:
     figures: list[str]
     select_metric: str
     description: str = ""
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000} (values read as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidValueError(f"--set expects key=value, got {item!r}")
-        if key.strip() not in TrainConfig.field_names():
-            raise InvalidValueError(
-                f"--set {key.strip()}: unknown key; valid keys: "
-                + ", ".join(TrainConfig.field_names())
-            )
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
 
 
 def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> SweepSpec:

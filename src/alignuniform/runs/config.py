@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import yaml
+
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.schedule import milestones_at
 from alignuniform.core.validation import check_positive_int
 
 METHODS = ("twoview", "moco", "supervised")
 PRECISIONS = ("fp32", "bf16", "fp16")
+HELDOUT_SPLITS = ("test", "train")  # "train": monitor training images, by explicit choice only
+DECODES = ("full", "center")  # folder datasets: crops from the whole image | from its centre
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
@@ -82,6 +85,9 @@ class TrainConfig:
     sync_bn: bool = False
     num_workers: int = 0
     heldout: int = 2048
+    heldout_split: str = "test"
+    decode: str = "full"
+    moco_shuffle_bn: bool = True
     out: str | None = None
     evaluate: bool = True
     eval_layers: list[str] = field(default_factory=lambda: ["out", "penultimate"])
@@ -128,6 +134,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.method not in METHODS:
             raise InvalidValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        for key, allowed in (("heldout_split", HELDOUT_SPLITS), ("decode", DECODES)):
+            if getattr(self, key) not in allowed:
+                raise InvalidValueError(
+                    f"{key} must be one of {allowed}, got {getattr(self, key)!r}"
+                )
         if self.precision not in PRECISIONS:
             raise InvalidValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.epochs < 0:
@@ -170,6 +181,23 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
 def load_config(path: str | os.PathLike) -> TrainConfig:
     """Read a YAML config file (unknown keys are an error)."""
     return TrainConfig.from_dict(read_yaml_mapping(path, "config file"), source=str(path))
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000} (values read as YAML);
+    the ``--set KEY=VALUE`` of `train`, `sweep` and `reproduce`."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidValueError(f"--set expects key=value, got {item!r}")
+        if key.strip() not in TrainConfig.field_names():
+            raise InvalidValueError(
+                f"--set {key.strip()}: unknown key; valid keys: "
+                + ", ".join(TrainConfig.field_names())
+            )
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -1,7 +1,8 @@
 """Run and sweep directories: every path inside them is spelled here, and only here.
 
     runs/<name>/config.yaml     resolved config (rerun it to reproduce the run)
-    runs/<name>/run.json        status (running | interrupted | failed | finished), times, host
+    runs/<name>/run.json        status (running | interrupted | trained | failed | finished),
+                                times, host; "trained" = evaluation pending
     runs/<name>/metrics.jsonl   one JSON line per epoch
     runs/<name>/checkpoints/last.pt
     runs/<name>/eval.json, features/ (cached probe features), figures/, tensorboard/,
@@ -17,14 +18,15 @@ Every file is written atomically (temporary file + rename), so a crash never lea
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class RunDir:
 
     def is_finished(self) -> bool:
         return self.read_status().get("status") == "finished"
+
+    def mark(self, state: str, **extra: Any) -> None:
+        """Set the status in run.json (keeping its other fields), e.g. after the evaluation."""
+        status = {k: v for k, v in self.read_status().items() if k != "error"}
+        write_json(self.status, {**status, "status": state, "finished": utc_now(), **extra})
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,20 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InvalidValueError(f"{path} is not valid JSON ({err}); delete it or rerun the step") from err
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and +-Inf (which JSON cannot hold) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_json(path: str | os.PathLike, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(json_safe(value), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -160,4 +179,5 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def write_jsonl(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
     """Rewrite a JSON-lines file atomically (used to append: read, add, write)."""
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    lines = (json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records)
+    atomic_write_text(path, "".join(lines))

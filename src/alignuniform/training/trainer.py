@@ -22,18 +22,14 @@ from tqdm.auto import tqdm
 from alignuniform.core.distributed import DistInfo, barrier, init_from_env
 from alignuniform.core.errors import InvalidValueError, NonFiniteEmbeddings, TrainingDiverged
 from alignuniform.core.seeding import derive_seed
-from alignuniform.data import ImageData, load_dataset
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.checkpoint import load_checkpoint, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
 from alignuniform.runs.rundir import RunDir, read_jsonl, utc_now, write_json, write_jsonl
 from alignuniform.training.methods import create_method
-from alignuniform.training.monitor import (
-    EpochMonitor,
-    TensorBoardLog,
-    format_record,
-    heldout_images,
-)
+from alignuniform.training.methods.base import StepOutput
+from alignuniform.training.monitor import EpochMonitor, TensorBoardLog, format_record
+from alignuniform.training.preflight import TrainingData, preflight
 from alignuniform.training.runtime import autocast, lr_at, resolve_device
 from alignuniform.training.sampling import epoch_batches, iterate_batches
 from alignuniform.training.stop import StopRequests
@@ -60,26 +56,6 @@ def place_process(config: TrainConfig) -> Placement:
             f"({info.world_size}): it is the global batch, split evenly across ranks"
         )
     return Placement(info, device)
-
-
-@dataclass
-class TrainingData:
-    """The resolved config with the images it trains on and the held-out images it monitors."""
-
-    config: TrainConfig
-    train: ImageData
-    heldout: torch.Tensor
-
-
-def load_training_data(config: TrainConfig) -> TrainingData:
-    """Resolve ``config`` once against its dataset (recipe, input channels), then load."""
-    config = config.resolve()
-    data = load_dataset(
-        config.dataset, config.train_split, data_dir=config.data_dir, download=config.download
-    )
-    config = config.with_data_defaults(data)
-    train_data = data.subset(config.subset) if config.subset else data
-    return TrainingData(config, train_data, heldout_images(config, data))
 
 
 class Trainer:
@@ -223,20 +199,9 @@ class Trainer:
         for images, labels in iterate_batches(
             self.train_data, batches[self.step :], config.num_workers
         ):
-            images = images.to(self.device, non_blocking=True)
-            labels = labels.to(self.device, non_blocking=True)
-            with autocast(self.device, config.precision):
-                try:
-                    out = self.model(images, labels)
-                except NonFiniteEmbeddings as err:  # the losses refuse NaN/Inf embeddings
-                    self._diverged("the encoder's output became NaN/Inf", err)
-            self._check_finite(out)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            out = self.train_step(images, labels)
             self.step += 1
-            self.monitor.add_step(out.loss, out.terms, len(images) * self.info.world_size)
+            self.monitor.add_step(out.loss, out.terms, len(labels) * self.info.world_size)
             bar.update()
             bar.set_postfix(loss=f"{out.loss.item():.4f}")
             self.stop.check()
@@ -252,6 +217,22 @@ class Trainer:
         self.save()
         self.stop.check()
 
+    def train_step(self, images, labels) -> StepOutput:
+        """One optimisation step on this rank's share of a global batch (any device)."""
+        images = images.to(self.device, non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        with autocast(self.device, self.config.precision):
+            try:
+                out = self.model(images, labels)
+            except NonFiniteEmbeddings as err:  # the losses refuse NaN/Inf embeddings
+                self._diverged("the encoder's output became NaN/Inf", err)
+        self._check_finite(out)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return out
+
     def _check_finite(self, out) -> None:
         if not torch.isfinite(out.loss.detach()):
             terms = ", ".join(f"{k}={v.item():.4g}" for k, v in out.terms.items())
@@ -265,17 +246,21 @@ class Trainer:
         ) from cause
 
 
+AWAITING_EVALUATION = "trained"  # run.json until the evaluation ends: "finished" or "failed"
+
+
 class RunStatus:
     """run.json: the run's state and wall time, rewritten with every checkpoint so a killed run
     keeps the time of the epochs it saved (written by rank 0 only)."""
 
-    def __init__(self, run: RunDir, placement: Placement, previous: dict):
+    def __init__(self, run: RunDir, placement: Placement, previous: dict, heldout: str = ""):
         self.run, self.enabled = run, placement.info.is_main
         self.started, self.previous_wall = time.time(), previous.get("wall_time_s", 0.0)
         self.base = {
             "started": previous.get("started", utc_now()),
             "device": str(placement.device),
             "world_size": placement.info.world_size,
+            "heldout": heldout,
             "torch": torch.__version__,
             "host": socket.gethostname(),
         }
@@ -295,19 +280,18 @@ def train(
 ) -> Path:
     """Train (or continue) the run in ``run_dir``; returns its path.
 
-    Without ``resume`` an existing checkpoint in ``run_dir`` is an error (nothing is
-    overwritten); with it, training continues from the checkpoint (a finished run trains
-    nothing). Ctrl-C and SIGTERM save a checkpoint before exiting.
+    The preflight checks everything the run touches before anything is written. Without
+    ``resume`` an existing checkpoint in ``run_dir`` is an error (nothing is overwritten); with
+    it, training continues from the checkpoint (a finished run trains nothing). Ctrl-C and
+    SIGTERM save a checkpoint before exiting. A run that evaluates ends as "trained" here; the
+    evaluation marks it "finished" or "failed".
     """
     run = RunDir(Path(run_dir))
     resuming = run.checkpoint.is_file()
-    if resuming and not resume:
-        raise InvalidValueError(
-            f"{run.root} already holds a run: pass --resume to continue it, or choose another --out"
-        )
     placement = place_process(config)
-    data = load_training_data(config)
-    status = RunStatus(run, placement, run.read_status() if resuming else {})
+    data = preflight(config, placement.info, placement.device, run, resume=resume).data
+    previous = run.read_status() if resuming else {}
+    status = RunStatus(run, placement, previous, data.heldout_source)
     stop = StopRequests()
     trainer = Trainer(
         data,
@@ -334,5 +318,5 @@ def train(
     except Exception as err:
         status.write("failed", error=str(err))
         raise
-    status.write("finished")
+    status.write(AWAITING_EVALUATION if data.config.evaluate else "finished")
     return run.root

@@ -1,0 +1,37 @@
+"""The plan a ``--dry-run`` prints (train, sweep, reproduce)."""
+
+from __future__ import annotations
+
+from alignuniform.core.formatting import duration
+
+
+def format_plan(plan, out) -> str:
+    """A few lines: what was checked, the run's size, and what one step costs here."""
+    checked = plan.preflight
+    config = checked.data.config
+    per_rank = config.batch_size // plan.world_size
+    lines = [f"dry run: {out} (nothing written)"]
+    lines += [f"  checked {line}" for line in checked.checked]
+    lines += [
+        f"  preflight: {checked.seconds:.2f} s",
+        f"  {config.method} | {config.loss if config.method != 'supervised' else 'cross-entropy'}"
+        f" | {config.encoder} | {config.precision} on {plan.device} x {plan.world_size}",
+        f"  batch {config.batch_size} (global; {per_rank} per process), "
+        f"{checked.steps_per_epoch} steps per epoch x {config.epochs} epochs = "
+        f"{checked.total_steps} steps",
+    ]
+    if plan.step_s is None:
+        lines.append("  nothing to train (0 epochs or no parameters)")
+    else:
+        lines.append(
+            f"  one step: {plan.step_s:.3f} s = {plan.images_per_s:.1f} images/s -> "
+            f"{duration(plan.training_s)} of training (monitor and evaluation extra)"
+        )
+    lines.append(f"  peak memory: {plan.peak_memory / 2**20:.0f} MiB ({memory_kind(plan)})")
+    return "\n".join(lines)
+
+
+def memory_kind(plan) -> str:
+    if plan.device.startswith("cuda"):
+        return "CUDA max_memory_allocated"
+    return "growth of the process's peak RSS"
