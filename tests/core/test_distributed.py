@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from alignuniform.core.distributed import gather_with_grad
 from alignuniform.core.losses import moco_uniform_loss
 from alignuniform.core.objective import Objective
 from alignuniform.runs.rundir import RunDir, read_jsonl
-from helpers.commands import train_args
+from helpers.commands import free_port, train_args
 
 EXPRESSIONS = [
     "align(alpha=2)",
@@ -35,12 +34,6 @@ EXPRESSIONS = [
     "contrastive(tau=0.1)",
     "0.98*align(alpha=2) + 0.96*uniform(t=2) + 0.5*contrastive(tau=0.5)",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TinyEncoder(nn.Module):

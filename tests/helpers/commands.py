@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 TINY_RUN = (
@@ -31,3 +32,10 @@ def train_args(data_dir: Path, out: Path, epochs: int, *extra: str) -> list[str]
         *TINY_RUN,
         *extra,
     ]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a gloo rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+import alignuniform
 from alignuniform.experiments.reproduce import preset_path
 from alignuniform.runs.config import TrainConfig, dump_config
 from alignuniform.runs.rundir import RunDir, write_json
@@ -23,8 +24,11 @@ NO_WRITES = ("--device", "cpu", "--no-progress")
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m alignuniform ARGS`` in a child process; output captured as text."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    """``python -m alignuniform ARGS`` in a child process (importing this alignuniform from any
+    ``cwd``); output captured as text."""
+    source = str(Path(alignuniform.__file__).resolve().parents[1])
+    path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "alignuniform", *map(str, args)],
         capture_output=True,
@@ -184,3 +188,93 @@ def test_moco_summary_names_its_objective(tmp_path):
     write_json(run.status, {"status": "finished", "wall_time_s": 3.0})
     text = summary_text(run)
     assert "moco | moco" not in text and loss in text
+
+
+# ----- --dry-run --------------------------------------------------------------------------------
+
+
+def listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path below ``root`` with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    """Format-exact STL-10 (900 training images), ImageNet tree and Fashion-MNIST."""
+    from helpers.formats import write_fashion_mnist
+
+    root = tmp_path_factory.mktemp("tiny")
+    write_stl(root / "stl10", n_train=500, n_test=100, n_unlabeled=400)
+    write_imagenet_tree(root / "imagenet")
+    write_fashion_mnist(root / "fashion-mnist", n_train=512, n_test=200)
+    return {
+        "stl10": root / "stl10",
+        "imagenet100": root / "imagenet",
+        "fashion-mnist": root / "fashion-mnist",
+    }
+
+
+@pytest.mark.slow
+def test_train_dry_run_prints_the_plan_and_writes_nothing(tiny_data, tmp_path):
+    before = listing(tmp_path), listing(tiny_data["stl10"])
+    done = cli(
+        "train", "--config", preset_path("stl10-paper"), "--data-dir", tiny_data["stl10"],
+        "--set", "batch_size=32", "--out", tmp_path / "run", "--dry-run", *NO_WRITES,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (listing(tmp_path), listing(tiny_data["stl10"])) == before
+    plan = done.stdout
+    for expected in (
+        "checked training: stl10 train+unlabeled, 900 images",
+        "checked held-out monitor: stl10 test, first 100 images",
+        "checked evaluation: stl10 test, 100 images",
+        "28 steps per epoch x 200 epochs = 5600 steps",
+        "images/s",
+        "peak memory",
+    ):
+        assert expected in plan, plan
+
+
+@pytest.mark.slow
+def test_dry_run_of_a_batch_larger_than_the_data_says_so(tmp_path):
+    write_stl(tmp_path / "data", n_train=150, n_test=20, n_unlabeled=150)
+    done = cli(
+        "train", "--config", preset_path("stl10-paper"), "--data-dir", tmp_path / "data",
+        "--out", tmp_path / "run", "--dry-run", *NO_WRITES, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "batch_size=768 is larger than the 300 training images" in done.stderr
+    assert "Lower --batch-size" in done.stderr and not (tmp_path / "run").exists()
+
+
+SMALL = {  # per dataset: --set overrides that make one step cheap on a CPU
+    "stl10": ["batch_size=8"],
+    "fashion-mnist": ["batch_size=16"],
+    "imagenet100": ["batch_size=2", "moco_queue=64", "heldout=4"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        "stl10-paper",
+        "imagenet100-moco",
+        "stl10-table1",
+        "fashion-mnist-weights",
+        "fashion-mnist-table1",
+        "fashion-mnist-sphere",
+    ],
+)
+def test_every_shipped_preset_dry_runs_against_tiny_data(name, tiny_data, tmp_path):
+    from alignuniform.experiments.reproduce import list_presets
+
+    assert name in list_presets()
+    dataset = next(d for d in SMALL if d in name)
+    sets = [f"--set={s}" for s in [f"data_dir={tiny_data[dataset]}", *SMALL[dataset]]]
+    before = listing(tmp_path), listing(tiny_data[dataset])
+    done = cli("reproduce", name, "--dry-run", *sets, "--set=device=cpu", cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (listing(tmp_path), listing(tiny_data[dataset])) == before
+    assert "steps per epoch" in done.stdout and "of training in all" in done.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alignuniform.core.formatting import duration
 
 
@@ -29,6 +31,17 @@ def format_plan(plan, out) -> str:
         )
     lines.append(f"  peak memory: {plan.peak_memory / 2**20:.0f} MiB ({memory_kind(plan)})")
     return "\n".join(lines)
+
+
+def print_sweep_plans(spec, out) -> None:
+    """`sweep --dry-run` / `reproduce --dry-run`: every point's plan, then the total."""
+    from alignuniform.experiments.sweep import plan_sweep
+
+    plans = plan_sweep(spec, out)
+    for name, plan in plans:
+        print(format_plan(plan, Path(out) / name), flush=True)
+    times = [plan.training_s for _, plan in plans if plan.training_s]
+    print(f"sweep {spec.name}: {len(plans)} points, {duration(sum(times))} of training in all")
 
 
 def memory_kind(plan) -> str:

@@ -20,6 +20,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
@@ -50,9 +51,18 @@ class SweepSpec:
     description: str = ""
 
 
+def as_sweep(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """A training config (no sweep keys) as a one-point sweep of that config; a spec as is."""
+    if set(raw) & set(SPEC_KEYS) - {"name", "description"}:
+        return raw
+    return {"name": name, "base": raw, "points": [{"name": name}]}
+
+
 def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Read and expand a sweep file; every point is checked as a TrainConfig up front."""
-    raw = read_yaml_mapping(path, "sweep spec")
+    """Read and expand a sweep file (or a training config: one point); every point is checked
+    as a TrainConfig up front."""
+    path = Path(path)
+    raw = as_sweep(read_yaml_mapping(path, "sweep spec"), path.stem)
     unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
         raise InvalidValueError(

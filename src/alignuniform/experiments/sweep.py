@@ -148,6 +148,15 @@ def run_sweep(
     return root
 
 
+def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, object]]:
+    """``--dry-run``: every point's preflight and one measured step (`training.plan.dry_run`),
+    as (point name, plan); nothing is written."""
+    from alignuniform.training.plan import dry_run
+
+    sweep = SweepDir(Path(out))
+    return [(p.name, dry_run(p.config(), sweep.run(p.name).root, resume=True)) for p in spec.points]
+
+
 def _run_all_local(
     todo: dict[str, list[str]], root: Path, workers: int, progress: bool, record: PointOutcome
 ) -> None:
