@@ -15,8 +15,8 @@ import yaml
 
 import alignuniform
 from alignuniform.experiments.reproduce import preset_path
-from alignuniform.runs.config import TrainConfig, dump_config
-from alignuniform.runs.rundir import RunDir, write_json
+from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.rundir import RunDir
 from alignuniform.training.trainer import train
 from helpers.formats import write_imagenet_tree, write_stl
 
@@ -176,18 +176,6 @@ def test_train_takes_set_overrides_like_sweep():
     )
     config = build_config(args)
     assert (config.epochs, config.eval_layers, config.lr) == (3, ["out"], 0.5)
-
-
-def test_moco_summary_names_its_objective(tmp_path):
-    from alignuniform.cli.summary import summary_text
-
-    run = RunDir(tmp_path / "run")
-    run.root.mkdir()
-    loss = "3*align(alpha=2) + uniform(t=3)"
-    run.config.write_text(dump_config(TrainConfig(method="moco", loss=loss, epochs=2)))
-    write_json(run.status, {"status": "finished", "wall_time_s": 3.0})
-    text = summary_text(run)
-    assert "moco | moco" not in text and loss in text
 
 
 # ----- --dry-run --------------------------------------------------------------------------------
