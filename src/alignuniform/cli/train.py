@@ -2,8 +2,8 @@
 
 Configuration precedence: built-in defaults < ``--config FILE`` (or, with ``--resume``, the
 run's own config.yaml) < ``--set KEY=VALUE`` (any config key, as in `sweep`) < flags given on
-the command line. ``--dry-run`` runs the preflight and one measured step, prints the plan and
-writes nothing.
+the command line. ``--dry-run`` runs the preflight and a warm-up and a timed training step,
+prints the plan and writes nothing.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def add_parser(subparsers) -> None:
         "--dry-run",
         dest="dry_run",
         action="store_true",
-        help="check everything, time one step, print the plan; write nothing",
+        help="check everything, time a training step, print the plan; write nothing",
     )
     parser.set_defaults(run=run)
 
@@ -130,7 +130,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def build_config(args: argparse.Namespace):
-    """Defaults < config file (or the resumed run's config.yaml) < explicit flags."""
+    """Defaults < config file (or the resumed run's config.yaml) < --set < explicit flags."""
     from alignuniform.runs.config import TrainConfig, load_config, parse_overrides
     from alignuniform.runs.rundir import RunDir
 

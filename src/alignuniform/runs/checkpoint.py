@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
+from alignuniform.runs.rundir import RunDir
 from alignuniform.core.errors import CheckpointError, InvalidValueError
 from alignuniform.runs.atomic import atomic_write_bytes
-from alignuniform.runs.rundir import RunDir
 
 FORMAT = "alignuniform-checkpoint/1"
 

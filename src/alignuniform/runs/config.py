@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from collections.abc import Sequence
 
 import yaml
-
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.schedule import milestones_at
 from alignuniform.core.validation import check_positive_int

@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from alignuniform.core.errors import InvalidValueError
 from alignuniform.runs.atomic import atomic_write_text
+from alignuniform.core.errors import InvalidValueError
 
 
 @dataclass(frozen=True)
