@@ -25,8 +25,9 @@ def format_plan(plan, out) -> str:
     if plan.step_s is None:
         lines.append("  nothing to train (0 epochs or no parameters)")
     else:
+        shared = f" (measured on {plan.measured_on})" if plan.measured_on else ""
         lines.append(
-            f"  one step: {plan.step_s:.3f} s = {plan.images_per_s:.1f} images/s -> "
+            f"  one step{shared}: {plan.step_s:.3f} s = {plan.images_per_s:.1f} images/s -> "
             f"{duration(plan.training_s)} of training (monitor and evaluation extra)"
         )
     lines.append(f"  peak memory: {plan.peak_memory / 2**20:.0f} MiB ({memory_kind(plan)})")

@@ -9,6 +9,7 @@ checkpoint. Results land in ``results.csv`` and ``table.md`` as each point ends.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -149,12 +150,27 @@ def run_sweep(
 
 
 def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, object]]:
-    """``--dry-run``: every point's preflight and one measured step (`training.plan.dry_run`),
-    as (point name, plan); nothing is written."""
-    from alignuniform.training.plan import dry_run
+    """``--dry-run``: every point's preflight, and a measured step for each distinct step cost
+    (points that differ only in loss, seed or evaluation share one), as (point name, plan);
+    nothing is written."""
+    from alignuniform.training.plan import dry_run, step_cost
 
-    sweep = SweepDir(Path(out))
-    return [(p.name, dry_run(p.config(), sweep.run(p.name).root, resume=True)) for p in spec.points]
+    sweep, plans, measured = SweepDir(Path(out)), [], {}
+    for point in spec.points:
+        config = point.config()
+        cost = step_cost(config)
+        plan = dry_run(
+            config, sweep.run(point.name).root, resume=True, measure=cost not in measured
+        )
+        if cost in measured:
+            name, first = measured[cost]
+            plan = dataclasses.replace(
+                plan, step_s=first.step_s, peak_memory=first.peak_memory, measured_on=name
+            )
+        else:
+            measured[cost] = (point.name, plan)
+        plans.append((point.name, plan))
+    return plans
 
 
 def _run_all_local(

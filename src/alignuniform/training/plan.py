@@ -31,6 +31,7 @@ class Plan:
     world_size: int
     step_s: float | None  # None: nothing to train (epochs=0 or no parameters)
     peak_memory: int  # bytes: CUDA peak allocation, else growth of the process's peak RSS
+    measured_on: str = ""  # another sweep point whose step this one shares (see `step_cost`)
 
     @property
     def images_per_s(self) -> float | None:
@@ -68,8 +69,17 @@ def measure_step(trainer: Trainer) -> float | None:
     return times[-1]
 
 
-def dry_run(config, out: str | Path, *, resume: bool = False) -> Plan:
-    """Check everything ``config`` would touch and time one step; nothing is written."""
+def step_cost(config) -> str:
+    """What a step's cost depends on: the config but its loss, seed, output and evaluation
+    (sweep points that differ only there share one measured step)."""
+    ignored = ("loss", "seed", "out")
+    values = config.to_dict().items()
+    return repr(sorted((k, v) for k, v in values if k not in ignored and not k.startswith("eval")))
+
+
+def dry_run(config, out: str | Path, *, resume: bool = False, measure: bool = True) -> Plan:
+    """Check everything ``config`` would touch and (with ``measure``) time a training step;
+    nothing is written."""
     rss = peak_rss()
     placement: Placement = place_process(config)
     device = placement.device
@@ -77,8 +87,10 @@ def dry_run(config, out: str | Path, *, resume: bool = False) -> Plan:
         torch.cuda.reset_peak_memory_stats(device)
     run = RunDir(Path(out))
     checked = preflight(config, placement.info, device, run, resume=resume)
-    trainer = Trainer(checked.data, run, placement, stop=StopRequests(), progress=False)
-    step_s = measure_step(trainer)
+    step_s = None
+    if measure:
+        trainer = Trainer(checked.data, run, placement, stop=StopRequests(), progress=False)
+        step_s = measure_step(trainer)
     cuda = device.type == "cuda"
     peak = torch.cuda.max_memory_allocated(device) if cuda else peak_rss() - rss
     return Plan(checked, str(device), placement.info.world_size, step_s, peak)
