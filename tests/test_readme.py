@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +71,18 @@ def test_readme_commands_are_found():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~20 commands, most of which train and evaluate a tiny run
 def test_every_readme_command_runs(tmp_path):
     home = tmp_path / "home"
     write_fashion_mnist(tmp_path / "cache" / "alignuniform" / "data", n_train=512, n_test=200)
     write_stl(home / "data", n_train=64, n_test=32, n_unlabeled=64)
     rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(256, 16))
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    embeddings = unit(rng.normal(size=(256, 16)))
     np.save(tmp_path / "emb.npy", embeddings)
-    np.save(tmp_path / "emb_aug.npy", embeddings + 0.1 * rng.normal(size=(256, 16)))
+    np.save(tmp_path / "emb_aug.npy", unit(embeddings + 0.1 * rng.normal(size=(256, 16))))
     (tmp_path / "my-sweep.yaml").write_text(
-        "base: {dataset: fashion-mnist, eval_layers: [out], eval_protocols: [knn]}\n"
+        "base: {dataset: fashion-mnist, eval_layers: [out], eval_protocols: [linear]}\n"
         "points:\n  - {name: au, loss: 'align + uniform'}\n"
         "  - {name: lc, loss: 'contrastive(tau=0.5)'}\n"
     )
@@ -93,6 +96,7 @@ def test_every_readme_command_runs(tmp_path):
         "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
     }
     for command in readme_commands():
+        start = time.perf_counter()
         words = shlex.split(tiny(command, home))
         done = subprocess.run(
             [sys.executable, "-m", "alignuniform", *words[1:]],
@@ -103,3 +107,4 @@ def test_every_readme_command_runs(tmp_path):
             timeout=900,
         )
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        print(f"{time.perf_counter() - start:6.1f} s  {command}")

@@ -65,6 +65,16 @@ def folder_options(config: TrainConfig) -> dict:
     return {"decode": config.decode} if config.dataset.partition(":")[0] in FOLDERS else {}
 
 
+def dataset_label(config: TrainConfig) -> str:
+    """The dataset as messages name it: a folder dataset by the folder it reads."""
+    kind = config.dataset.partition(":")[0]
+    if kind in FOLDERS and config.data_dir is not None:
+        return f"{kind}:{config.data_dir}"
+    if kind in FOLDERS:
+        return config.dataset
+    return f"{config.dataset} in {config.data_dir or 'the default places'}"
+
+
 def open_split(config: TrainConfig, split: str, role: str, fix: str = "", **options) -> ImageData:
     """Load ``split`` and decode its first and last image; any failure names the split's role."""
     try:
@@ -73,7 +83,9 @@ def open_split(config: TrainConfig, split: str, role: str, fix: str = "", **opti
         )
         data.get_batch(torch.tensor(sorted({0, len(data) - 1})))
     except AlignUniformError as err:
-        raise type(err)(f"{role} ({config.dataset} {split} split): {err}{fix}") from err
+        raise type(err)(
+            f"{role} ({config.dataset.partition(':')[0]} {split} split): {err}{fix}"
+        ) from err
     return data
 
 
@@ -156,7 +168,7 @@ def preflight(
     data = open_split(config, config.train_split, "training", **folder_options(config))
     config = config.with_data_defaults(data)
     train = data.subset(config.subset) if config.subset else data
-    where = f"{config.dataset} {config.train_split} in {config.data_dir or 'the default place'}"
+    where = f"the {config.train_split} split of {dataset_label(config)}"
     steps = check_batch(config, len(train), info, where) if config.epochs else 0
     if config.method == "supervised":
         check_labels(train, "training", "method 'supervised' needs a labelled training split")
