@@ -68,11 +68,7 @@ def folder_options(config: TrainConfig) -> dict:
 def dataset_label(config: TrainConfig) -> str:
     """The dataset as messages name it: a folder dataset by the folder it reads."""
     kind = config.dataset.partition(":")[0]
-    if kind in FOLDERS and config.data_dir is not None:
-        return f"{kind}:{config.data_dir}"
-    if kind in FOLDERS:
-        return config.dataset
-    return f"{config.dataset} in {config.data_dir or 'the default places'}"
+    return f"{kind}:{config.data_dir}" if kind in FOLDERS and config.data_dir else config.dataset
 
 
 def open_split(config: TrainConfig, split: str, role: str, fix: str = "", **options) -> ImageData:
@@ -168,12 +164,15 @@ def preflight(
     data = open_split(config, config.train_split, "training", **folder_options(config))
     config = config.with_data_defaults(data)
     train = data.subset(config.subset) if config.subset else data
-    where = f"the {config.train_split} split of {dataset_label(config)}"
+    label = dataset_label(config)
+    where = f"the {config.train_split} split of {label}"
+    if config.data_dir and label == config.dataset:
+        where += f" in {config.data_dir}"
     steps = check_batch(config, len(train), info, where) if config.epochs else 0
     if config.method == "supervised":
         check_labels(train, "training", "method 'supervised' needs a labelled training split")
     check_encoder(config, data.channels)
-    checked = [f"training: {config.dataset} {config.train_split}, {len(train)} images"]
+    checked = [f"training: {label} {config.train_split}, {len(train)} images"]
     heldout, source = torch.empty(0), "none"
     if config.heldout and config.epochs:
         fix = (
@@ -185,13 +184,13 @@ def preflight(
         monitored = open_split(config, config.heldout_split, "held-out monitor", fix)
         count = min(config.heldout, len(monitored))
         heldout = monitored.get_batch(torch.arange(count))[0]
-        source = f"{config.dataset} {config.heldout_split}, first {count} images"
+        source = f"{label} {config.heldout_split}, first {count} images"
         checked.append(f"held-out monitor: {source}")
     if config.evaluate:
         for split in ("train", "test"):
             evaluated = open_split(config, split, "evaluation")
             check_labels(evaluated, "evaluation", "the probes need a class for every image")
-            checked.append(f"evaluation: {config.dataset} {split}, {len(evaluated)} images")
+            checked.append(f"evaluation: {label} {split}, {len(evaluated)} images")
     check_precision(config, device)
     data = TrainingData(config, train, heldout, source)
     return Preflight(data, steps, checked, time.perf_counter() - start)
