@@ -13,8 +13,10 @@ from alignuniform.data import (
     Recipe,
     build_augmentation,
     build_eval_transform,
+    load_dataset,
     recipe_info,
 )
+from helpers.formats import save_image
 
 NATIVE = {
     "stl10-paper": (3, 96),
@@ -172,3 +174,26 @@ def test_bad_arguments_are_clear_errors():
         augment(np.zeros((2, 1, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="image_size"):
         build_eval_transform("cifar", image_size=0)
+
+
+@pytest.mark.parametrize("decode, reaches_the_frame", [("full", True), ("center", False)])
+def test_training_crops_of_an_imagenet_jpeg_reach_beyond_its_centre(
+    tmp_path, decode, reaches_the_frame
+):
+    """A 400x300 JPEG: green where Resize(256) + CenterCrop(224) looks, a red frame around it.
+    Crops from the whole decoded image reach the frame; crops from the centre never do."""
+    pixels = np.zeros((300, 400, 3), np.uint8)
+    pixels[..., 0] = 255
+    pixels[10:290, 60:340] = (0, 255, 0)  # covers the centre crop: y 19..281, x 69..331
+    save_image(tmp_path / "train" / "n01" / "a.JPEG", pixels, format="JPEG", quality=95)
+    data = load_dataset(f"imagefolder:{tmp_path}", "train", decode=decode)
+    crop_only = Recipe(224, 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), crop_scale=(0.2, 1.0), flip_p=0)
+    augment = build_augmentation(crop_only)
+    torch.manual_seed(0)
+    images, _ = data.get_batch(torch.zeros(64, dtype=torch.long))
+    red = 0
+    for _ in range(4):
+        views = augment(images)
+        assert views.shape == (64, 3, 224, 224)
+        red += int(((views[:, 0] > 0.6) & (views[:, 1] < 0.4)).flatten(1).any(1).sum())
+    assert (red > 0) == reaches_the_frame, red

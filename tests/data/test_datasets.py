@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import pytest
 import torch
 
@@ -20,7 +19,7 @@ from alignuniform.data import (
     recipe_info,
 )
 from alignuniform.data import idx as idx_module
-from helpers.formats import write_idx
+from helpers.formats import save_image, stl_pixel, write_idx, write_stl
 
 RNG = np.random.default_rng(0)
 
@@ -39,31 +38,6 @@ def write_fashion(directory: Path, gz: bool, n_train: int = 5, n_test: int = 3) 
         write_idx(directory / f"{prefix}-images-idx3-ubyte", images, gz)
         write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels, gz)
     return arrays
-
-
-def stl_pixel(n: int, ch: int, row: int, col: int) -> np.ndarray:
-    """The test pattern: pixel value of image n, channel ch at (row, col); not symmetric."""
-    return (n * 37 + ch * 71 + row * 5 + col * 2 + row * col) % 256
-
-
-def stl_bytes(count: int, first: int = 0) -> bytes:
-    """Images in the official layout: byte ch*96*96 + col*96 + row holds pixel (row, col)."""
-    ch, col, row = np.unravel_index(np.arange(3 * 96 * 96), (3, 96, 96))
-    return b"".join(
-        stl_pixel(first + n, ch, row, col).astype(np.uint8).tobytes() for n in range(count)
-    )
-
-
-def write_stl(root: Path, n_train: int = 3, n_test: int = 2, n_unlabeled: int = 4) -> dict:
-    folder = root / "stl10_binary"
-    folder.mkdir(parents=True)
-    labels = {"train": RNG.integers(1, 11, n_train), "test": RNG.integers(1, 11, n_test)}
-    first = {"train": 0, "test": 100, "unlabeled": 200}
-    for part, count in (("train", n_train), ("test", n_test), ("unlabeled", n_unlabeled)):
-        (folder / f"{part}_X.bin").write_bytes(stl_bytes(count, first[part]))
-    for part, y in labels.items():
-        (folder / f"{part}_y.bin").write_bytes(y.astype(np.uint8).tobytes())
-    return labels
 
 
 def expected_stl(n: int) -> torch.Tensor:
@@ -331,11 +305,6 @@ def test_cifar_pickle_cannot_run_code(tmp_path):
 
 
 # ----- image folders ------------------------------------------------------------------------
-
-
-def save_image(path: Path, array: np.ndarray, **options) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PIL.Image.fromarray(array).save(path, **options)
 
 
 def test_imagefolder_png_decodes_exactly_and_crops_the_centre(tmp_path):

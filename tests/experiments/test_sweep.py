@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from alignuniform.cli import main
-from alignuniform.experiments.spec import load_spec, parse_overrides
+from alignuniform.experiments.spec import load_spec
 from alignuniform.runs.checkpoint import load_checkpoint
-from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.config import TrainConfig, parse_overrides
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.trainer import train
 
@@ -188,8 +188,8 @@ def test_slurm_launcher_runs_points_as_submitit_jobs(fmnist_dir, tmp_path):
     assert any((out / "slurm").iterdir())  # submitit's job folder
 
 
-def test_every_shipped_preset_expands_to_valid_configs(tmp_path):
-    from alignuniform.experiments.reproduce import as_sweep_file, list_presets, preset_path
+def test_every_shipped_preset_expands_to_valid_configs():
+    from alignuniform.experiments.reproduce import list_presets, preset_path
 
     presets = list_presets()
     assert {
@@ -200,7 +200,7 @@ def test_every_shipped_preset_expands_to_valid_configs(tmp_path):
         "imagenet100-moco",
     } <= set(presets)
     for name in presets:
-        spec = load_spec(as_sweep_file(preset_path(name), tmp_path / name))
+        spec = load_spec(preset_path(name))
         assert spec.points, name
     weights = load_spec(preset_path("fashion-mnist-weights"))
     lambdas = sorted(p.tags["lambda"] for p in weights.points)

@@ -17,6 +17,7 @@ from torch import nn
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on now (for a gloo rendezvous)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

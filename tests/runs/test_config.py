@@ -9,8 +9,7 @@ import pytest
 from alignuniform.cli import build_parser
 from alignuniform.cli.train import build_config
 from alignuniform.core.errors import AlignUniformError
-from alignuniform.experiments.spec import parse_overrides
-from alignuniform.runs.config import TrainConfig, fingerprint, load_config
+from alignuniform.runs.config import TrainConfig, fingerprint, load_config, parse_overrides
 
 BAD_VALUES = [
     ("epochs", 1.5, "epochs: must be an integer >= 0, got 1.5"),

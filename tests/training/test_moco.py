@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from alignuniform.runs.config import TrainConfig
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.methods import MocoMethod
 from alignuniform.training.trainer import train
+from helpers.distributed import free_port
 
 
 def sphere(n: int, d: int, seed: int) -> torch.Tensor:
@@ -130,3 +132,72 @@ def test_eq18_at_batch_256_and_queue_65536_stays_under_1_gib():
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert int(out.stdout.split()[-1]) < 2**30
+
+
+class BatchNormKeys(nn.Module):
+    """A key encoder whose output depends on its batch (BatchNorm in training mode); it records
+    the inputs it sees."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 4))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return self.net(x)
+
+
+def _shuffle_bn_worker(rank: int, world: int, port: int, out: str) -> None:
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    from alignuniform.training.methods.moco import global_keys
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    views = torch.randn(4 * world, 6, generator=torch.Generator().manual_seed(5))
+    share = views.chunk(world)[rank]
+    encoder = BatchNormKeys()
+    torch.manual_seed(7)  # rank 0 draws the permutation from this state
+    keys = global_keys(encoder, share, shuffle_bn=True)
+    # the one-process reference: the same permutation, each share encoded on its own (as its
+    # process would, with its own batch statistics), then the original order restored
+    order = torch.randperm(len(views), generator=torch.Generator().manual_seed(7))
+    reference = BatchNormKeys()
+    shares = views[order].chunk(world)
+    encoded = torch.cat([reference(s) for s in shares])
+    expected = torch.empty_like(encoded)
+    expected[order] = nn.functional.normalize(encoded, dim=1)
+    unshuffled = nn.functional.normalize(BatchNormKeys()(share), dim=1)
+    report = {
+        "saw_its_shuffled_share": torch.equal(encoder.seen[0], shares[rank]),
+        "saw_its_own_share": torch.equal(encoder.seen[0], share),
+        "keys_error": (keys - expected).abs().max().item(),
+        "differs_from_no_shuffle": (keys[rank * 4 : rank * 4 + 4] - unshuffled).abs().max().item(),
+    }
+    Path(out, f"rank{rank}.json").write_text(json.dumps(report))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_shuffling_bn_encodes_a_permuted_batch_and_restores_the_order(tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    mp.start_processes(
+        _shuffle_bn_worker,
+        args=(2, free_port(), str(tmp_path)),
+        nprocs=2,
+        join=True,
+        start_method="spawn",
+    )
+    for rank in range(2):
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert report["saw_its_shuffled_share"] and not report["saw_its_own_share"], report
+        assert report["keys_error"] < 1e-6, report
+        assert report["differs_from_no_shuffle"] > 1e-3, report  # the test has teeth

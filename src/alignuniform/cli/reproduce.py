@@ -22,8 +22,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alignuniform.experiments.reproduce import reproduce
+    from alignuniform.experiments.reproduce import preset_root, preset_spec, reproduce
 
+    if args.dry_run:
+        from alignuniform.cli.plan import print_sweep_plans
+
+        print_sweep_plans(preset_spec(args.name, args.overrides), preset_root(args.name, args.out))
+        return 0
     reproduce(
         args.name,
         out=args.out,

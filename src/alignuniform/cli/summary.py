@@ -17,15 +17,20 @@ def finish_run(run_dir: str | Path, *, evaluate: bool = True) -> dict:
         from alignuniform.evaluate import evaluate_run, format_table
         from alignuniform.training.runtime import resolve_device
 
-        results = evaluate_run(
-            run.root,
-            layers=tuple(config.eval_layers),
-            protocols=tuple(config.eval_protocols),
-            folds=config.eval_folds,
-            linear_protocol=config.eval_linear_protocol,
-            paper_epochs=config.eval_paper_epochs,
-            device=str(resolve_device(config.device)),
-        )
+        try:
+            results = evaluate_run(
+                run.root,
+                layers=tuple(config.eval_layers),
+                protocols=tuple(config.eval_protocols),
+                folds=config.eval_folds,
+                linear_protocol=config.eval_linear_protocol,
+                paper_epochs=config.eval_paper_epochs,
+                device=str(resolve_device(config.device)),
+            )
+        except BaseException as err:  # a failed or interrupted evaluation never reads finished
+            run.mark("failed", error=f"evaluation: {err}")
+            raise
+        run.mark("finished")
         print(format_table(results))
     from alignuniform.report.build import write_report
 
@@ -40,7 +45,7 @@ def summary_text(run: RunDir) -> str:
     config = load_config(run.config)
     records = read_jsonl(run.metrics)
     status = run.read_status()
-    objective = config.loss if config.method == "twoview" else config.method
+    objective = "cross-entropy" if config.method == "supervised" else config.loss
     lines = [
         f"run: {run.root}",
         f"  {config.method} | {objective if config.epochs else 'untrained'} | "

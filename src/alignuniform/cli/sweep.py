@@ -27,6 +27,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per point (default 1)")
     parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per point")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="preflight and time one step of every point, print the plans; write nothing",
+    )
 
 
 def slurm_parameters(args: argparse.Namespace) -> dict:
@@ -53,12 +58,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from alignuniform.experiments.reproduce import finish_sweep
-    from alignuniform.experiments.spec import load_spec, parse_overrides
+    from alignuniform.experiments.spec import load_spec
     from alignuniform.experiments.sweep import run_sweep
+    from alignuniform.runs.config import parse_overrides
     from alignuniform.runs.lock import claim_sweep
     from alignuniform.runs.rundir import SweepDir
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
+    if args.dry_run:
+        from alignuniform.cli.plan import print_sweep_plans
+
+        print_sweep_plans(spec, args.out)
+        return 0
     with claim_sweep(SweepDir(Path(args.out))):  # through the report (run_sweep re-enters)
         root = run_sweep(
             spec,

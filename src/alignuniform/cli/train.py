@@ -1,7 +1,9 @@
 """`alignuniform train`: train an encoder, then evaluate it and write its report.
 
 Configuration precedence: built-in defaults < ``--config FILE`` (or, with ``--resume``, the
-run's own config.yaml) < flags given on the command line.
+run's own config.yaml) < ``--set KEY=VALUE`` (any config key, as in `sweep`) < flags given on
+the command line. ``--dry-run`` runs the preflight and a warm-up and a timed training step,
+prints the plan and writes nothing.
 """
 
 from __future__ import annotations
@@ -86,19 +88,33 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set any config key (repeatable), e.g. --set heldout=512 --set decode=center",
+    )
+    parser.add_argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="check everything, time a training step, print the plan; write nothing",
+    )
     parser.set_defaults(run=run)
 
 
 def build_config(args: argparse.Namespace):
-    """Defaults < config file (or the resumed run's config.yaml) < explicit flags."""
-    from alignuniform.runs.config import TrainConfig, load_config
+    """Defaults < config file (or the resumed run's config.yaml) < --set < explicit flags."""
+    from alignuniform.runs.config import TrainConfig, load_config, parse_overrides
     from alignuniform.runs.rundir import RunDir
 
-    overrides = {
+    flags = {
         k: TrainConfig.kind(k).from_text(k, v) if k in VALUE_FLAGS else v
         for k, v in vars(args).items()
         if k in TrainConfig.field_names()
     }
+    overrides = {**parse_overrides(getattr(args, "overrides", [])), **flags}
     base = TrainConfig()
     config_file = getattr(args, "config_file", None)
     out = overrides.get("out")
@@ -120,6 +136,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     resume = getattr(args, "resume", False)
+    if getattr(args, "dry_run", False):
+        from alignuniform.cli.plan import format_plan
+        from alignuniform.training.plan import dry_run
+
+        plan = dry_run(config, config.out, resume=resume)
+        if dist_info().is_main:
+            print(format_plan(plan, config.out), flush=True)
+        return 0
     # one owner from the first check to the last report line (train() re-enters the lock)
     with claim_run(RunDir(Path(config.out)), resume=resume, enabled=launched_rank() == 0):
         run_dir = train(config, config.out, resume=resume, progress=getattr(args, "progress", True))

@@ -114,3 +114,30 @@ def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@torch.no_grad()
+def shuffle_across_ranks(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's batch shuffle: (this rank's share of the global batch in a random order, the
+    permutation). The permutation is drawn on rank 0 (from its CPU generator) and broadcast,
+    so every rank takes its own slice of the same shuffled global batch."""
+    everything = gather_no_grad(x)
+    if dist.get_rank() == 0:
+        order = torch.randperm(len(everything)).to(x.device)
+    else:
+        order = torch.empty(len(everything), dtype=torch.long, device=x.device)
+    dist.broadcast(order, src=0)
+    rank, rows = dist.get_rank(), x.shape[0]
+    return everything[order[rank * rows : (rank + 1) * rows]], order
+
+
+def unshuffle(gathered: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Undo `shuffle_across_ranks` on a gathered result: row ``order[i]`` gets row i."""
+    restored = torch.empty_like(gathered)
+    restored[order] = gathered
+    return restored

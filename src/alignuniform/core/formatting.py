@@ -23,22 +23,27 @@ def fixed(value: float | None, digits: int, missing: str = MISSING) -> str:
     return missing if value is None else f"{value:.{digits}f}"
 
 
+def json_ready(value: Any, notes: list[str] | None = None, where: str = "") -> Any:
+    """``value`` with NaN and infinities (which JSON cannot hold) replaced by None; each
+    replacement is described in ``notes`` when a list is given."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if notes is not None:
+            notes.append(f"{where} was {value} (not finite), written as null")
+        return None
+    if isinstance(value, dict):
+        return {
+            k: json_ready(v, notes, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v, notes, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def to_json(value: Any, indent: int | None = None) -> str:
     """Valid JSON for ``value``: NaN and infinities become null, each with a line in "notes"
     (a top-level mapping gets the notes; json.dumps alone would print the invalid Infinity)."""
     notes: list[str] = []
-
-    def clean(item: Any, where: str) -> Any:
-        if isinstance(item, float) and not math.isfinite(item):
-            notes.append(f"{where} was {item} (not finite), written as null")
-            return None
-        if isinstance(item, dict):
-            return {k: clean(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [clean(v, f"{where}[{i}]") for i, v in enumerate(item)]
-        return item
-
-    cleaned = clean(value, "")
+    cleaned = json_ready(value, notes)
     if notes and isinstance(cleaned, dict):
         cleaned["notes"] = [*cleaned.get("notes", []), *notes]
     return json.dumps(cleaned, indent=indent, allow_nan=False)

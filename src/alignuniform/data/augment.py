@@ -18,21 +18,26 @@ Recipes (all normalise with per-channel dataset mean/std after scaling uint8 to 
   p=0.8, grayscale p=0.2, Gaussian blur sigma in (0.1, 2) with p=0.5, flip.
 
 Crops use kornia's batched ``resample`` mode (one affine warp for the whole batch), which is
-faster on CPU than the per-sample ``slice`` mode.
+faster on CPU than the per-sample ``slice`` mode. A `Canvas` batch (whole images of different
+sizes, ``decode="full"`` folder datasets) is cropped from each image's own extent instead, with
+torchvision's RandomResizedCrop sampling rule (10 tries, then a centre crop of clamped ratio).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import kornia.augmentation as K
 import torch
 import torchvision.transforms.v2 as T
+from kornia.geometry.transform import crop_and_resize
 from torch import nn
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.validation import check_positive_int
+from alignuniform.data.imagedata import Canvas
 
 STL10_MEAN = (0.44087801806139126, 0.42790631331699347, 0.3867879370752931)
 STL10_STD = (0.26826768628079806, 0.2610450402318512, 0.26866836876860795)
@@ -170,12 +175,40 @@ def to_unit_float(batch: torch.Tensor, channels: int) -> torch.Tensor:
     return batch.float()
 
 
+def random_resized_boxes(
+    extents: torch.Tensor, scale: tuple[float, float], ratio: tuple[float, float], tries: int = 10
+) -> torch.Tensor:
+    """RandomResizedCrop boxes for images of (height, width) ``extents`` [B, 2], batched:
+    corners [B, 4, 2] as (x, y), clockwise from the top-left, in pixel coordinates."""
+    h, w = extents[:, :1].double(), extents[:, 1:].double()  # [B, 1] each
+    b = len(extents)
+    area = h * w * torch.empty(b, tries, dtype=torch.float64).uniform_(*scale)
+    log_ratio = torch.empty(b, tries, dtype=torch.float64).uniform_(*map(math.log, ratio))
+    aspect = log_ratio.exp()
+    cw, ch = (area * aspect).sqrt().round(), (area / aspect).sqrt().round()
+    fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    first = fits.double().argmax(dim=1, keepdim=True)  # the first try that fits
+    cw, ch = cw.gather(1, first), ch.gather(1, first)
+    # no try fits: the whole image, its ratio clamped into ``ratio``, centred
+    fw = torch.where(w / h < ratio[0], w, torch.minimum(w, (h * ratio[1]).round()))
+    fh = torch.where(w / h < ratio[0], (w / ratio[0]).round(), h)
+    found = fits.any(dim=1, keepdim=True)
+    cw, ch = torch.where(found, cw, fw), torch.where(found, ch, fh)
+    offsets = torch.rand(b, 2, dtype=torch.float64)
+    top = torch.where(found, (offsets[:, :1] * (h - ch + 1)).floor(), ((h - ch) / 2).round())
+    left = torch.where(found, (offsets[:, 1:] * (w - cw + 1)).floor(), ((w - cw) / 2).round())
+    x0, y0, x1, y1 = left, top, left + cw - 1, top + ch - 1
+    corners = [torch.cat(c, dim=1) for c in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+    return torch.stack(corners, dim=1).float()
+
+
 class ViewAugmentation(nn.Module):
     """forward(uint8/float [B, C, H, W]) -> float32 normalised [B, C, S, S]; new params per call."""
 
     def __init__(self, recipe: Recipe, size: int) -> None:
         super().__init__()
         self.channels = recipe.channels
+        self.size, self.crop_scale, self.crop_ratio = size, recipe.crop_scale, recipe.crop_ratio
         ops: list[nn.Module] = [
             K.RandomResizedCrop(
                 (size, size),
@@ -197,8 +230,13 @@ class ViewAugmentation(nn.Module):
         ops.append(K.Normalize(torch.tensor(recipe.mean), torch.tensor(recipe.std)))
         self.ops = nn.Sequential(*ops)
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.ops(to_unit_float(batch, self.channels))
+    def forward(self, batch: torch.Tensor | Canvas) -> torch.Tensor:
+        if not isinstance(batch, Canvas):
+            return self.ops(to_unit_float(batch, self.channels))
+        boxes = random_resized_boxes(batch.extents.cpu(), self.crop_scale, self.crop_ratio)
+        images = to_unit_float(batch.images, self.channels)
+        crops = crop_and_resize(images, boxes.to(images.device), (self.size, self.size))
+        return self.ops[1:](crops)
 
     def _apply(self, fn, *args, **kwargs):
         """Move/cast with the model, but keep drawing random parameters on the CPU in float32

@@ -8,7 +8,7 @@ from pathlib import Path
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.validation import check_int, check_positive_int
 from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
-from alignuniform.data.folder import load_image_folder, load_imagenet100
+from alignuniform.data.folder import DECODES, load_image_folder, load_imagenet100
 from alignuniform.data.idx import load_fashion_mnist
 from alignuniform.data.imagedata import ImageData
 from alignuniform.data.stl10 import PARTS as STL10_SPLITS
@@ -47,14 +47,17 @@ def load_dataset(
     download: bool = False,
     image_size: int | None = None,
     resize: int | None = None,
+    decode: str = "center",
 ) -> ImageData:
     """Load ``split`` of dataset ``name`` as uint8 images with int64 labels.
 
     Names: "fashion-mnist", "stl10", "cifar10", "cifar100", "imagefolder:PATH",
     "imagenet100:PATH". Splits: "train", "test"; STL-10 also "unlabeled" and "train+unlabeled"
     (unlabeled images get label -1). ``data_dir`` is searched first (and downloaded into when
-    ``download=True``). ``image_size`` / ``resize`` set the decode size of folder datasets
-    (centre crop after resizing the shorter side; default 224 / 256).
+    ``download=True``); for folder datasets it is the folder itself and wins over ``:PATH``
+    ("imagenet100" with ``data_dir`` is enough). ``image_size`` / ``resize`` set the decode size
+    of folder datasets (centre crop after resizing the shorter side; default 224 / 256);
+    ``decode="full"`` keeps their whole images instead (see `alignuniform.data.folder`).
     """
     if not isinstance(name, str):
         raise InvalidTypeError(f"dataset name must be a str, got {type(name).__name__}")
@@ -66,8 +69,13 @@ def load_dataset(
             f"unknown split {split!r} for {kind}; valid splits: {', '.join(dataset_splits(kind))}"
         )
     if kind in FOLDER_KINDS:
-        if not path:
-            raise InvalidValueError(f"dataset {name!r} needs a folder: write {kind}:PATH")
+        folder = data_dir if data_dir is not None else path
+        if not folder:
+            raise InvalidValueError(
+                f"dataset {name!r} needs a folder: write {kind}:PATH or pass --data-dir PATH"
+            )
+        if decode not in DECODES:
+            raise InvalidValueError(f"decode must be one of {DECODES}, got {decode!r}")
         if download:
             raise InvalidValueError(
                 f"{kind} datasets cannot be downloaded (download=True); "
@@ -75,10 +83,10 @@ def load_dataset(
             )
         size, shorter = check_decode_size(image_size, resize)
         loader = load_image_folder if kind == "imagefolder" else load_imagenet100
-        return loader(Path(path).expanduser(), split, size, shorter)
-    if image_size is not None or resize is not None:
+        return loader(Path(folder).expanduser(), split, (size, shorter, decode))
+    if image_size is not None or resize is not None or decode != "center":
         raise InvalidValueError(
-            f"image_size/resize apply to folder datasets only; {name} images have a "
+            f"image_size/resize/decode apply to folder datasets only; {name} images have a "
             f"fixed size (resize them in the augmentation recipe instead)"
         )
     if name == "fashion-mnist":

@@ -1,7 +1,15 @@
 """Class-per-folder image trees (``imagefolder:PATH``) and ImageNet-100 (``imagenet100:PATH``).
 
-Files are listed once; each image is decoded only when a batch asks for it: PIL decode, convert
-to RGB, shorter side resized to ``resize``, centre crop ``image_size`` x ``image_size``.
+Files are listed once; each image is decoded only when a batch asks for it (PIL decode, convert
+to RGB), in one of two ways:
+
+- ``decode="center"`` (evaluation, held-out monitor, and training when asked): shorter side
+  resized to ``resize``, centre crop ``image_size`` x ``image_size`` -- ImageNet's Resize(256) +
+  CenterCrop(224). Training crops then come from that centre only.
+- ``decode="full"`` (training default): the whole image, shrunk only if its longer side exceeds
+  ``canvas`` (2 x ``resize`` = 512 px by default), in a `Canvas`; training crops are drawn from
+  the whole image, as the official RandomResizedCrop(224, scale=(0.2, 1)) does.
+
 ImageNet-100 is an ImageNet tree restricted to the 100 CMC classes listed in
 ``alignuniform/resources/imagenet100_classes.txt`` (labels follow the sorted WordNet ids).
 """
@@ -17,13 +25,14 @@ import torch
 import torchvision.transforms.functional as TF
 
 from alignuniform.core.errors import DatasetFormatError, DatasetNotFoundError
-from alignuniform.data.imagedata import ImageData
+from alignuniform.data.imagedata import Canvas, ImageData
 from alignuniform.data.locate import not_found
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
 )
 TEST_FOLDERS = ("val", "test")
+DECODES = ("full", "center")
 
 
 def imagenet100_classes() -> tuple[str, ...]:
@@ -33,33 +42,57 @@ def imagenet100_classes() -> tuple[str, ...]:
     return tuple(text.split())
 
 
-class DecodedFiles:
-    """Image files decoded on demand into uint8 RGB [3, size, size] (resize shorter side, crop)."""
+def open_rgb(path: Path, draft: int) -> PIL.Image.Image:
+    """The image at ``path`` as RGB (grayscale, CMYK, palette converted); JPEGs decoded at the
+    smallest scale whose sides are still at least ``draft``."""
+    try:
+        with PIL.Image.open(path) as image:
+            image.draft("RGB", (draft, draft))
+            return image.convert("RGB")
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as err:
+        raise DatasetFormatError(f"cannot decode image {path}: {err}") from err
 
-    def __init__(self, paths: Sequence[Path], size: int, resize: int) -> None:
+
+class DecodedFiles:
+    """Image files decoded on demand: uint8 RGB [3, size, size] centre crops (``decode="center"``)
+    or whole images on a ``canvas`` x ``canvas`` `Canvas` (``decode="full"``)."""
+
+    def __init__(self, paths: Sequence[Path], size: int, resize: int, decode: str = "center"):
         self.paths = list(paths)
-        self.size = size
-        self.resize = resize
-        self.shape = (3, size, size)
+        self.size, self.resize, self.decode_mode = size, resize, decode
+        self.canvas = 2 * resize
+        side = self.canvas if decode == "full" else size
+        self.shape = (3, side, side)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def decode(self, path: Path) -> torch.Tensor:
-        try:
-            with PIL.Image.open(path) as image:
-                image.draft("RGB", (self.resize, self.resize))  # JPEG: decode at reduced scale
-                image = TF.resize(image.convert("RGB"), self.resize)
-        except (OSError, ValueError, PIL.Image.DecompressionBombError) as err:
-            raise DatasetFormatError(f"cannot decode image {path}: {err}") from err
+    def centre(self, path: Path) -> torch.Tensor:
+        image = TF.resize(open_rgb(path, self.resize), self.resize)
         return TF.pil_to_tensor(TF.center_crop(image, self.size))
 
-    def read(self, indices: torch.Tensor) -> torch.Tensor:
-        images = [self.decode(self.paths[i]) for i in indices.tolist()]
-        return torch.stack(images) if images else torch.empty((0, *self.shape), dtype=torch.uint8)
+    def whole(self, path: Path) -> torch.Tensor:
+        image = open_rgb(path, self.canvas)
+        if max(image.size) > self.canvas:
+            image.thumbnail((self.canvas, self.canvas), PIL.Image.Resampling.BILINEAR)
+        return TF.pil_to_tensor(image)
+
+    def read(self, indices: torch.Tensor) -> torch.Tensor | Canvas:
+        paths = [self.paths[i] for i in indices.tolist()]
+        if self.decode_mode == "center":
+            images = [self.centre(p) for p in paths]
+            return torch.stack(images) if images else torch.empty((0, *self.shape), torch.uint8)
+        canvas = torch.zeros((len(paths), *self.shape), dtype=torch.uint8)
+        extents = torch.zeros((len(paths), 2), dtype=torch.int64)
+        for row, path in enumerate(paths):
+            image = self.whole(path)
+            h, w = image.shape[1:]
+            canvas[row, :, :h, :w] = image
+            extents[row] = torch.tensor([h, w])
+        return Canvas(canvas, extents)
 
     def head(self, n: int) -> DecodedFiles:
-        return DecodedFiles(self.paths[:n], self.size, self.resize)
+        return DecodedFiles(self.paths[:n], self.size, self.resize, self.decode_mode)
 
 
 def list_images(directory: Path) -> list[Path]:
@@ -92,8 +125,7 @@ def folder_data(
     split: str,
     folder: Path,
     classes: Sequence[str],
-    image_size: int,
-    resize: int,
+    decoding: tuple[int, int, str],
     recipe: str,
 ) -> ImageData:
     """An `ImageData` over ``folder/<class>/**/image`` for the given class list."""
@@ -110,7 +142,7 @@ def folder_data(
             f"Put images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}/<class>/.",
         )
     return ImageData(
-        DecodedFiles(paths, image_size, resize),
+        DecodedFiles(paths, *decoding),
         torch.tensor(labels, dtype=torch.int64),
         name=name,
         split=split,
@@ -124,7 +156,7 @@ def class_folders(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir())
 
 
-def load_image_folder(root: Path, split: str, image_size: int, resize: int) -> ImageData:
+def load_image_folder(root: Path, split: str, decoding: tuple[int, int, str]) -> ImageData:
     """``imagefolder:ROOT``: classes are the sub-folders of ROOT/train (or of ROOT itself)."""
     title = f"imagefolder:{root}"
     folder = split_folder(root, split, title, whole_tree_is_train=True)
@@ -136,10 +168,10 @@ def load_image_folder(root: Path, split: str, image_size: int, resize: int) -> I
             f"{folder} has class folders {unknown[:5]} that {train_folder} "
             f"lacks; the splits must share one class list"
         )
-    return folder_data(title, split, folder, classes, image_size, resize, "imagenet")
+    return folder_data(title, split, folder, classes, decoding, "imagenet")
 
 
-def load_imagenet100(root: Path, split: str, image_size: int, resize: int) -> ImageData:
+def load_imagenet100(root: Path, split: str, decoding: tuple[int, int, str]) -> ImageData:
     """``imagenet100:ROOT``: ROOT/{train,val}/<wnid>/*.JPEG restricted to the 100 CMC classes."""
     title = f"imagenet100:{root}"
     folder = split_folder(root, split, title, whole_tree_is_train=False)
@@ -152,4 +184,4 @@ def load_imagenet100(root: Path, split: str, image_size: int, resize: int) -> Im
             f"folder per WordNet id; the validation images must be sorted into class folders "
             f"too (as ImageNet's valprep.sh does)."
         )
-    return folder_data("imagenet100", split, folder, classes, image_size, resize, "imagenet")
+    return folder_data("imagenet100", split, folder, classes, decoding, "imagenet")

@@ -8,7 +8,7 @@ training loop and the evaluation code use.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch.utils.data import Dataset
@@ -16,8 +16,28 @@ from torch.utils.data import Dataset
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 
 
+class Canvas(NamedTuple):
+    """Whole images of different sizes in one batch: each at the top-left of a fixed square
+    uint8 canvas [B, C, S, S], with its own (height, width) in ``extents`` [B, 2]. Training
+    crops (`augment.ViewAugmentation`) are then drawn from the whole of every image."""
+
+    images: torch.Tensor
+    extents: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.images.shape
+
+    def to(self, device, non_blocking: bool = False) -> Canvas:
+        return Canvas(
+            self.images.to(device, non_blocking=non_blocking),
+            self.extents.to(device, non_blocking=non_blocking),
+        )
+
+
 class ImageSource(Protocol):
-    """Anything that returns uint8 image batches [B, C, H, W] for int64 index tensors."""
+    """Anything that returns uint8 image batches [B, C, H, W] (or a `Canvas`) for int64 index
+    tensors."""
 
     shape: tuple[int, int, int]  # (C, H, W) of every image
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.experiments.spec import SPEC_KEYS, SweepSpec, load_spec, parse_overrides
+from alignuniform.experiments.spec import SweepSpec, load_spec
 from alignuniform.experiments.sweep import run_sweep
-from alignuniform.runs.config import read_yaml_mapping
+from alignuniform.runs.config import parse_overrides
 from alignuniform.runs.lock import claim_sweep
 from alignuniform.runs.rundir import SweepDir
 
@@ -32,19 +30,6 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def as_sweep_file(path: Path, scratch: Path) -> Path:
-    """A training config (no sweep keys) becomes a one-point sweep under ``base``."""
-    raw = read_yaml_mapping(path, "preset")
-    if set(raw) & set(SPEC_KEYS) - {"name", "description"}:
-        return path
-    scratch.mkdir(parents=True, exist_ok=True)
-    wrapped = scratch / path.name
-    wrapped.write_text(
-        yaml.safe_dump({"name": path.stem, "base": raw, "points": [{"name": path.stem}]})
-    )
-    return wrapped
-
-
 def finish_sweep(root: Path, spec: SweepSpec) -> None:
     """The spec's extra figures, then the sweep report; prints where they are."""
     from alignuniform.report.build import write_report
@@ -64,6 +49,16 @@ def finish_sweep(root: Path, spec: SweepSpec) -> None:
     print(f"sweep: {root}\nreport: {html}")
 
 
+def preset_spec(name: str, overrides: list[str] = ()) -> SweepSpec:
+    """The preset (or spec file) ``name`` expanded, with ``--set`` overrides."""
+    return load_spec(preset_path(name), parse_overrides(list(overrides)))
+
+
+def preset_root(name: str, out: str | os.PathLike | None) -> Path:
+    """Where a preset's sweep goes: ``out``, or sweeps/<preset>."""
+    return Path(out) if out else Path("sweeps") / preset_path(name).stem
+
+
 def reproduce(
     name: str,
     *,
@@ -74,11 +69,9 @@ def reproduce(
     slurm: dict | None = None,
     progress: bool = True,
 ) -> Path:
-    path = preset_path(name)
-    root = Path(out) if out else Path("sweeps") / path.stem
-    overrides = parse_overrides(list(overrides))
-    with claim_sweep(SweepDir(root)):  # before the one-point wrapper is written into it
-        spec = load_spec(as_sweep_file(path, SweepDir(root).points), overrides)
+    spec = preset_spec(name, overrides)
+    root = preset_root(name, out)
+    with claim_sweep(SweepDir(root)):
         run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
         finish_sweep(root, spec)
     return root

@@ -52,26 +52,18 @@ class SweepSpec:
     description: str = ""
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000}, each value checked
-    by the config schema (read as YAML, or taken as is for names, losses and paths)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidValueError(f"--set expects key=value, got {item!r}")
-        if key not in TrainConfig.field_names():
-            raise InvalidValueError(
-                f"--set {key}: unknown key; valid keys: " + ", ".join(TrainConfig.field_names())
-            )
-        overrides[key] = TrainConfig.kind(key).from_text(key, value)
-    return overrides
+def as_sweep(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """A training config (no sweep keys) as a one-point sweep of that config; a spec as is."""
+    if set(raw) & set(SPEC_KEYS) - {"name", "description"}:
+        return raw
+    return {"name": name, "base": raw, "points": [{"name": name}]}
 
 
 def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Read and expand a sweep file; every point is checked as a TrainConfig up front."""
-    raw = read_yaml_mapping(path, "sweep spec")
+    """Read and expand a sweep file (or a training config: one point); every point is checked
+    as a TrainConfig up front."""
+    path = Path(path)
+    raw = as_sweep(read_yaml_mapping(path, "sweep spec"), path.stem)
     unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
         raise InvalidValueError(

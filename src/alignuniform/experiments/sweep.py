@@ -15,6 +15,7 @@ its folder (the sweep lock) while it runs; each point's ``train`` owns the point
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -189,6 +190,30 @@ def set_aside(sweep: SweepDir, name: str, trained_as: str) -> Path:
     with hold_lock(run.lock, "run"):  # not while a `train` of its own still runs in it
         run.root.rename(target)
     return target
+
+
+def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, object]]:
+    """``--dry-run``: every point's preflight, and a measured step for each distinct step cost
+    (points that differ only in loss, seed or evaluation share one), as (point name, plan);
+    nothing is written."""
+    from alignuniform.training.plan import dry_run, step_cost
+
+    sweep, plans, measured = SweepDir(Path(out)), [], {}
+    for point in spec.points:
+        config = point.config()
+        cost = step_cost(config)
+        plan = dry_run(
+            config, sweep.run(point.name).root, resume=True, measure=cost not in measured
+        )
+        if cost in measured:
+            name, first = measured[cost]
+            plan = dataclasses.replace(
+                plan, step_s=first.step_s, peak_memory=first.peak_memory, measured_on=name
+            )
+        else:
+            measured[cost] = (point.name, plan)
+        plans.append((point.name, plan))
+    return plans
 
 
 def _run_all_local(

@@ -27,6 +27,8 @@ from alignuniform.core.validation import check_positive_int
 
 METHODS = ("twoview", "moco", "supervised")
 PRECISIONS = ("fp32", "bf16", "fp16")
+HELDOUT_SPLITS = ("test", "train")  # "train": monitor training images, by explicit choice only
+DECODES = ("full", "center")  # folder datasets: crops from the whole image | from its centre
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
@@ -241,6 +243,17 @@ class TrainConfig:
     sync_bn: bool = key(False, BOOL, "SyncBatchNorm across processes under torchrun")
     num_workers: int = key(0, integer(0), "data-loading processes for on-disk image folders")
     heldout: int = key(2048, integer(2), "held-out images monitored every epoch")
+    heldout_split: str = key(
+        "test",
+        choice(HELDOUT_SPLITS),
+        "split the held-out monitor reads: test | train (training images, by explicit choice)",
+    )
+    decode: str = key(
+        "full",
+        choice(DECODES),
+        "folder datasets: full (crops from the whole image) | center (Resize + CenterCrop first)",
+    )
+    moco_shuffle_bn: bool = key(True, BOOL, "MoCo: shuffle the key encoder's batch across ranks")
     out: str | None = key(None, optional(TEXT), "run directory")
     evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
     eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
@@ -362,6 +375,24 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
 def load_config(path: str | os.PathLike) -> TrainConfig:
     """Read a YAML config file (unknown keys are an error)."""
     return TrainConfig.from_dict(read_yaml_mapping(path, "config file"), source=str(path))
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["epochs=1", "subset=2000"]`` -> {"epochs": 1, "subset": 2000}: the ``--set KEY=VALUE``
+    of `train`, `sweep` and `reproduce`, each value checked by the schema (read as YAML, or
+    taken as is for names, losses and paths)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidValueError(f"--set expects key=value, got {item!r}")
+        if key not in TrainConfig.field_names():
+            raise InvalidValueError(
+                f"--set {key}: unknown key; valid keys: " + ", ".join(TrainConfig.field_names())
+            )
+        overrides[key] = TrainConfig.kind(key).from_text(key, value)
+    return overrides
 
 
 def dump_config(config: TrainConfig) -> str:

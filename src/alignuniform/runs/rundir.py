@@ -1,7 +1,8 @@
 """Run and sweep directories: every path inside them is spelled here, and only here.
 
     runs/<name>/config.yaml     resolved config (rerun it to reproduce the run)
-    runs/<name>/run.json        status (running | interrupted | failed | finished), times, host
+    runs/<name>/run.json        status (running | interrupted | trained | failed | finished),
+                                times, host; "trained" = evaluation pending
     runs/<name>/metrics.jsonl   one JSON line per epoch
     runs/<name>/checkpoints/last.pt
     runs/<name>/eval.json, features/ (cached probe features), figures/, tensorboard/,
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.formatting import json_ready
 from alignuniform.runs.atomic import atomic_write_text
 
 LOCK = ".lock"
@@ -98,6 +100,11 @@ class RunDir:
     def holds_run(self) -> bool:
         """True when `train` has written here: a run.json or a checkpoint."""
         return self.status.is_file() or self.checkpoint.is_file()
+
+    def mark(self, state: str, **extra: Any) -> None:
+        """Set the status in run.json (keeping its other fields), e.g. after the evaluation."""
+        status = {k: v for k, v in self.read_status().items() if k != "error"}
+        write_json(self.status, {**status, "status": state, "finished": utc_now(), **extra})
 
 
 @dataclass(frozen=True)
@@ -233,7 +240,8 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(json_ready(value), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -262,4 +270,5 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def write_jsonl(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
     """Rewrite a JSON-lines file atomically (used to append: read, add, write)."""
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    lines = (json.dumps(json_ready(r), allow_nan=False) + "\n" for r in records)
+    atomic_write_text(path, "".join(lines))

@@ -1,7 +1,8 @@
 """What a run logs each epoch: mean loss terms, held-out L_align / L_uniform, throughput.
 
 L_align (alpha=2) is measured between two augmentations (fixed seed) of a fixed held-out set
-(the test split's first images), L_uniform (t=2) on the plain evaluation view of the same
+(the test split's first images, checked by the preflight; the training split's only when
+``heldout_split: train`` asks for it), L_uniform (t=2) on the plain evaluation view of the same
 images, so the curves of every epoch and every run are comparable. Both come from
 `alignuniform.core.geometry`, the path the evaluator uses.
 """
@@ -17,17 +18,6 @@ from alignuniform.core.geometry import alignment_of, uniformity_of
 from alignuniform.runs.rundir import RunDir
 
 BATCH_SIZE = 512  # held-out images per forward pass
-
-
-def heldout_images(config, train_data) -> torch.Tensor:
-    """The test split's first ``config.heldout`` images (the training set's if it has none)."""
-    from alignuniform.data import load_dataset
-
-    try:
-        data = load_dataset(config.dataset, "test", data_dir=config.data_dir)
-    except (FileNotFoundError, ValueError):
-        data = train_data
-    return data.get_batch(torch.arange(min(config.heldout, len(data))))[0]
 
 
 class EpochMonitor:

@@ -30,15 +30,27 @@ def epoch_batches(config: TrainConfig, n: int, epoch: int, info: DistInfo) -> li
     ]
 
 
+class _Batches(torch.utils.data.Dataset):
+    """Index batch -> ``data.get_batch(batch)``: workers decode whole batches."""
+
+    def __init__(self, data) -> None:
+        self.data = data
+
+    def __getitem__(self, indices: torch.Tensor):
+        return self.data.get_batch(indices)
+
+
 def iterate_batches(data, batches: list[torch.Tensor], num_workers: int) -> Iterator:
-    """(uint8 images, labels) per index batch; decoding in worker processes when asked."""
+    """(uint8 images or a `Canvas`, labels) per index batch; decoded in worker processes when
+    asked."""
     if num_workers == 0:
         for idx in batches:
             yield data.get_batch(idx)
         return
     loader = torch.utils.data.DataLoader(
-        data,
-        batch_sampler=[b.tolist() for b in batches],
+        _Batches(data),
+        sampler=batches,
+        batch_size=None,
         num_workers=num_workers,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,

@@ -29,19 +29,15 @@ from alignuniform.core.errors import (
     TrainingDiverged,
 )
 from alignuniform.core.seeding import derive_seed
-from alignuniform.data import ImageData, load_dataset
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.checkpoint import load_checkpoint, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
 from alignuniform.runs.lock import claim_run
 from alignuniform.runs.rundir import RunDir, read_jsonl, utc_now, write_json, write_jsonl
 from alignuniform.training.methods import create_method
-from alignuniform.training.monitor import (
-    EpochMonitor,
-    TensorBoardLog,
-    format_record,
-    heldout_images,
-)
+from alignuniform.training.methods.base import StepOutput
+from alignuniform.training.monitor import EpochMonitor, TensorBoardLog, format_record
+from alignuniform.training.preflight import TrainingData, preflight
 from alignuniform.training.runtime import autocast, lr_at, resolve_device
 from alignuniform.training.sampling import epoch_batches, iterate_batches
 from alignuniform.training.stop import StopRequests
@@ -68,26 +64,6 @@ def place_process(config: TrainConfig) -> Placement:
             f"({info.world_size}): it is the global batch, split evenly across ranks"
         )
     return Placement(info, device)
-
-
-@dataclass
-class TrainingData:
-    """The resolved config with the images it trains on and the held-out images it monitors."""
-
-    config: TrainConfig
-    train: ImageData
-    heldout: torch.Tensor
-
-
-def load_training_data(config: TrainConfig) -> TrainingData:
-    """Resolve ``config`` once against its dataset (recipe, input channels), then load."""
-    config = config.resolve()
-    data = load_dataset(
-        config.dataset, config.train_split, data_dir=config.data_dir, download=config.download
-    )
-    config = config.with_data_defaults(data)
-    train_data = data.subset(config.subset) if config.subset else data
-    return TrainingData(config, train_data, heldout_images(config, data))
 
 
 class Trainer:
@@ -236,21 +212,7 @@ class Trainer:
         for images, labels in iterate_batches(
             self.train_data, batches[self.step :], config.num_workers
         ):
-            images = images.to(self.device, non_blocking=True)
-            labels = labels.to(self.device, non_blocking=True)
-            with autocast(self.device, config.precision):
-                try:
-                    out = self.model(images, labels)
-                except NonFiniteEmbeddings as err:  # the losses refuse NaN/Inf embeddings
-                    self._diverged("the encoder's output became NaN/Inf", err)
-            self._check_finite(out)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss).backward()
-            with self.stop.deferred():  # the weights, step and meters move together
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.step += 1
-                self.monitor.add_step(out.loss, out.terms, len(images) * self.info.world_size)
+            out = self.train_step(images, labels)
             bar.update()
             bar.set_postfix(loss=f"{out.loss.item():.4f}")
             self.stop.check()
@@ -261,6 +223,26 @@ class Trainer:
         self.epoch, self.step = epoch + 1, 0  # only once the epoch's record is written
         self.save()
         self.stop.check()
+
+    def train_step(self, images, labels) -> StepOutput:
+        """One optimisation step on this rank's share of a global batch (any device); the
+        weights, the step counter and the epoch meters move together (a stop waits for them)."""
+        images = images.to(self.device, non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        with autocast(self.device, self.config.precision):
+            try:
+                out = self.model(images, labels)
+            except NonFiniteEmbeddings as err:  # the losses refuse NaN/Inf embeddings
+                self._diverged("the encoder's output became NaN/Inf", err)
+        self._check_finite(out)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        with self.stop.deferred():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.step += 1
+            self.monitor.add_step(out.loss, out.terms, len(labels) * self.info.world_size)
+        return out
 
     def _log_epoch(self, epoch: int, lr: float) -> None:
         """Append the record of (1-based) ``epoch`` to metrics.jsonl (held-out metrics too)."""
@@ -286,17 +268,21 @@ class Trainer:
         ) from cause
 
 
+AWAITING_EVALUATION = "trained"  # run.json until the evaluation ends: "finished" or "failed"
+
+
 class RunStatus:
     """run.json: the run's state and wall time, rewritten with every checkpoint so a killed run
     keeps the time of the epochs it saved (written by rank 0 only)."""
 
-    def __init__(self, run: RunDir, placement: Placement, previous: dict):
+    def __init__(self, run: RunDir, placement: Placement, previous: dict, heldout: str = ""):
         self.run, self.enabled = run, placement.info.is_main
         self.started, self.previous_wall = time.time(), previous.get("wall_time_s", 0.0)
         self.base = {
             "started": previous.get("started", utc_now()),
             "device": str(placement.device),
             "world_size": placement.info.world_size,
+            "heldout": heldout,
             "torch": torch.__version__,
             "host": socket.gethostname(),
         }
@@ -316,15 +302,18 @@ def train(
 ) -> Path:
     """Train (or continue) the run in ``run_dir``; returns its path.
 
-    Without ``resume`` an existing checkpoint in ``run_dir`` is an error (nothing is
-    overwritten); with it, training continues from the checkpoint (a finished run trains
-    nothing). Ctrl-C and SIGTERM save a checkpoint before exiting.
+    The preflight checks everything the run touches before anything is written. Without
+    ``resume`` an existing checkpoint in ``run_dir`` is an error (nothing is overwritten); with
+    it, training continues from the checkpoint (a finished run trains nothing). Ctrl-C and
+    SIGTERM save a checkpoint before exiting. A run that evaluates ends as "trained" here; the
+    evaluation marks it "finished" or "failed".
     """
     run = RunDir(Path(run_dir))
     placement = place_process(config)
     with claim_run(run, resume=resume, enabled=placement.info.is_main) as resuming:
-        data = load_training_data(config)
-        status = RunStatus(run, placement, run.read_status() if resuming else {})
+        data = preflight(config, placement.info, placement.device, run, resume=resume).data
+        previous = run.read_status() if resuming else {}
+        status = RunStatus(run, placement, previous, data.heldout_source)
         stop = StopRequests()
         trainer = Trainer(
             data,
@@ -351,7 +340,7 @@ def train(
             with contextlib.suppress(DiskFullError):  # then the disk-full error itself shows
                 status.write("failed", error=describe_error(err))
             raise
-        status.write("finished")
+        status.write(AWAITING_EVALUATION if data.config.evaluate else "finished")
     return run.root
 
 

@@ -10,7 +10,12 @@ Queries q = f(aug(x)), keys k = f_EMA(aug'(x)) (no gradient), a queue Q of the l
 with G_t(u, v) = exp(-t ||u - v||^2) and K queries in the (global) batch. Every potential is
 computed blockwise, so memory stays O(K x block) for any queue length. Under torchrun the
 queries are gathered with gradients and the keys without, so every rank enqueues the same
-global batch of keys and the queues stay identical.
+global batch of keys and the queues stay identical. Queries, keys (and so the queue) are
+unit-normalised in float32 whatever precision the encoders ran in.
+
+Shuffling BN (``moco_shuffle_bn``, on by default, as in the official code): under torchrun
+the key views are shuffled across processes before the key encoder and restored after, so the
+key encoder's per-process batch statistics cannot tell which key belongs to which query.
 """
 
 from __future__ import annotations
@@ -20,11 +25,27 @@ import copy
 import torch
 from torch import nn
 
-from alignuniform.core.distributed import gather_no_grad, gather_with_grad
+from alignuniform.core.distributed import (
+    gather_no_grad,
+    gather_with_grad,
+    is_distributed,
+    shuffle_across_ranks,
+    unshuffle,
+)
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.losses import UNIFORM_FORMS, align_loss, contrastive_loss, moco_uniform_loss
 from alignuniform.core.objective import Objective
-from alignuniform.training.methods.base import StepOutput
+from alignuniform.training.methods.base import StepOutput, unit_embeddings
+
+
+@torch.no_grad()
+def global_keys(key_encoder: nn.Module, views: torch.Tensor, shuffle_bn: bool) -> torch.Tensor:
+    """Unit keys of the global batch, in batch order; with ``shuffle_bn`` under torchrun each
+    process encodes a random share of the global batch (MoCo's shuffling BN)."""
+    if not (shuffle_bn and is_distributed()):
+        return gather_no_grad(unit_embeddings(key_encoder(views)))
+    shuffled, order = shuffle_across_ranks(views)
+    return unshuffle(gather_no_grad(unit_embeddings(key_encoder(shuffled))), order)
 
 
 class MocoMethod(nn.Module):
@@ -40,6 +61,7 @@ class MocoMethod(nn.Module):
         queue_size: int = 16384,
         momentum: float = 0.999,
         uniform_form: str = "eq18",
+        shuffle_bn: bool = True,
     ):
         super().__init__()
         if not 0 <= momentum < 1:
@@ -56,6 +78,7 @@ class MocoMethod(nn.Module):
         self.objective = objective
         self.momentum = momentum
         self.uniform_form = uniform_form
+        self.shuffle_bn = shuffle_bn
         queue = nn.functional.normalize(torch.randn(queue_size, out_dim), dim=1)
         self.register_buffer("queue", queue)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
@@ -70,6 +93,7 @@ class MocoMethod(nn.Module):
             queue_size=config.moco_queue,
             momentum=config.moco_momentum,
             uniform_form=config.moco_uniform,
+            shuffle_bn=config.moco_shuffle_bn,
         )
 
     @torch.no_grad()
@@ -106,11 +130,10 @@ class MocoMethod(nn.Module):
         return values
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
-        q = gather_with_grad(self.encoder(self.augment(images)))
+        q = gather_with_grad(unit_embeddings(self.encoder(self.augment(images))))
         if self.training:
             self.update_key_encoder()
-        with torch.no_grad():
-            k = gather_no_grad(self.key_encoder(self.augment(images)).float())
+        k = global_keys(self.key_encoder, self.augment(images), self.shuffle_bn)
         values = self.terms(q, k)
         total = sum(weight * values[term.name] for weight, term in self.objective.terms)
         if self.training:

@@ -1,6 +1,7 @@
 """The paper's STL-10 method: two augmentations of each image, the objective on their embeddings.
 
-z = f([aug(x); aug'(x)])  (one pass),  L = objective(z_1, z_2) over the *global* batch
+z = f([aug(x); aug'(x)])  (one pass),  L = objective(z_1, z_2) over the *global* batch,
+with z unit-normalised in float32 whatever precision the encoder ran in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from torch import nn
 
 from alignuniform.core.distributed import gather_with_grad
 from alignuniform.core.objective import Objective
-from alignuniform.training.methods.base import StepOutput
+from alignuniform.training.methods.base import StepOutput, unit_embeddings
 
 
 class TwoViewMethod(nn.Module):
@@ -30,6 +31,6 @@ class TwoViewMethod(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         views = torch.cat([self.augment(images), self.augment(images)])
-        x, y = self.encoder(views).chunk(2)
+        x, y = unit_embeddings(self.encoder(views)).chunk(2)
         out = self.objective(gather_with_grad(x), gather_with_grad(y))
         return StepOutput(out.total, out.terms)

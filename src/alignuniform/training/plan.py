@@ -1,0 +1,97 @@
+"""``--dry-run``: the preflight, then real training steps on a real batch, measured; writes nothing.
+
+The step runs twice on the first global batch of epoch 1 at the configured precision (the first
+warms up allocators and kernels, the second is timed); the plan extrapolates its time to the
+run's total steps (training only: the per-epoch monitor and the final evaluation come on top).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from alignuniform.runs.rundir import RunDir
+from alignuniform.training.preflight import Preflight, preflight
+from alignuniform.training.sampling import epoch_batches
+from alignuniform.training.stop import StopRequests
+from alignuniform.training.trainer import Placement, Trainer, place_process
+
+
+@dataclass
+class Plan:
+    """What a run would do and what one step costs here."""
+
+    preflight: Preflight
+    device: str
+    world_size: int
+    step_s: float | None  # None: nothing to train (epochs=0 or no parameters)
+    peak_memory: int  # bytes: CUDA peak allocation, else growth of the process's peak RSS
+    measured_on: str = ""  # another sweep point whose step this one shares (see `step_cost`)
+
+    @property
+    def images_per_s(self) -> float | None:
+        config = self.preflight.data.config
+        return config.batch_size / self.step_s if self.step_s else None
+
+    @property
+    def training_s(self) -> float | None:
+        return self.preflight.total_steps * self.step_s if self.step_s else None
+
+
+def peak_rss() -> int:
+    """The process's peak resident set size in bytes (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def measure_step(trainer: Trainer) -> float | None:
+    """Seconds of one training step on the first batch (after one warm-up step), or None."""
+    config = trainer.config
+    if not config.epochs or trainer.optimizer is None:
+        return None
+    batch = epoch_batches(config, len(trainer.train_data), 0, trainer.info)[0]
+    images, labels = trainer.train_data.get_batch(batch)
+    trainer.method.train()
+    trainer.monitor.start_epoch()  # the step adds to the epoch meters
+    times = []
+    for _ in range(2):
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+        start = time.perf_counter()
+        trainer.train_step(images, labels)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+        times.append(time.perf_counter() - start)
+    return times[-1]
+
+
+def step_cost(config) -> str:
+    """What a step's cost depends on: the config but its loss, seed, output and evaluation
+    (sweep points that differ only there share one measured step)."""
+    ignored = ("loss", "seed", "out")
+    values = config.to_dict().items()
+    return repr(sorted((k, v) for k, v in values if k not in ignored and not k.startswith("eval")))
+
+
+def dry_run(config, out: str | Path, *, resume: bool = False, measure: bool = True) -> Plan:
+    """Check everything ``config`` would touch and (with ``measure``) time a training step;
+    nothing is written."""
+    rss = peak_rss()
+    placement: Placement = place_process(config)
+    device = placement.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    run = RunDir(Path(out))
+    checked = preflight(config, placement.info, device, run, resume=resume)
+    step_s = None
+    if measure:
+        trainer = Trainer(checked.data, run, placement, stop=StopRequests(), progress=False)
+        step_s = measure_step(trainer)
+    cuda = device.type == "cuda"
+    peak = torch.cuda.max_memory_allocated(device) if cuda else peak_rss() - rss
+    return Plan(checked, str(device), placement.info.world_size, step_s, peak)
