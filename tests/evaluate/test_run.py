@@ -277,8 +277,8 @@ def test_dataset_without_labels_is_a_clear_error(fmnist_dir):
     [
         ({"protocols": ["svm"]}, ValueError, "unknown protocols"),
         ({"protocols": "knn"}, TypeError, "protocols must be a non-empty sequence"),
-        ({"folds": 1}, ValueError, "folds must be 0"),
-        ({"linear_protocol": "slow"}, ValueError, "linear_protocol must be one of"),
+        ({"folds": 1}, ValueError, "folds: must be 0"),
+        ({"linear_protocol": "slow"}, ValueError, "linear_protocol: must be one of"),
         ({"subset": 0}, ValueError, "subset must be a positive int"),
         ({"layers": []}, TypeError, "layers must be a non-empty sequence"),
     ],

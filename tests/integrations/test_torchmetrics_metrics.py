@@ -139,5 +139,6 @@ def test_two_gloo_processes_give_the_one_process_value_on_all_the_data(tmp_path)
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert report["local_rows"] < len(x)  # each rank saw only part of the data
         assert report["align"] == pytest.approx(au.alignment(x, y), rel=1e-12)
-        assert report["uniform"] == pytest.approx(float(au.uniformity(x)), rel=1e-12)
+        # float32 tiles: the ranks' thread count (1 each) rounds the matrix products differently
+        assert report["uniform"] == pytest.approx(float(au.uniformity(x)), rel=1e-7)
         assert report["sampled"] == float(sampled) and report["stderr"] == sampled.stderr
