@@ -7,6 +7,8 @@ two results compare only when their protocol dicts agree.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,3 +87,10 @@ def result_from(
         warnings=warnings,
         positive_distances=out["distances"],
     )
+
+
+def protocol_fingerprint(protocol: dict[str, Any]) -> str:
+    """16 hex digits of sha256 over the protocol's fields (sorted JSON): two results compare
+    only when their fingerprints are equal."""
+    text = json.dumps(_plain(protocol), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
