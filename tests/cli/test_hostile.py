@@ -9,10 +9,13 @@ exit 0 and a note in the report. Cases that need a second process use a real one
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -438,3 +441,351 @@ def test_a_metrics_line_without_an_epoch_is_dropped_on_resume(tmp_path, data_dir
     argv = ["train", "--data-dir", str(data_dir), "--out", str(run), "--epochs", "0"]
     assert main([*argv, *TINY_RUN, "--resume"]) == 0
     assert RunDir(run).metrics.read_text() == ""
+
+
+# ---- round two: links, bombs, locks, signals, permissions, escaping ---------------------------
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def secret(folder: Path) -> Path:
+    """A file of the user's outside every folder alignuniform writes: it must stay untouched."""
+    return write(folder / "outside" / "id_rsa", "PRIVATE KEY\n")
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A few hundred bytes of YAML that expand to 9**levels strings if anything copies them."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data).to_bytes(4, "big")
+        return len(data).to_bytes(4, "big") + kind + data + crc
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def embeddings(folder: Path, name: str = "e.npy", n: int = 12, d: int = 4, sign: int = 1) -> Path:
+    """Unit rows (seed 0); ``sign=-1``: the antipodes of the same rows (distance 2)."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n, d))
+    np.save(folder / name, sign * z / np.linalg.norm(z, axis=1, keepdims=True))
+    return folder / name
+
+
+def link(path: Path, target: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+def measure(model: Path, protocol: str, data: Path, *extra: str) -> list[str]:
+    return ["measure", str(model), "--protocol", protocol, "--data", str(data), *extra]
+
+
+class Hostile:
+    """A round-two case: ``build(folder, data_dir, run)`` returns the argv; ``code`` and
+    ``words`` the expected exit status and message (code 0: ``words`` on stdout, or none);
+    ``check(folder)`` what must hold afterwards (a file outside untouched, one inside kept)."""
+
+    def __init__(self, words: str, build: Callable, code: int = 2, check: Callable | None = None):
+        self.words, self.build, self.code, self.check = words, build, code, check
+
+
+def untouched(name: str = "outside/id_rsa", text: str = "PRIVATE KEY\n") -> Callable:
+    return lambda f: (f / name).read_text() == text
+
+
+ROUND_TWO = {
+    "lock is a link to a file of the user's": Hostile(
+        "not empty and is not an alignuniform run",
+        lambda f, d, r: train(d, link(f / "o" / ".lock", secret(f)).parent),
+        check=untouched(),
+    ),
+    "lock is a dangling link": Hostile(
+        "not empty and is not an alignuniform run",
+        lambda f, d, r: train(d, link(f / "o" / ".lock", f / "outside" / "made").parent),
+        check=lambda f: not (f / "outside" / "made").exists(),
+    ),
+    "lock is a link in a run that resumes": Hostile(
+        "is not a lock file of ours",
+        lambda f, d, r: (
+            lambda c: (
+                (c / ".lock").unlink(missing_ok=True),
+                link(c / ".lock", secret(f)),
+                train(d, c, "--resume"),
+            )[2]
+        )(copy_run(r, f)),
+        check=untouched(),
+    ),
+    "lock is a folder": Hostile(
+        "not empty and is not an alignuniform run",
+        lambda f, d, r: train(d, (f / "o" / ".lock").mkdir(parents=True) or f / "o"),
+    ),
+    "out is a link to a folder": Hostile(
+        "is a symbolic link",
+        lambda f, d, r: train(d, link(f / "o", secret(f).parent)),
+        check=lambda f: sorted(p.name for p in (f / "outside").iterdir()) == ["id_rsa"],
+    ),
+    "sweep lock is a link": Hostile(
+        "not empty and is not an alignuniform sweep",
+        lambda f, d, r: (link(f / "w" / ".lock", secret(f)), sweep(f, d))[1],
+        check=untouched(),
+    ),
+    "checkpoints folder is a link": Hostile(
+        "is a symbolic link",
+        lambda f, d, r: (
+            lambda c: (
+                shutil.rmtree(c / "checkpoints"),
+                link(c / "checkpoints", secret(f).parent),
+                write(f / "outside" / "last.pt", "mine"),
+                train(d, c, "--resume"),
+            )[3]
+        )(copy_run(r, f)),
+        check=lambda f: untouched()(f) and untouched("outside/last.pt", "mine")(f),
+    ),
+    "checkpoint is a link": Hostile(
+        "is a symbolic link",
+        lambda f, d, r: (
+            lambda c: (
+                shutil.copy(RunDir(c).checkpoint, f / "outside.pt"),
+                shutil.copy(RunDir(c).checkpoint, f / "copy.pt"),
+                RunDir(c).checkpoint.unlink(),
+                link(RunDir(c).checkpoint, f / "outside.pt"),
+                train(d, c, "--resume"),
+            )[4]
+        )(copy_run(r, f)),
+        check=lambda f: digest(f / "outside.pt") == digest(f / "copy.pt"),
+    ),
+    "config with an alias bomb": Hostile(
+        "alias *a0 refused",
+        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", alias_bomb()))],
+    ),
+    "sweep tags with an alias bomb": Hostile(
+        "alias *a0 refused",
+        lambda f, d, r: [
+            "sweep",
+            str(
+                write(
+                    f / "s.yaml",
+                    "name: s\npoints:\n- name: a\n  tags:\n"
+                    + "".join(f"    {line}\n" for line in alias_bomb().splitlines()),
+                )
+            ),
+            "--out",
+            str(f / "w"),
+        ],
+    ),
+    "sweep description an alias bomb": Hostile(
+        "alias *a0 refused",
+        lambda f, d, r: [
+            "sweep",
+            str(write(f / "s.yaml", alias_bomb() + "name: s\ndescription: *a8\n")),
+            "--out",
+            str(f / "w"),
+        ],
+    ),
+    "config with a key twice": Hostile(
+        "key 'epochs' appears twice",
+        lambda f, d, r: [
+            *train(d, f / "o"),
+            "--config",
+            str(write(f / "c.yaml", "epochs: 1\nlr: 0.1\nepochs: 5\n")),
+        ],
+    ),
+    "config value a huge list": Hostile(
+        "...",
+        lambda f, d, r: [
+            *train(d, f / "o"),
+            "--config",
+            str(write(f / "c.yaml", "lr: [" + ",".join(["1"] * 100_000) + "]\n")),
+        ],
+    ),
+    "eval --out a folder with someone's eval.json": Hostile(
+        "not an alignuniform evaluation",
+        lambda f, d, r: [
+            "eval",
+            str(copy_run(r, f)),
+            "--out",
+            str(write(f / "theirs" / "eval.json", "theirs").parent),
+        ],
+        check=untouched("theirs/eval.json", "theirs"),
+    ),
+    "eval --out a link": Hostile(
+        "is a symbolic link",
+        lambda f, d, r: [
+            "eval",
+            str(copy_run(r, f)),
+            "--out",
+            str(link(f / "o", secret(f).parent)),
+        ],
+        check=lambda f: sorted(p.name for p in (f / "outside").iterdir()) == ["id_rsa"],
+    ),
+    "eval with an unknown device": Hostile(
+        "device: must be auto, cpu",
+        lambda f, d, r: ["eval", str(copy_run(r, f)), "--device", "bogus"],
+    ),
+    "measure with an unknown device": Hostile(
+        "device: must be auto, cpu",
+        lambda f, d, r: [
+            *measure(embeddings(f), "pairs", embeddings(f, "e2.npy")),
+            "--device",
+            "bogus",
+        ],
+    ),
+    "measure on cuda without a GPU": Hostile(
+        "CUDA is not available" if not torch.cuda.is_available() else "GPU(s)",
+        lambda f, d, r: [
+            *measure(embeddings(f), "pairs", embeddings(f, "e2.npy")),
+            "--device",
+            "cuda" if not torch.cuda.is_available() else "cuda:99",
+        ],
+    ),
+    "plot sphere with an unknown device": Hostile(
+        "device: must be auto, cpu",
+        lambda f, d, r: ["plot", "sphere", str(copy_run(r, f)), "--device", "bogus"],
+    ),
+    "plot --out x.png beside someone's x.svg": Hostile(
+        "exists without x.png beside it",
+        lambda f, d, r: [
+            "plot",
+            "dynamics",
+            str(write_metrics(copy_run(r, f))),
+            "--out",
+            str(write(f / "figs" / "x.svg", "<svg>mine</svg>").with_suffix(".png")),
+        ],
+        check=untouched("figs/x.svg", "<svg>mine</svg>"),
+    ),
+    "PNG decompression bomb in image pairs": Hostile(
+        "could not read image",
+        lambda f, d, r: (
+            (f / "bomb.png").write_bytes(png_header(200_000, 200_000)),
+            measure(copy_run(r, f), "pairs", write(f / "p.tsv", "bomb.png\tbomb.png\n")),
+        )[1],
+    ),
+    "JSONL nested 200,000 deep": Hostile(
+        "line 1: not JSON",
+        lambda f, d, r: measure(
+            embeddings(f), "pairs", write(f / "p.jsonl", "[" * 200_000 + "]" * 200_000 + "\n")
+        ),
+    ),
+    "index 10**23 in weighted data": Hostile(
+        "line 1: index 100000000000000000000000 is not a row number",
+        lambda f, d, r: measure(embeddings(f), "weighted", write(f / "w.tsv", f"{10**23}\n")),
+    ),
+    "sparse embeddings": Hostile(
+        "holds a sparse (torch.sparse_coo) tensor",
+        lambda f, d, r: ["metrics", str(save(f / "e.pt", torch.eye(6).to_sparse()))],
+    ),
+    "meta embeddings": Hostile(
+        "holds a meta (no values) tensor",
+        lambda f, d, r: ["metrics", str(save(f / "e.pt", torch.empty(6, 3, device="meta")))],
+    ),
+    "STS file whose first sentence holds a tab": Hostile(
+        "a sentence holds a tab",
+        lambda f, d, r: measure(
+            embeddings(f),
+            "sts",
+            write(f / "s.tsv", "4.5\ta man\tplays\ta guitar\tsome\tmore\ttext\n1.0\tx\ty\n"),
+        ),
+    ),
+    # ---- what works now (exit 0) ----------------------------------------------------------
+    "STS file with a byte-order mark": Hostile(
+        "",
+        lambda f, d, r: measure(
+            embeddings(f, n=3),
+            "sts",
+            write(f / "s.tsv", "\ufeffscore\tsentence1\tsentence2\n4.5\t0\t1\n5\t1\t2\n"),
+        ),
+        code=0,
+    ),
+    "grayscale image pairs with a Fashion-MNIST run": Hostile(
+        "",
+        lambda f, d, r: measure(copy_run(r, f), "pairs", gray_pairs(f), "--image-size", "28"),
+        code=0,
+    ),
+    "infinite alignment": Hostile(
+        "alignment is inf (not finite",
+        lambda f, d, r: [
+            *measure(embeddings(f), "pairs", embeddings(f, "e2.npy", sign=-1), "--alpha", "5000"),
+            "--json",
+        ],
+        code=0,
+    ),
+    "stale checkpoint temp file of a killed write": Hostile(
+        "",
+        lambda f, d, r: (
+            lambda c: (
+                write(RunDir(c).checkpoint.parent / ".last.pt.k1ll3d.tmp", "half"),
+                train(d, c, "--resume", "--epochs", "1"),
+            )[1]
+        )(copy_run(r, f)),
+        code=0,
+        check=lambda f: not list((f / "run" / "checkpoints").glob(".last.pt.*.tmp")),
+    ),
+    "report of a run whose figure links to a key": Hostile(
+        "",
+        lambda f, d, r: (
+            lambda c: (link(c / "figures" / "key.png", secret(f)), ["report", str(c)])[1]
+        )(copy_run(r, f)),
+        code=0,
+        check=lambda f: (
+            "PRIVATE" not in (f / "run" / "report.html").read_text()
+            and "key.png was not embedded: it is a symbolic link"
+            in (f / "run" / "report.md").read_text()
+        ),
+    ),
+    "report of a run whose figure links to /dev/zero": Hostile(
+        "",
+        lambda f, d, r: (
+            lambda c: (link(c / "figures" / "zero.png", Path("/dev/zero")), ["report", str(c)])[1]
+        )(copy_run(r, f)),
+        code=0,
+        check=lambda f: "zero.png was not embedded" in (f / "run" / "report.md").read_text(),
+    ),
+}
+
+
+def write_metrics(run: Path) -> Path:
+    """Two epochs of metrics, so `plot dynamics` has curves to draw."""
+    rows = [
+        {"epoch": e, "loss": 1.0 / e, "align": 0.5, "uniform": -1.0 * e, "lr": 0.1} for e in (1, 2)
+    ]
+    RunDir(run).metrics.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return run
+
+
+def gray_pairs(folder: Path) -> Path:
+    """Two grayscale PNGs (mode L) and a pairs TSV naming them."""
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((28, 28), 60 * i, dtype=np.uint8), mode="L").save(
+            folder / f"{i}.png"
+        )
+    return write(folder / "g.tsv", "0.png\t1.png\n1.png\t2.png\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ROUND_TWO))
+def test_round_two(name, tmp_path, data_dir, made_run, capsys):
+    case = ROUND_TWO[name]
+    argv = case.build(tmp_path, data_dir, made_run)
+    capsys.readouterr()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == case.code, err
+    assert "Traceback" not in err
+    if case.code == 2:
+        assert len(err.strip().splitlines()) == 1 and len(err) < 1000, err[:2000]
+        assert err.startswith(f"alignuniform {argv[0]}: error:") and case.words in err, err
+    else:
+        assert case.words in out + err, out + err
+    assert case.check is None or case.check(tmp_path)

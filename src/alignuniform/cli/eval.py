@@ -90,6 +90,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="write eval.json (and cache features) here (default: RUN_DIR)"
     )
     parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="when the run is in use (training), wait for it instead of stopping with an error",
+    )
+    parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
     parser.set_defaults(run=run)
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from alignuniform.evaluate import evaluate_encoder, evaluate_run, format_table, write_results
+    from alignuniform.runs.lock import claim_eval
     from alignuniform.training.trainer import resolve_device
 
     if (args.run_dir is None) == (args.encoder is None):
@@ -134,17 +140,20 @@ def run(args: argparse.Namespace) -> int:
     }
     out = Path(args.out) if args.out else None
     if args.run_dir is not None:
-        results = evaluate_run(args.run_dir, dataset=args.dataset, out_dir=out, **options)
+        results = evaluate_run(
+            args.run_dir, dataset=args.dataset, out_dir=out, wait=args.wait, **options
+        )
     else:
         if args.dataset is None:
             raise InvalidValueError(
                 f"--encoder {args.encoder} needs --dataset NAME (e.g. fashion-mnist)"
             )
-        encoder = build_encoder(args.encoder, args.dataset, args.data_dir)
-        results = evaluate_encoder(
-            encoder, args.dataset, cache_dir=RunDir(out).features if out else None, **options
-        )
-        if out is not None:
-            write_results(results, out)
+        with claim_eval(None, out, wait=args.wait):
+            encoder = build_encoder(args.encoder, args.dataset, args.data_dir)
+            results = evaluate_encoder(
+                encoder, args.dataset, cache_dir=RunDir(out).features if out else None, **options
+            )
+            if out is not None:
+                write_results(results, out)
     print(to_json(results, indent=2) if args.json else format_table(results))
     return 0

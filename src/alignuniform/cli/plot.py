@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.runs.atomic import check_writable
 from alignuniform.runs.rundir import RunDir
 
 KINDS = ("sphere", "scatter", "weights", "dynamics")
@@ -56,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             raise MissingFileError(f"{directory} is not a directory: pass run or sweep directories")
     out = Path(args.out) if args.out else default_output(dirs, args.kind)
+    check_writable(out.parent, "--out")
     labels = _labels(args.labels, dirs)
     if args.kind == "sphere":
+        from alignuniform.core.device import resolve_device
         from alignuniform.experiments.sphere import plot_sphere_runs
 
         paths = plot_sphere_runs(
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             labels=labels,
             data_dir=args.data_dir,
             num_points=args.points,
-            device=args.device,
+            device=resolve_device(args.device),
         )
     elif args.kind == "dynamics":
         from alignuniform.report.run import read_metrics

@@ -17,7 +17,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alignuniform.report.build import write_report
+    from alignuniform.runs.atomic import check_writable
 
+    check_writable(args.dir, "DIR")
     for path in write_report(args.dir):
         print(path)
     return 0

@@ -245,15 +245,19 @@ def evaluate_run(
     recipe=None,
     out_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
+    wait: bool = False,
     **options,
 ) -> dict:
     """`evaluate_encoder` on the trained encoder of a run directory; writes ``eval.json``.
 
     Defaults come from the run's config.yaml (dataset, data_dir, recipe); features are cached in
-    ``<run_dir>/features``; eval.json goes to ``out_dir`` (default: the run directory).
+    ``<run_dir>/features``; eval.json goes to ``out_dir`` (default: the run directory). The run
+    (and ``out_dir``) is owned while evaluating: a run that `train` holds is refused, or waited
+    for with ``wait``.
     """
     from alignuniform.runs.checkpoint import load_encoder
     from alignuniform.runs.config import load_config
+    from alignuniform.runs.lock import claim_eval
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -261,29 +265,32 @@ def evaluate_run(
             f"run directory {run} does not exist (expected config.yaml and "
             f"checkpoints/last.pt inside)"
         )
-    config = load_config(RunDir(run).config) if RunDir(run).config.is_file() else None
-    if dataset is None:
-        if config is None:
-            raise InvalidValueError(
-                f"{run} has no config.yaml to take the dataset from; pass dataset (--dataset NAME)"
-            )
-        dataset = config.dataset
-    same_data = config is not None and dataset == config.dataset
-    if same_data:
-        data_dir = data_dir if data_dir is not None else config.data_dir
-        recipe = recipe or config.recipe
-    encoder = load_encoder(run, map_location=device)
-    results = evaluate_encoder(
-        encoder,
-        dataset,
-        data_dir=data_dir,
-        device=device,
-        cache_dir=cache_dir or RunDir(run).features,
-        recipe=recipe,
-        **options,
-    )
-    write_results(results, out_dir if out_dir is not None else run)
-    return results
+    out = Path(out_dir) if out_dir is not None else None
+    with claim_eval(run, out, wait=wait):
+        config = load_config(RunDir(run).config) if RunDir(run).config.is_file() else None
+        if dataset is None:
+            if config is None:
+                raise InvalidValueError(
+                    f"{run} has no config.yaml to take the dataset from; "
+                    "pass dataset (--dataset NAME)"
+                )
+            dataset = config.dataset
+        same_data = config is not None and dataset == config.dataset
+        if same_data:
+            data_dir = data_dir if data_dir is not None else config.data_dir
+            recipe = recipe or config.recipe
+        encoder = load_encoder(run, map_location=device)
+        results = evaluate_encoder(
+            encoder,
+            dataset,
+            data_dir=data_dir,
+            device=device,
+            cache_dir=cache_dir or RunDir(run).features,
+            recipe=recipe,
+            **options,
+        )
+        write_results(results, out_dir if out_dir is not None else run)
+        return results
 
 
 def write_results(results: dict, directory: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ its test accuracies on every layer and probe.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from pathlib import Path
@@ -68,9 +69,28 @@ def write_results(root: Path, rows: list[dict[str, Any]], spec: SweepSpec) -> No
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_safe(v) for k, v in row.items()} for row in rows)
     atomic_write_text(SweepDir(root).results, buffer.getvalue())
     atomic_write_text(SweepDir(root).table, best_table(rows, spec))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets run as a formula
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=cmd|...``) with a leading
+    ``'``, which spreadsheets show as text; numbers (``-3.4``) and other cells unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def md(text: Any) -> str:
+    """``text`` on one line, safe in Markdown and in the HTML viewers render it to."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
 
 
 def selection_score(row: dict[str, Any], metric: str) -> float:
@@ -91,9 +111,9 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
     )
     done = [r for r in rows if r["status"] == "finished" and r.get("family")]
     lines = [
-        f"# {spec.name}",
+        f"# {md(spec.name)}",
         "",
-        f"Best encoder per loss family, selected by `{metric}`"
+        f"Best encoder per loss family, selected by `{md(metric)}`"
         f"{' (k-fold CV mean)' if any(f'{metric}/cv_mean' in r for r in done) else ''}.",
         "",
     ]
@@ -104,7 +124,7 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
         if not members:
             continue
         best = max(members, key=lambda r: selection_score(r, metric))
-        cells = [title, f"`{best['loss']}`" if best["loss"] else MISSING]
+        cells = [title, f"`{md(best['loss'])}`" if best["loss"] else MISSING]
         cells += [fixed(_number(best.get(p)), 2) for p in probes]
         cells += [fixed(_number(best.get(k)), 4) for k in ("align", "uniform")]
         lines.append("| " + " | ".join(cells) + " |")
@@ -113,7 +133,7 @@ def best_table(rows: list[dict[str, Any]], spec: SweepSpec) -> str:
         lines += [
             "",
             f"{len(failed)} point(s) did not finish: "
-            + ", ".join(f"{r['name']} ({r['status']})" for r in failed),
+            + ", ".join(f"{md(r['name'])} ({md(r['status'])})" for r in failed),
         ]
     return "\n".join(lines) + "\n"
 

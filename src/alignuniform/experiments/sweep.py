@@ -15,10 +15,13 @@ its folder (the sweep lock) while it runs; each point's ``train`` owns the point
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -33,7 +36,7 @@ from alignuniform.runs.config import TrainConfig, dump_config, fingerprint, load
 from alignuniform.runs.lock import claim_sweep, hold_lock
 from alignuniform.runs.rundir import RunDir, SweepDir, read_json, write_json
 
-PointOutcome = Callable[[str, int, str], None]  # (point name, exit code, last lines of output)
+PointOutcome = Callable[..., None]  # (point name, exit code, last lines of output[, interrupted])
 
 
 def point_is_done(run_dir: Path, config: TrainConfig) -> bool:
@@ -64,13 +67,65 @@ def point_command(spec_file: Path, run_dir: Path) -> list[str]:
     ]
 
 
-def run_local(command: list[str], log: Path, threads: int) -> tuple[int, str]:
-    """Run one point's command, its output to ``log``; returns (exit code, last lines)."""
+def run_local(
+    command: list[str], log: Path, threads: int, children: Children | None = None
+) -> tuple[int | None, str]:
+    """Run one point's command, its output to ``log``; returns (exit code, last lines), or
+    (None, "") when a stop was requested before it started."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with open(log, "a") as out:  # a resumed point adds to the log of its earlier attempts
-        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        if children is None:
+            code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        else:
+            code = children.run(command, out, env)
+            if code is None:
+                return None, ""
     lines = log.read_text(errors="replace").strip().splitlines()
     return code, "\n".join(lines[-5:])
+
+
+class Children:
+    """The running points' processes. While active (main thread), SIGINT / SIGTERM are passed
+    on to each of them and no new point starts: every point stops cleanly (its `train` saves
+    a checkpoint and marks itself interrupted) before the sweep itself stops."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.procs: set[subprocess.Popen] = set()
+        self.stopping: int | None = None
+        self.lock = threading.Lock()
+        self.previous: dict = {}
+
+    def run(self, command: list[str], out, env: dict) -> int | None:
+        with self.lock:
+            if self.stopping is not None:
+                return None
+            proc = subprocess.Popen(  # its own session: a Ctrl-C reaches it once, from here
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+            self.procs.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with self.lock:
+                self.procs.discard(proc)
+
+    def _forward(self, signum, frame) -> None:
+        with self.lock:
+            self.stopping = signum
+            for proc in self.procs:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+
+    def __enter__(self) -> Children:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._forward) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 def run_slurm(
@@ -154,19 +209,21 @@ def _run_points(
         flush=True,
     )
 
-    def record(name: str, code: int, message: str) -> None:
-        """One point's outcome, into sweep.json and results.csv/table.md as soon as it ends."""
+    def record(name: str, code: int, message: str, interrupted: bool = False) -> None:
+        """One point's outcome, into sweep.json and results.csv/table.md as soon as it ends;
+        a point stopped by a signal to the sweep is "interrupted" (resumed by a rerun)."""
         kept = {k: v for k, v in status[name].items() if k != "error"}
+        state = "finished" if code == 0 else "interrupted" if interrupted else "failed"
         status[name] = {
             **kept,
-            "status": "finished" if code == 0 else "failed",
-            **({"error": message} if code else {}),
+            "status": state,
+            **({"error": message} if state == "failed" else {}),
         }
         write_json(status_path, status)
         write_results(root, collect_results(root, spec, status), spec)
         done = sum(status[n]["status"] != "pending" for n in todo)
         outcome = (
-            "finished" if code == 0 else (f"failed (exit {code}); see {sweep.point_log(name)}")
+            state if state != "failed" else f"failed (exit {code}); see {sweep.point_log(name)}"
         )
         tqdm.write(f"[{done}/{len(todo)}] point {name} {outcome}")
 
@@ -221,13 +278,20 @@ def _run_all_local(
 ) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     with (
+        Children() as children,
         ThreadPoolExecutor(max_workers=workers) as pool,
         tqdm(total=len(todo), desc="sweep", disable=not progress, dynamic_ncols=True) as bar,
     ):
         futures = {
-            pool.submit(run_local, cmd, SweepDir(root).point_log(name), threads): name
+            pool.submit(run_local, cmd, SweepDir(root).point_log(name), threads, children): name
             for name, cmd in todo.items()
         }
         for future in as_completed(futures):
-            record(futures[future], *future.result())
+            code, lines = future.result()
+            if code is None:  # never started: stays pending
+                continue
+            interrupted = children.stopping is not None and code != 0
+            record(futures[future], code, lines, interrupted)
             bar.update()
+    if children.stopping is not None:
+        raise KeyboardInterrupt(f"signal {children.stopping}")

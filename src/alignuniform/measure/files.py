@@ -36,7 +36,16 @@ def load_embeddings(path: str | Path, key: str | None = None, what: str = "EMB")
         raise InvalidValueError(
             f"could not read {what} file {str(path)!r} as {path.suffix}: {reason}"
         ) from err
-    return _pick(arrays, key, path, what)
+    import torch
+
+    array = _pick(arrays, key, path, what)
+    if isinstance(array, torch.Tensor) and (array.layout != torch.strided or array.is_meta):
+        kind = "meta (no values)" if array.is_meta else f"sparse ({array.layout})"
+        raise InvalidValueError(
+            f"{what} file {str(path)!r} holds a {kind} tensor; save a dense tensor "
+            "(tensor.to_dense()) with its values"
+        )
+    return array
 
 
 def _read_arrays(path: Path) -> dict[str, Any]:
@@ -90,7 +99,7 @@ def table_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     if not path.is_file():
         raise MissingFileError(f"data file {str(path)!r} does not exist")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not text
             for number, line in enumerate(f, 1):
                 line = line.rstrip("\r\n")
                 if line.strip() and not line.lstrip().startswith("#"):
@@ -128,7 +137,7 @@ PAIR_KEYS = (("a", "b"), ("left", "right"), ("sentence1", "sentence2"), ("image"
 def _json_pair(path: Path, number: int, line: str) -> tuple[str, str]:
     try:
         record = json.loads(line)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise bad_line(path, number, f"not JSON ({err})") from err
     if isinstance(record, dict):
         for a, b in PAIR_KEYS:

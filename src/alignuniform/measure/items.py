@@ -93,7 +93,7 @@ def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
         try:
             with Image.open(path) as image:
                 pixels = image.convert("RGB").resize((size, size), Image.BILINEAR)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise InvalidValueError(f"could not read image {path}: {err}") from err
         batch.append(torch.from_numpy(np.asarray(pixels).copy()).permute(2, 0, 1))
     x = torch.stack(batch).float().div_(255)

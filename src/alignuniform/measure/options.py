@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from alignuniform.core.device import resolve_device
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_int, check_positive, check_positive_int
 
@@ -43,6 +44,7 @@ class Options:
             self.max_pairs = check_positive_int(self.max_pairs, "max_pairs")
         if self.limit is not None:
             self.limit = check_int(self.limit, "limit", minimum=2)
+        self.device = str(resolve_device(str(self.device)))
         if self.estimator not in ESTIMATORS:
             raise InvalidValueError(
                 f"unknown estimator {self.estimator!r}; valid: {', '.join(ESTIMATORS)}"

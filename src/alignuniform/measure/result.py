@@ -76,6 +76,13 @@ def result_from(
     warnings = list(out["warnings"])
     if info.get("weights", "") is None:
         warnings.insert(0, f"{info.get('spec')} is randomly initialised: no weights were loaded")
+    for name in ("alignment", "uniformity"):  # JSON holds them as null: say why, never drop
+        value = out[name]
+        if value is not None and not math.isfinite(float(value)):
+            warnings.append(
+                f"{name} is {float(value)} (not finite: the distances overflow at this "
+                f"alpha / t); it is written as null"
+            )
     return MeasureResult(
         model=info,
         protocol=protocol,

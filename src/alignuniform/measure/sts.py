@@ -98,14 +98,29 @@ def _layout(path: Path, number: int, fields: list[str]) -> tuple[tuple[int, int,
         return (score, names.index("sentence1"), names.index("sentence2")), layout, True
     if len(fields) == 3:
         return (0, 1, 2), "score-sentence1-sentence2", False
-    if len(fields) >= 7:
+    if len(fields) >= 7 and _is_number(fields[SENTEVAL[0]]) and not _is_number(fields[0]):
         return SENTEVAL, "senteval", False
+    if _is_number(fields[0]):  # a score first, then more than two sentences: a tab inside one
+        raise bad_line(
+            path,
+            number,
+            f"expected score<TAB>sentence1<TAB>sentence2, found {len(fields)} fields: a sentence "
+            "holds a tab; replace tabs inside sentences by spaces",
+        )
     raise bad_line(
         path,
         number,
         f"expected score<TAB>sentence1<TAB>sentence2 (3 fields) or the SentEval STS-B layout "
         f"(7 or more), found {len(fields)} field(s)",
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def measure_sts(model: Any, data: str | Path, opts: Options) -> MeasureResult:

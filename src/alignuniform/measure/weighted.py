@@ -28,6 +28,7 @@ from alignuniform.measure.files import bad_line, table_lines
 from alignuniform.measure.items import rows_of
 from alignuniform.measure.options import Options
 from alignuniform.measure.result import MeasureResult, result_from
+from alignuniform.runs.yamlfile import short_repr
 
 
 def read_interactions(path: str | Path, columns: int) -> torch.Tensor:
@@ -38,9 +39,12 @@ def read_interactions(path: str | Path, columns: int) -> torch.Tensor:
         if len(fields) != columns:
             raise bad_line(path, number, f"expected {columns} tab-separated index(es)")
         try:
-            rows.append([int(f) for f in fields])
+            row = [int(f) for f in fields]
         except ValueError:
-            raise bad_line(path, number, f"{line!r} holds a non-integer index") from None
+            raise bad_line(path, number, f"{short_repr(line)} holds a non-integer index") from None
+        if any(not 0 <= i < 2**62 for i in row):
+            raise bad_line(path, number, f"index {max(row, key=abs)} is not a row number (>= 0)")
+        rows.append(row)
     if not rows:
         raise InvalidValueError(f"{path} holds no interactions")
     return torch.tensor(rows, dtype=torch.long)

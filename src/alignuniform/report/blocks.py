@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import importlib.metadata
 import os
 import platform
 import re
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,27 @@ def figure(draw, out: Path, caption: str) -> Block:
     return Image(png, caption)
 
 
+MAX_FIGURE_BYTES = 20 * 2**20  # a PNG larger than this is left out of the report, with a note
+
+
 def other_figures(figures: Path, blocks: list[Block]) -> list[Block]:
-    """PNGs in figures/ that the report did not draw itself (e.g. `plot sphere`'s), embedded."""
+    """PNGs in figures/ that the report did not draw itself (e.g. `plot sphere`'s), embedded.
+
+    Only regular files inside the report's folder are embedded (never what a link points
+    to: a page people share must not carry a file of the user's), up to `MAX_FIGURE_BYTES`.
+    """
+    if figures.is_symlink():
+        return [Text(f"{figures.name}/ is a symbolic link: its figures were not embedded.", "note")]
     shown = {block.png.resolve() for block in blocks if isinstance(block, Image)}
-    others = [p for p in sorted(figures.glob("*.png")) if p.resolve() not in shown]
+    others, skipped = [], []
+    for p in sorted(figures.glob("*.png")):
+        problem = _not_embeddable(p, figures)
+        if problem:
+            skipped.append(Text(f"figures/{p.name} was not embedded: {problem}.", "note"))
+        elif p.resolve() not in shown:
+            others.append(p)
     if not others:
-        return []
+        return [Heading("Other figures"), *skipped] if skipped else []
     images = [
         Image(
             p,
@@ -64,7 +81,22 @@ def other_figures(figures: Path, blocks: list[Block]) -> list[Block]:
         )
         for p in others
     ]
-    return [Heading("Other figures"), *images]
+    return [Heading("Other figures"), *images, *skipped]
+
+
+def _not_embeddable(path: Path, folder: Path) -> str | None:
+    """Why ``path`` may not go into a report (None: it may): a link, not a regular file, a
+    file outside ``folder``, or too large."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if path.resolve().parent != folder.resolve():
+        return "it lies outside the run folder"
+    if info.st_size > MAX_FIGURE_BYTES:
+        return f"it is larger than {MAX_FIGURE_BYTES // 2**20} MiB"
+    return None
 
 
 def markdown_blocks(path: Path) -> list[Block]:
@@ -75,7 +107,7 @@ def markdown_blocks(path: Path) -> list[Block]:
         ]
     blocks: list[Block] = []
     table: list[list[str]] = []
-    for line in [*path.read_text().splitlines(), ""]:
+    for line in [*html.unescape(path.read_text()).splitlines(), ""]:  # rendered escaped again
         if line.strip().startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells):

@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.core.formatting import duration
 from alignuniform.report.blocks import CAPTIONS, cell, figure, key_values, load
@@ -18,6 +16,7 @@ from alignuniform.report.render import (
     Text,
 )
 from alignuniform.runs.rundir import RunDir, read_json, read_jsonl
+from alignuniform.runs.yamlfile import load_yaml
 from alignuniform.viz.figures import plot_dynamics
 
 MAX_EPOCH_ROWS = 20
@@ -34,7 +33,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 def run_blocks(run_dir: Path) -> list[Block]:
     """Summary, evaluation, training dynamics and configuration of one run."""
     run = RunDir(run_dir)
-    config, config_error = load(run.config, lambda p: yaml.safe_load(p.read_text()) or {})
+    config, config_error = load(run.config, lambda p: load_yaml(p.read_text()) or {})
     status, status_error = load(run.status, read_json)
     blocks: list[Block] = [Heading("Summary")]
     for problem in (config_error, status_error):

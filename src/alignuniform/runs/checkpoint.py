@@ -36,6 +36,15 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         raise InvalidValueError(f"checkpoint state lacks {sorted(missing)}")
     state = {"format": FORMAT, **state}
     atomic_write_bytes(path, lambda f: torch.save(state, f))
+    remove_stale_temps(Path(path))
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` (``.last.pt.*.tmp``) that a
+    process killed mid-write (SIGKILL) left behind; the caller owns the run (its lock)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
 
 
 def load_tensors(path: Path, map_location: str | torch.device = "cpu", what: str = "file") -> Any:

@@ -24,6 +24,7 @@ import yaml
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.schedule import milestones_at
 from alignuniform.core.validation import check_positive_int
+from alignuniform.runs.yamlfile import load_yaml, short_repr
 
 METHODS = ("twoview", "moco", "supervised")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -56,7 +57,7 @@ class Kind:
         """``value`` converted, or an error naming ``key`` and what it must be."""
         value = self.convert(value)
         if not self.ok(value):
-            raise InvalidValueError(f"{key}: must be {self.what}, got {value!r}")
+            raise InvalidValueError(f"{key}: must be {self.what}, got {short_repr(value)}")
         return value
 
     def from_text(self, key: str, text: str) -> Any:
@@ -64,7 +65,7 @@ class Kind:
         if self.verbatim:
             return self.check(key, None if text in ("null", "~") else text)
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError as err:
             problem = " ".join(str(err).split())
             raise InvalidValueError(f"{key}: {text!r} is not a plain value ({problem})") from err
@@ -88,7 +89,7 @@ def _as_number(value: Any) -> Any:
 def _as_list(value: Any) -> Any:
     """``"155,170,185"`` as a list of YAML values; anything else unchanged."""
     if isinstance(value, str):
-        return [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+        return [load_yaml(v) for v in value.split(",") if v.strip()]
     return value
 
 
@@ -176,7 +177,7 @@ def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None 
     if isinstance(values, str) or not values or not all(isinstance(v, str) for v in values):
         raise InvalidTypeError(
             f"{name} must be a non-empty sequence of names such as "
-            f"{list(allowed or LAYERS)}, got {values!r}"
+            f"{list(allowed or LAYERS)}, got {short_repr(values)}"
         )
     unknown = [v for v in values if allowed is not None and v not in allowed]
     if unknown:
@@ -363,7 +364,7 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise MissingFileError(f"{what} {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         problem = " ".join(str(err).split())  # PyYAML spreads its message over lines
         raise InvalidValueError(f"{what} {path} is not valid YAML: {problem}") from err

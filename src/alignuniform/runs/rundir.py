@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,7 +166,8 @@ class SweepDir:
         if self.status.is_file():
             return True
         return self.root.is_dir() and all(
-            p.name in (LOCK, *RESERVED_NAMES) or RunDir(p).holds_run() for p in self.root.iterdir()
+            (p.name == LOCK and is_own_lock(p)) or p.name in RESERVED_NAMES or RunDir(p).holds_run()
+            for p in self.root.iterdir()
         )
 
 
@@ -205,17 +207,40 @@ def check_point_name(name: str) -> str:
 
 
 def check_out_dir(path: Path, owned: bool, what: str) -> None:
-    """Refuse ``--out`` when it is a file, or a non-empty folder that ``owned`` says is not
-    ours (anything but the lock file counts): nothing of the user's is ever overwritten."""
+    """Refuse ``--out`` when it is a link or a file, or a non-empty folder that ``owned`` says
+    is not ours (anything but a lock file of ours counts): nothing of the user's is ever
+    overwritten."""
+    if path.is_symlink():
+        raise InvalidValueError(
+            f"--out {path} is a symbolic link; alignuniform does not write through links: "
+            f"pass the real folder ({path.resolve()})"
+        )
     if path.exists() and not path.is_dir():
         raise InvalidValueError(
             f"--out {path} is a file, not a folder: pass a folder for the {what}"
         )
-    if path.is_dir() and not owned and any(p.name != LOCK for p in path.iterdir()):
+    if (
+        path.is_dir()
+        and not owned
+        and any(p.name != LOCK or not is_own_lock(p) for p in path.iterdir())
+    ):
         raise InvalidValueError(
             f"--out {path} is a folder that is not empty and is not an alignuniform {what}: "
             f"pass a new or empty folder (for example {path / what})"
         )
+
+
+def is_own_lock(path: Path) -> bool:
+    """True for a ``.lock`` an alignuniform process could have left: a regular file (not a
+    link) that is empty or holds a PID."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 32:
+            return False
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return text == "" or text.isdigit()
 
 
 def is_run_dir(path: Path) -> bool:
@@ -233,7 +258,7 @@ def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise InvalidValueError(
             f"{path} is not valid JSON ({err}); delete it or rerun the step"
         ) from err
@@ -255,7 +280,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             record = None
         if not isinstance(record, dict):
             if number == len(lines):

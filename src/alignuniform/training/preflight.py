@@ -20,7 +20,6 @@ the fix.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from alignuniform.core.distributed import DistInfo
 from alignuniform.core.errors import AlignUniformError, InvalidValueError
 from alignuniform.data import ImageData, load_dataset, recipe_info
 from alignuniform.models import create_encoder
+from alignuniform.runs.atomic import check_writable
 from alignuniform.runs.config import TrainConfig
 from alignuniform.runs.rundir import RunDir
 
@@ -93,9 +93,7 @@ def check_output(run: RunDir, resume: bool) -> None:
         raise InvalidValueError(
             f"{run.root} already holds a run: pass --resume to continue it, or choose another --out"
         )
-    existing = next(p for p in (run.root, *run.root.absolute().parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise InvalidValueError(f"--out {run.root}: {existing} is not writable; choose another")
+    check_writable(run.root, "--out")
 
 
 def check_batch(config: TrainConfig, n: int, info: DistInfo, where: str) -> int:

@@ -15,6 +15,7 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.atomic import atomic_write_bytes
 
 CURVE_COLORS = {"uniform": "#1f77b4", "align": "#ff7f0e", "accuracy": "#2ca02c"}
 LABEL_ALIGN = r"$\mathcal{L}_\mathrm{align}(\alpha{=}2)$"
@@ -61,13 +62,22 @@ def describe_metric(key: str) -> str:
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``PATH.png`` and ``PATH.svg`` (a ``.png`` or ``.svg`` suffix on ``path`` is
-    replaced) and return the two paths."""
+    replaced) atomically and return the two paths.
+
+    The two are a pair: when only one of them exists already, it is someone else's file (e.g.
+    ``x.svg`` beside a requested ``x.png``) and the figure is refused rather than overwrite it.
+    """
     base = Path(path)
     if base.suffix.lower() in (".png", ".svg"):
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     png, svg = base.with_name(base.name + ".png"), base.with_name(base.name + ".svg")
-    fig.savefig(png, dpi=130)
-    fig.savefig(svg)
+    for lone, missing in ((png, svg), (svg, png)):
+        if os.path.lexists(lone) and not os.path.lexists(missing):
+            raise InvalidValueError(
+                f"{lone} exists without {missing.name} beside it, so it is not a figure "
+                f"alignuniform wrote; it was left untouched: move it, or choose another --out"
+            )
+    atomic_write_bytes(png, lambda f: fig.savefig(f, format="png", dpi=130))
+    atomic_write_bytes(svg, lambda f: fig.savefig(f, format="svg"))
     return png, svg

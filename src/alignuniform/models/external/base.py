@@ -81,12 +81,19 @@ class ExternalEncoder(nn.Module):
         return out.flatten(1)
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of R, G, B: PIL's convert("L")
+
+
 def adapt_channels(images: torch.Tensor, in_channels: int | None) -> torch.Tensor:
-    """Repeat a single channel to ``in_channels`` (grayscale into an RGB network)."""
+    """Repeat a single channel to ``in_channels`` (grayscale into an RGB network), or turn RGB
+    into one channel, sum_c LUMA_c x_c (colour or grayscale files into a grayscale network)."""
     if in_channels is None or images.shape[1] == in_channels:
         return images
     if images.shape[1] == 1:
         return images.expand(-1, in_channels, -1, -1)
+    if images.shape[1] == 3 and in_channels == 1:
+        weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device)
+        return (images * weights.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
     raise InvalidValueError(
         f"images have {images.shape[1]} channels but the network expects {in_channels}"
     )
