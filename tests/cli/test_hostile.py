@@ -9,12 +9,19 @@ exit 0 and a note in the report. Cases that need a second process use a real one
 
 from __future__ import annotations
 
+import csv
+import ctypes
 import hashlib
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +33,7 @@ import yaml
 
 from alignuniform.cli import main
 from alignuniform.runs.checkpoint import FORMAT
+from alignuniform.runs.lock import is_locked
 from alignuniform.runs.rundir import RunDir
 from helpers.commands import TINY_RUN
 from helpers.formats import write_fashion_mnist
@@ -789,3 +797,180 @@ def test_round_two(name, tmp_path, data_dir, made_run, capsys):
     else:
         assert case.words in out + err, out + err
     assert case.check is None or case.check(tmp_path)
+
+
+@pytest.mark.slow
+def test_eval_waits_for_or_refuses_a_run_in_training(tmp_path, made_run, locked, capsys):
+    """`eval` during training (the run's lock held by another process): one line naming the
+    owner; with --wait it evaluates once the lock is released."""
+    run = copy_run(made_run, tmp_path)
+    argv = ["eval", str(run), "--protocols", "knn", "--layers", "out", "--subset", "64"]
+    pid = locked(run)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"is in use by PID {pid}" in err and "\n" not in err
+    assert not RunDir(run).eval.exists()
+    threading.Timer(1.0, os.kill, (pid, 9)).start()  # training ends a second later
+    assert main([*argv, "--wait"]) == 0
+    assert "out" in json.loads(RunDir(run).eval.read_text())["layers"]
+
+
+@pytest.mark.slow
+def test_sweep_forwards_sigterm_and_records_the_point_interrupted(tmp_path, data_dir):
+    """SIGTERM to `sweep`: its running point's `train` gets it, stops cleanly (checkpoint
+    kept, run.json interrupted), the point reads "interrupted" (never failed), no orphan."""
+    points = [{"name": "a", "epochs": 200, "subset": 128}]
+    argv = sweep(tmp_path, data_dir, points=points)
+    proc = subprocess.Popen([sys.executable, "-m", "alignuniform", *argv], stderr=subprocess.PIPE)
+    run = RunDir(tmp_path / "w" / "a")
+    deadline = time.monotonic() + 120
+    while not run.checkpoint.is_file() and time.monotonic() < deadline:  # training has begun
+        time.sleep(0.2)
+    assert run.checkpoint.is_file() and proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert not is_locked(run.lock)  # the point's train has ended with the sweep: no orphan
+    assert run.read_status()["status"] == "interrupted"
+    status = json.loads((tmp_path / "w" / "sweep.json").read_text())
+    assert status["a"]["status"] == "interrupted" and "error" not in status["a"]
+    assert "interrupted" in (tmp_path / "w" / "results.csv").read_text()
+
+
+def run_as_a_user(argv: list[str]) -> subprocess.CompletedProcess:
+    """``alignuniform ARGV`` in a child process whose file permissions are a user's: as root,
+    without the capabilities that override them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+
+    def drop():
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):  # dropped from the bounding set: gone after exec
+            if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return subprocess.run(
+        [sys.executable, "-m", "alignuniform", *argv],
+        capture_output=True,
+        text=True,
+        preexec_fn=drop if os.geteuid() == 0 else None,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder whose permissions the test changes (and restores before deleting it)."""
+    folder = Path(tempfile.mkdtemp(prefix="alignuniform-perm-"))
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+PERMISSIONS = {  # (command with {ro}: a read-only folder, {run}: a read-only run), message
+    "train --out": (["train", "--out", "{ro}/x", "--epochs", "0", *TINY_RUN], "not writable"),
+    "train --out mode 000": (["train", "--out", "{none}/x", "--epochs", "0"], "not writable"),
+    "sweep --out": (["sweep", "{spec}", "--out", "{ro}/w"], "not writable"),
+    "eval": (["eval", "{run}"], "not writable"),
+    "eval --out": (["eval", "{run}", "--out", "{ro}/e"], "not writable"),
+    "plot --out": (["plot", "dynamics", "{run}", "--out", "{ro}/d.png"], "not writable"),
+    "report": (["report", "{run}"], "not writable"),
+    "metrics of an unreadable file": (["metrics", "{secret}"], "could not read"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PERMISSIONS))
+def test_permission_problems_are_one_line(name, shared_tmp, made_run, data_dir):
+    ro, none = shared_tmp / "ro", shared_tmp / "none"
+    run = Path(shutil.copytree(made_run, shared_tmp / "run"))
+    write_metrics(run)
+    spec_file = spec(shared_tmp, data_dir)
+    np.save(shared_tmp / "secret.npy", np.eye(3))
+    (shared_tmp / "secret.npy").chmod(0o000)
+    for path in [shared_tmp, *shared_tmp.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o555)  # readable by all, writable by none but root
+    for path in (ro, none):
+        path.mkdir(mode=0o555)
+    none.chmod(0o000)
+    words = {"ro": ro, "none": none, "run": run, "spec": spec_file}
+    words["secret"] = shared_tmp / "secret.npy"
+    argv, message = PERMISSIONS[name]
+    argv = [a.format(**words) for a in argv]
+    done = run_as_a_user(argv)
+    err = done.stderr.strip()
+    assert done.returncode == 2, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert message in err, err
+
+
+def _link_suite(what: str, f: Path, d: Path, r: Path) -> tuple[list[str], Path]:
+    """(argv, the file outside that a link inside the written folder points to)."""
+    target = secret(f)
+    if what == ".lock":
+        return train(d, link(f / "o" / ".lock", target).parent), target
+    if what == "figures/*.png":
+        run = write_metrics(copy_run(r, f))
+        link(run / "figures" / "dynamics.png", target)
+        link(run / "figures" / "dynamics.svg", write(f / "outside" / "x.svg", "<svg/>"))
+        return ["plot", "dynamics", str(run)], target
+    if what == "measure.json":
+        out = link(f / "m" / "measure.json", target).parent
+        return [
+            *measure(embeddings(f), "pairs", embeddings(f, "e2.npy")),
+            "--out",
+            str(out),
+        ], target
+    if what == "checkpoints/last.pt":
+        run = copy_run(r, f)
+        shutil.copy(RunDir(run).checkpoint, target)
+        RunDir(run).checkpoint.unlink()
+        link(RunDir(run).checkpoint, target)
+        return train(d, run, "--resume"), target
+    if what == "eval.json":
+        run = copy_run(r, f)
+        link(RunDir(run).eval, target)
+        return ["eval", str(run), "--protocols", "knn", "--layers", "out", "--subset", "64"], target
+    assert what == "--out folder"
+    return train(d, link(f / "o", target.parent)), target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "what",
+    [".lock", "figures/*.png", "measure.json", "checkpoints/last.pt", "eval.json", "--out folder"],
+)
+def test_no_write_through_a_link(what, tmp_path, data_dir, made_run, capsys):
+    """A link planted where alignuniform writes: the file it points to keeps its bytes (and
+    its folder gains nothing); the command refuses in one line or writes beside it."""
+    argv, target = _link_suite(what, tmp_path, data_dir, made_run)
+    before, entries = digest(target), sorted(p.name for p in target.parent.iterdir())
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    after = digest(target)
+    print(
+        f"\nLINK {what}: exit {code}, sha256 before {before[:16]} after {after[:16]}; {err.strip()}"
+    )
+    assert after == before and sorted(p.name for p in target.parent.iterdir()) == entries
+    assert code in (0, 2) and "Traceback" not in err
+    assert code == 0 or len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sweep_outputs_escape_names_and_formulas(tmp_path, data_dir):
+    """A spec name with HTML and a tag holding a spreadsheet formula: table.md and the report
+    show them as text, results.csv quotes the formula."""
+    name, formula = "<script>alert(1)</script> | x", "=cmd|' /C calc'!A0"
+    points = [{"name": "a", "epochs": 0, "tags": {"note": formula, "shift": -1.5}}]
+    spec_file = spec(tmp_path, data_dir, points)
+    raw = yaml.safe_load(spec_file.read_text())
+    write(spec_file, yaml.safe_dump({**raw, "name": name}))
+    assert main(["sweep", str(spec_file), "--out", str(tmp_path / "w"), "--no-progress"]) == 0
+    table = (tmp_path / "w" / "table.md").read_text()
+    assert "<script>" not in table and "&lt;script&gt;" in table
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "w" / "results.csv").read_text())))
+    assert rows[0]["note"] == "'" + formula and rows[0]["shift"] == "-1.5"
+    assert main(["report", str(tmp_path / "w")]) == 0
+    assert "<script>alert" not in (tmp_path / "w" / "report.html").read_text()

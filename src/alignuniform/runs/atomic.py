@@ -73,12 +73,12 @@ def check_writable(path: str | os.PathLike, flag: str) -> None:
     where a folder is needed. ``flag`` names the option in the message ("--out")."""
     path = Path(path)
     existing = next(p for p in (path, *path.absolute().parents) if os.path.lexists(p))
-    if path.is_symlink():
+    if os.path.islink(path):  # os.path: False, not an error, where a folder may not be read
         raise InvalidValueError(
             f"{flag} {path} is a symbolic link; alignuniform does not write through links: "
             f"pass the real folder ({path.resolve()})"
         )
-    if not existing.is_dir():
+    if not os.path.isdir(existing):
         raise InvalidValueError(f"{flag} {path}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InvalidValueError(
