@@ -461,11 +461,12 @@ def secret(folder: Path) -> Path:
     return write(folder / "outside" / "id_rsa", "PRIVATE KEY\n")
 
 
-def alias_bomb(levels: int = 9) -> str:
-    """A few hundred bytes of YAML that expand to 9**levels strings if anything copies them."""
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
-    return "\n".join(lines) + "\n"
+def alias_bomb(key: str, indent: str = "", levels: int = 9) -> str:
+    """``key`` holding a few hundred bytes of YAML that stand for 9**levels strings: anything
+    that copies or prints the value (asdict, repr, str, json) expands it."""
+    lines = [f"{key}:", '  - &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"  - &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "".join(f"{indent}{line}\n" for line in lines)
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -574,7 +575,11 @@ ROUND_TWO = {
     ),
     "config with an alias bomb": Hostile(
         "alias *a0 refused",
-        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", alias_bomb()))],
+        lambda f, d, r: [
+            *train(d, f / "o"),
+            "--config",
+            str(write(f / "c.yaml", alias_bomb("lr"))),
+        ],
     ),
     "sweep tags with an alias bomb": Hostile(
         "alias *a0 refused",
@@ -583,8 +588,7 @@ ROUND_TWO = {
             str(
                 write(
                     f / "s.yaml",
-                    "name: s\npoints:\n- name: a\n  tags:\n"
-                    + "".join(f"    {line}\n" for line in alias_bomb().splitlines()),
+                    "name: s\npoints:\n- name: a\n  tags:\n" + alias_bomb("x", "    "),
                 )
             ),
             "--out",
@@ -595,7 +599,7 @@ ROUND_TWO = {
         "alias *a0 refused",
         lambda f, d, r: [
             "sweep",
-            str(write(f / "s.yaml", alias_bomb() + "name: s\ndescription: *a8\n")),
+            str(write(f / "s.yaml", "name: s\npoints:\n- name: a\n" + alias_bomb("description"))),
             "--out",
             str(f / "w"),
         ],

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
-from alignuniform.runs.atomic import atomic_write_text
+from alignuniform.runs.atomic import atomic_write_text, check_no_link
 from alignuniform.runs.config import TrainConfig, dump_config, fingerprint, load_config
 from alignuniform.runs.lock import claim_sweep, hold_lock
 from alignuniform.runs.rundir import RunDir, SweepDir, read_json, write_json
@@ -73,6 +73,7 @@ def run_local(
     """Run one point's command, its output to ``log``; returns (exit code, last lines), or
     (None, "") when a stop was requested before it started."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    check_no_link(log)
     with open(log, "a") as out:  # a resumed point adds to the log of its earlier attempts
         if children is None:
             code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode

@@ -210,7 +210,8 @@ def holds_eval(folder: Path) -> bool:
 def check_run(run: RunDir, resume: bool) -> bool:
     """Refuse a target that is not ours, or a run without ``resume``; True when resuming."""
     check_out_dir(run.root, run.holds_run() or is_locked(run.lock), "run")
-    for path in (run.checkpoint, run.status, run.config):  # written later: refused now
+    written = (run.checkpoint, run.status, run.config, run.metrics, run.tensorboard, run.features)
+    for path in written:  # written later (a folder: its files): a link is refused now
         check_no_link(path)
     resuming = run.checkpoint.is_file()
     if resuming and not resume:
