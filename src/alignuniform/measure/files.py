@@ -8,6 +8,7 @@ and blank lines skipped; a malformed line is a `DatasetFormatError` naming file 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,9 @@ def _read_arrays(path: Path) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    content = load_tensors(path)
+    with warnings.catch_warnings():  # torch warns while it validates a sparse tensor
+        warnings.simplefilter("ignore", UserWarning)
+        content = load_tensors(path)
     if isinstance(content, dict):
         return {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if isinstance(content, torch.Tensor):
