@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from alignuniform.cli.options import add_subcommand
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "report",
         help="write report.html and report.md for a run or sweep directory",
-        description=__doc__,
+        description="Write report.html (self-contained) and report.md for a run or a sweep "
+        "directory; `train`, `sweep` and `reproduce` write theirs at the end, this writes "
+        "them again.",
+        examples=("alignuniform report runs/fm", "alignuniform report sweeps/table1"),
     )
     parser.add_argument("dir", metavar="DIR", help="a run directory or a sweep directory")
     parser.set_defaults(run=run)
