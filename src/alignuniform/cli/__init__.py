@@ -1,10 +1,10 @@
 """`alignuniform` command line: one subcommand per module in this package.
 
 Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``;
-heavy imports happen inside ``run``: building the parser imports no torch, so
-``alignuniform --help`` answers in well under a second (``benchmarks/cli_help.py``). Every expected
-failure is an `AlignUniformError`, printed as one line with exit status 2; anything else is a
-bug and keeps its traceback.
+heavy imports happen inside ``run``: building the parser imports no torch, so ``alignuniform
+--help`` answers in well under a second (``benchmarks/cli_help.py``). Every expected failure
+is an `AlignUniformError`, printed as one line with exit status 2; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,17 +17,7 @@ from alignuniform import __version__
 from alignuniform.cli.options import HelpFormatter, examples_epilog
 from alignuniform.core.errors import AlignUniformError
 
-SUBCOMMANDS = (
-    "train",
-    "eval",
-    "measure",
-    "compare",
-    "metrics",
-    "sweep",
-    "plot",
-    "report",
-    "reproduce",
-)
+SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
 EXAMPLES = (
     "alignuniform train --dataset fashion-mnist --epochs 1 --subset 2048 --out runs/first",
     "alignuniform eval runs/first",

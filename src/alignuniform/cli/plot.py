@@ -32,7 +32,9 @@ def add_parser(subparsers) -> None:
             "alignuniform plot scatter sweeps/fashion-mnist-table1 --out figures/scatter",
         ),
     )
-    parser.add_argument("kind", choices=KINDS, metavar="KIND", help="which figure: " + ", ".join(KINDS))
+    parser.add_argument(
+        "kind", choices=KINDS, metavar="KIND", help="which figure: " + ", ".join(KINDS)
+    )
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="run or sweep directories")
     parser.add_argument(
         "--out",

@@ -292,8 +292,7 @@ class TrainConfig:
     eval_subset: int | str | None = key(
         None,
         EVAL_SUBSET,
-        "the probes read the first N images of each split; all: every image "
-        "(default: as --subset)",
+        "the probes read the first N images of each split; all: every image (default: as --subset)",
     )
     eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
     eval_protocols: list[str] = key(
