@@ -2,8 +2,9 @@
 
 The step runs twice on the first global batch of epoch 1 at the configured precision (the first
 warms up allocators and kernels, the second is timed); the plan extrapolates its time to the
-run's total steps. The held-out monitor is timed the same way, on up to `MONITOR_SAMPLE`
-training images: seconds per monitored image (two augmented views and the evaluation view
+run's total steps. The held-out monitor is timed the same way, on as many training images as
+one process's batch (at most one monitor batch), so it costs no more than a step: seconds per
+monitored image (two augmented views and the evaluation view
 through the encoder, then the uniformity), which the plan multiplies by the held-out images
 and epochs, and which prices the evaluation's encoder passes too (`cli.plan`).
 """
@@ -24,8 +25,6 @@ from alignuniform.training.preflight import Preflight, preflight
 from alignuniform.training.sampling import epoch_batches
 from alignuniform.training.stop import StopRequests
 from alignuniform.training.trainer import Placement, Trainer, place_process
-
-MONITOR_SAMPLE = BATCH_SIZE  # images timed through the monitor (one of its batches)
 
 
 @dataclass
@@ -86,10 +85,12 @@ def measure_step(trainer: Trainer) -> float | None:
 
 
 def measure_monitor(trainer: Trainer) -> float:
-    """Seconds per image of the held-out monitor (after a warm-up on a few images), timed on
-    the first `MONITOR_SAMPLE` training images, which have the held-out images' shape."""
+    """Seconds per image of the held-out monitor (after a warm-up on two images), timed on the
+    first training images (the held-out images' shape): one process's batch, at most
+    `BATCH_SIZE`."""
     config, data = trainer.config, trainer.train_data
-    images = data.get_batch(torch.arange(min(MONITOR_SAMPLE, len(data))))[0]
+    count = min(BATCH_SIZE, config.batch_size // trainer.info.world_size, len(data))
+    images = data.get_batch(torch.arange(count))[0]
     encoder, augment = trainer.method.encoder, trainer.method.augment
     times = []
     for sample in (images[:2], images):
