@@ -37,6 +37,7 @@ __getattr__, __dir__ = lazy_exports(
         "uniformity_bound": "alignuniform.core.metrics",
     },
 )
+del lazy_exports
 
 __all__ = [
     "AlignUniformMeter",

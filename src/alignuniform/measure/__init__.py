@@ -23,5 +23,6 @@ __getattr__, __dir__ = lazy_exports(
         "MeasureResult": "alignuniform.measure.result",
     },
 )
+del lazy_exports
 
 __all__ = ["PROTOCOLS", "Embeddings", "MeasureResult", "Options", "measure", "resolve_model"]
