@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,8 @@ def add_renamed(parser: Any, old: str, new: str, dest: str, **kwargs) -> None:
 class HelpFormatter(argparse.HelpFormatter):
     """Each option's default after its help (unless it has none: None, a flag; or the help
     names it already); descriptions and epilogs wrapped by paragraph, except paragraphs with
-    indented lines (lists, example commands), which keep their lines."""
+    indented lines (lists, example commands), which keep their lines; lines never break
+    inside a hyphenated word (``--eval-subset``, ``fashion-mnist``)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.nargs == 0 or not action.option_strings:
@@ -59,8 +61,20 @@ class HelpFormatter(argparse.HelpFormatter):
             if any(line.startswith(" ") for line in paragraph.splitlines()):
                 paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
             else:
-                paragraphs.append(super()._fill_text(paragraph, width, indent))
+                words = " ".join(paragraph.split())
+                paragraphs.append(
+                    textwrap.fill(
+                        words,
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
         return "\n\n".join(paragraphs)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def with_default(text: str, default: Any) -> str:
