@@ -18,18 +18,19 @@ from alignuniform.cli.options import HelpFormatter, examples_epilog
 from alignuniform.core.errors import AlignUniformError
 
 SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
-EXAMPLES = (
-    "alignuniform train --dataset fashion-mnist --epochs 1 --subset 2048 --out runs/first",
-    "alignuniform eval runs/first",
-    "alignuniform report runs/first",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alignuniform",
         description="Train and measure encoders by alignment and uniformity on the hypersphere.",
-        epilog=examples_epilog(EXAMPLES),
+        epilog=examples_epilog(
+            (
+                "alignuniform train --dataset fashion-mnist --epochs 1 --subset 2048 --out runs/a",
+                "alignuniform eval runs/a",
+                "alignuniform report runs/a",
+            )
+        ),
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"alignuniform {__version__}")

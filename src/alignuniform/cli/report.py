@@ -12,9 +12,7 @@ def add_parser(subparsers) -> None:
         subparsers,
         "report",
         help="write report.html and report.md for a run or sweep directory",
-        description="Write report.html (self-contained) and report.md for a run or a sweep "
-        "directory; `train`, `sweep` and `reproduce` write theirs at the end, this writes "
-        "them again.",
+        description=__doc__,
         examples=("alignuniform report runs/fm", "alignuniform report sweeps/table1"),
     )
     parser.add_argument("dir", metavar="DIR", help="a run directory or a sweep directory")
