@@ -31,6 +31,11 @@ class _Renamed(argparse.Action):
 def add_renamed(parser: Any, old: str, new: str, dest: str, **kwargs) -> None:
     """Accept ``old`` as a hidden, deprecated spelling of ``new`` (same ``dest``, same type)."""
     parser.add_argument(
-        old, dest=dest, action=_Renamed, new=new, help=argparse.SUPPRESS, default=argparse.SUPPRESS,
+        old,
+        dest=dest,
+        action=_Renamed,
+        new=new,
+        help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
         **kwargs,
     )
