@@ -617,7 +617,7 @@ ROUND_TWO = {
         lambda f, d, r: [
             *train(d, f / "o"),
             "--config",
-            str(write(f / "c.yaml", "lr: [" + ",".join(["1"] * 100_000) + "]\n")),
+            str(write(f / "c.yaml", "lr: [" + ",".join(["1"] * 20_000) + "]\n")),
         ],
     ),
     "eval --out a folder with someone's eval.json": Hostile(
