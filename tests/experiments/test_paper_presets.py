@@ -79,15 +79,15 @@ def test_nyu_points_are_table8_and_the_paper_picks_table2s_rows():
 
 
 @pytest.mark.slow
-def test_two_table8_encoders_train_probe_select_and_report_beside_the_paper(
-    nyu_dir, tmp_path, capsys
-):
+def test_two_table8_encoders_train_probe_select_and_report_beside_the_paper(tmp_path, capsys):
+    nyu_dir = tmp_path / "nyu"
+    write_nyu(nyu_dir)  # 8 training and 4 test frames
     raw = yaml.safe_load(preset_path("nyu-table2").read_text())
     raw["paper"]["rows"] = [16, 57]
     spec_file = tmp_path / "two.yaml"
     spec_file.write_text(yaml.safe_dump(raw))
     out = tmp_path / "sweep"
-    tiny = [*TINY_NYU, "epochs=1", "batch_size=16", "eval_depth_epochs=1", "eval_folds=2"]
+    tiny = [*TINY_NYU, "epochs=1", "batch_size=4", "eval_depth_epochs=1", "eval_folds=2"]
     code = main(
         [
             "reproduce",
