@@ -7,7 +7,7 @@ import torch
 from tests.helpers.formats import write_nyu
 
 from alignuniform.data.nyu import DEPTH_SIZE
-from alignuniform.evaluate import evaluate_encoder
+from alignuniform.evaluate import evaluate_encoder, format_table
 from alignuniform.evaluate.depth import DepthDecoder, depth_mse, milestones, train_depth_decoder
 from alignuniform.models import create_encoder
 
@@ -61,6 +61,9 @@ def test_conv5_and_conv4_reach_one_target_with_cv_on_the_training_split(tmp_path
     for entry in (conv5, conv4):
         assert set(entry["depth"]) == {"mse", "cv_mean", "cv_std"}
         assert entry["depth"]["mse"] > 0 and entry["depth"]["cv_mean"] > 0
+    table = format_table(result).splitlines()
+    assert table[1].split() == ["layer", "tap", "channels", "decoder", "blocks", "depth", "MSE"]
+    assert table[2].split()[:5] == ["conv5", "conv5", "16", "4", f"{conv5['depth']['mse']:.4f}"]
 
 
 def test_depth_probe_errors_are_one_line(tmp_path):
