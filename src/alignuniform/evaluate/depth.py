@@ -159,6 +159,7 @@ def evaluate_depth(
     recipe: str | None = None,
     epochs: int = EPOCHS,
     folds: int = 0,
+    subset: int | None = None,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
     seed: int = 0,
@@ -166,7 +167,8 @@ def evaluate_depth(
 ) -> dict:
     """The depth probe on ``layers`` of ``encoder`` (see the module docstring), as eval.json:
     {"layers": {layer: {"depth": {"mse", ["cv_mean", "cv_std"]}, "tap", "dim", "blocks"}}, ...}.
-    ``batch_size`` is the feature-extraction batch; the decoder trains with batches of 128."""
+    ``subset``: the first that many frames of each split; ``batch_size`` is the
+    feature-extraction batch (the decoder trains with batches of 128)."""
     from torchvision.transforms.v2 import Normalize
 
     from alignuniform.data import recipe_info
@@ -182,7 +184,10 @@ def evaluate_depth(
         )
     info = recipe_info(recipe or RECIPE)
     normalize = Normalize(info.mean, info.std)
-    splits = {split: read_nyu_split(split, data_dir) for split in ("train", "test")}
+    splits = {
+        split: tuple(t[:subset] for t in read_nyu_split(split, data_dir))
+        for split in ("train", "test")
+    }
     if encoder.input_size is not None:  # a fixed-size encoder sees square frames
         side = (encoder.input_size, encoder.input_size)
         splits = {
