@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from alignuniform.core.formatting import MISSING, fixed
-from alignuniform.core.objective import Objective
 from alignuniform.experiments.paper import PaperRef, row_loss
 from alignuniform.experiments.spec import SweepSpec
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.config import PROTOCOLS, load_config, metric_direction
-from alignuniform.runs.families import FAMILIES, family_of
+from alignuniform.runs.families import FAMILIES, family_of, loss_family
 from alignuniform.runs.rundir import RunDir, SweepDir, read_json, read_jsonl
 
 CONFIG_COLUMNS = ("method", "dataset", "encoder", "out_dim", "epochs", "batch_size", "lr", "seed")
@@ -160,7 +159,7 @@ def paper_pick(paper: PaperRef, metric: str, mode: str, family: str | None) -> d
         (sign * value, row)
         for row in paper.pool
         if (value := paper.value(row, column)) is not None
-        and (family is None or Objective.parse(row_loss(row)).family == family)
+        and (family is None or loss_family(row_loss(row)) == family)
     ]
     return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
