@@ -238,6 +238,16 @@ def test_errors_are_one_line_before_any_step(tmp_path, capsys):
     write_nyu(tmp_path / "ok")
     code = main([*base, f"--set=data_dir={tmp_path / 'ok'}", "--set=eval_layers=conv5,conv9"])
     one_line_error(capsys, code, "unknown layer 'conv9'")
+    code = main(
+        [
+            "train",
+            "--set=dataset=nyu-depth-v2",
+            f"--set=data_dir={tmp_path / 'ok'}",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )  # the classification probes by default
+    one_line_error(capsys, code, "NYU-Depth-V2 has depth maps, not classes")
     assert not (tmp_path / "run" / "checkpoints").exists()
 
     code = main(

@@ -388,7 +388,8 @@ class TrainConfig:
                 f"subset={config.subset} is smaller than batch_size={config.batch_size}: "
                 "no full batch to train on; raise --subset or lower --batch-size"
             )
-        if "depth" in config.eval_protocols and config.evaluate:
+        depth = config.dataset == "nyu-depth-v2" or "depth" in config.eval_protocols
+        if config.evaluate and depth:
             check_depth_protocols(config.dataset, config.eval_protocols, "eval_protocols")
         if config.method != "supervised":
             from alignuniform.core.objective import Objective
