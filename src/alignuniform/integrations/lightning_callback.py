@@ -172,14 +172,19 @@ class AlignUniformMonitor(pl.Callback):
     # -- what -----------------------------------------------------------------------------
     def _log(self, trainer, pl_module, views: Views, *, on_step: bool) -> None:
         self._last_step = trainer.global_step
-        # every rank holds the same value: no reduction across ranks needed
         dtype = torch.float32 if pl_module.device.type == "mps" else torch.float64
         values = {
             name: torch.tensor(value, dtype=dtype, device=pl_module.device)
             for name, value in self.metrics(*views).items()
         }
+        # every rank holds the same value: the mean across ranks keeps it (and tells Lightning so)
         pl_module.log_dict(
-            values, prog_bar=self.prog_bar, on_step=on_step, on_epoch=not on_step, batch_size=1
+            values,
+            prog_bar=self.prog_bar,
+            on_step=on_step,
+            on_epoch=not on_step,
+            sync_dist=True,
+            batch_size=1,
         )
 
     def metrics(self, z_a: torch.Tensor, z_b: torch.Tensor | None = None) -> dict[str, float]:
