@@ -180,7 +180,11 @@ def test_settings_are_checked_up_front():
 def test_every_embed_output_is_checked_against_its_batch():
     x = torch.randn(10, 6)
     cases = [
-        (lambda m, b: m.net(torch.cat([b, b[:1]])), InvalidValueError, r"shape \(5, 4\) for batch 0"),
+        (
+            lambda m, b: m.net(torch.cat([b, b[:1]])),
+            InvalidValueError,
+            r"shape \(5, 4\) for batch 0",
+        ),
         (lambda m, b: m.net(b).flatten(), InvalidValueError, r"shape \(16,\) .* of 4 inputs"),
         (lambda m, b: m.net(b) / 0, NonFiniteEmbeddings, "NaN or Inf"),
         (lambda m, b: m.net(b).tolist(), InvalidTypeError, "returned list"),

@@ -283,7 +283,9 @@ def _rows(batch: Any) -> int | None:
         return _rows(next(iter(batch.values()))) if batch else None
     if isinstance(batch, tuple | list) and batch:
         first = batch[0]
-        return _rows(first) if isinstance(first, torch.Tensor | Mapping | tuple | list) else len(batch)
+        return (
+            _rows(first) if isinstance(first, torch.Tensor | Mapping | tuple | list) else len(batch)
+        )
     return None
 
 
@@ -323,7 +325,11 @@ def _gathered(trainer, parts: list[Views], what: str) -> Views:
     if parts and len({part[1] is None for part in parts}) > 1:
         raise InvalidValueError(f"embed returned positives for some of {what} but not all")
     z_a = torch.cat([part[0] for part in parts]).float() if parts else None
-    z_b = torch.cat([part[1] for part in parts]).float() if parts and parts[0][1] is not None else None
+    z_b = (
+        torch.cat([part[1] for part in parts]).float()
+        if parts and parts[0][1] is not None
+        else None
+    )
     if trainer is not None and trainer.world_size > 1:
         z_a, z_b = _all_rows(trainer, z_a), _all_rows(trainer, z_b)
     if z_a is None or z_a.shape[0] < 2:

@@ -220,9 +220,9 @@ def _row_sample_stderr(z: torch.Tensor, t: float, population: int) -> float:
     for start in range(0, k, step):
         rows = slice(start, start + step)
         exponent = torch.cdist(points[rows], points).square_().mul_(-t)
-        exponent[torch.arange(exponent.shape[0]), torch.arange(start, start + len(exponent))] = (
-            -math.inf
-        )
+        exponent[
+            torch.arange(exponent.shape[0]), torch.arange(start, start + len(exponent))
+        ] = -math.inf
         top[rows] = exponent.max(dim=1).values
         kernel = exponent.sub_(top[rows, None]).exp_()
         sums[rows], squares[rows] = kernel.sum(dim=1), kernel.square_().sum(dim=1)
