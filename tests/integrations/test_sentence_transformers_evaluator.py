@@ -114,7 +114,8 @@ def spread_and_aligned_models() -> tuple[Words, Words]:
     """Two stand-ins on the shipped pairs: random vectors for every sentence (spread, positives
     unrelated) and the same but each positive pair sharing a vector up to noise (aligned)."""
     pairs = read_sts(SHIPPED)
-    same = {b: a for a, b, s in zip(pairs.sentences1, pairs.sentences2, pairs.scores) if s >= 4}
+    triples = zip(pairs.sentences1, pairs.sentences2, pairs.scores, strict=True)
+    same = {b: a for a, b, score in triples if score >= 4}
     return Words(), Words(same=same)
 
 

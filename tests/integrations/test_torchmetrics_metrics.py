@@ -166,9 +166,11 @@ def test_two_gloo_processes_give_the_one_process_value_on_all_the_data(tmp_path)
 def test_both_metrics_refuse_compute_before_any_update_with_the_same_error():
     messages = []
     for metric in (AlignmentMetric(), UniformityMetric()):
-        with pytest.warns(UserWarning, match="before the ``update``"):  # torchmetrics' own
-            with pytest.raises(InvalidValueError, match=r"compute\(\) needs data") as caught:
-                metric.compute()
+        with (
+            pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' own
+            pytest.raises(InvalidValueError, match=r"compute\(\) needs data") as caught,
+        ):
+            metric.compute()
         messages.append(str(caught.value).split(".compute()")[1])
     assert messages[0] == messages[1]
 
@@ -200,7 +202,7 @@ def test_a_metric_collection_feeds_both_from_one_update():
 
 
 def test_plot_draws_the_values_over_steps_into_a_real_png(tmp_path):
-    x, y = data()
+    x, _ = data()
     metric = UniformityMetric()
     values = [metric(xb) for xb in x.split(SIZES)]
     figure, axes = metric.plot(values)
