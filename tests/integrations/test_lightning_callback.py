@@ -59,7 +59,7 @@ def trainer(tmp_path: Path, *callbacks, epochs: int = 2, **options) -> pl.Traine
         enable_checkpointing=any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks),
         enable_progress_bar=False,
         enable_model_summary=False,
-        log_every_n_steps=1,
+        log_every_n_steps=options.pop("log_every_n_steps", 1),
         **options,
     )
 
@@ -295,6 +295,20 @@ def test_readme_schedule_logs_each_step_once(tmp_path):
     fit.fit(Pairs(), loader)
     steps = [int(r["step"]) for r in logged_rows(fit, "heldout/uniform")]
     assert steps == [3, 7, 11, 15]  # after optimiser steps 4, 8, 12, 16; Lightning counts from 0
+
+
+def test_gradient_accumulation_measures_after_optimiser_steps_only(tmp_path):
+    x, y = pairs(20, 5)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*pairs(64, 0)), 8)
+    monitor = AlignUniformMonitor(x, y, every_n_steps=2, every_n_epochs=None)
+    fit = trainer(tmp_path, monitor, epochs=1, accumulate_grad_batches=2, log_every_n_steps=2)
+    fit.fit(Pairs(), loader)  # 8 batches, 4 optimiser steps
+    steps = [int(r["step"]) for r in logged_rows(fit, "heldout/uniform")]
+    assert steps == [1, 3]  # after steps 2 and 4: not before the first step, not per batch
+    with pytest.raises(InvalidValueError, match="not a multiple of the Trainer's log_every_n"):
+        trainer(tmp_path, AlignUniformMonitor(x, every_n_steps=3), log_every_n_steps=2).fit(
+            Pairs(), loader
+        )
 
 
 class Words(pl.LightningModule):

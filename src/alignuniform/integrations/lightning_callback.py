@@ -134,7 +134,8 @@ class AlignUniformMonitor(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and self._new_step(trainer):
+        due = self.every_n_steps and step > 0 and step % self.every_n_steps == 0
+        if due and self._new_step(trainer):  # several batches share a step when accumulating
             self._log(trainer, pl_module, self.heldout_views(trainer, pl_module), on_step=True)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
