@@ -21,6 +21,8 @@ pl = pytest.importorskip(
 )
 from alignuniform.integrations.lightning_callback import AlignUniformMonitor  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only wait
+
 
 class TwoViewModule(pl.LightningModule):
     """The paper's method on one of our encoders: two augmentations, AlignUniformLoss."""
@@ -291,10 +293,14 @@ def test_readme_schedule_logs_each_step_once(tmp_path):
     x, y = pairs(64, 5)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*pairs(64, 0)), 8)
     monitor = AlignUniformMonitor(x, y, every_n_steps=4, every_n_epochs=1, embed="embed")
-    fit = trainer(tmp_path, monitor, epochs=2)
+    best = pl.callbacks.ModelCheckpoint(tmp_path / "ckpt", monitor="heldout/uniform", mode="max")
+    fit = trainer(tmp_path, monitor, best, epochs=2)  # no validation loop: epoch ends decide
     fit.fit(Pairs(), loader)
-    steps = [int(r["step"]) for r in logged_rows(fit, "heldout/uniform")]
+    rows = logged_rows(fit, "heldout/uniform")
+    steps = [int(r["step"]) for r in rows]
     assert steps == [3, 7, 11, 15]  # after optimiser steps 4, 8, 12, 16; Lightning counts from 0
+    at_epoch_ends = [float(rows[i]["heldout/uniform"]) for i in (1, 3)]
+    assert float(best.best_model_score) == pytest.approx(max(at_epoch_ends))
 
 
 def test_gradient_accumulation_measures_after_optimiser_steps_only(tmp_path):
@@ -306,7 +312,7 @@ def test_gradient_accumulation_measures_after_optimiser_steps_only(tmp_path):
     steps = [int(r["step"]) for r in logged_rows(fit, "heldout/uniform")]
     assert steps == [1, 3]  # after steps 2 and 4: not before the first step, not per batch
     with pytest.raises(InvalidValueError, match="not a multiple of the Trainer's log_every_n"):
-        trainer(tmp_path, AlignUniformMonitor(x, every_n_steps=3), log_every_n_steps=2).fit(
+        trainer(tmp_path / "3", AlignUniformMonitor(x, every_n_steps=3), log_every_n_steps=2).fit(
             Pairs(), loader
         )
 
