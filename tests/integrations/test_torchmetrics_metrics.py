@@ -235,6 +235,11 @@ def test_max_rows_bounds_memory_and_reports_an_estimate_with_a_calibrated_error(
     print(f"exact {exact:.5f}; 20 estimates sd {spread:.5f}, mean reported stderr {mean_error:.5f}")
     assert 0.6 < mean_error / spread < 1.6
     assert abs(sum(estimates) / 20 - exact) < 3 * spread / 20**0.5  # unbiased to first order
+    through_forward = UniformityMetric(max_rows=50)  # forward() merges states: bounded too
+    for batch in points.split(40):
+        through_forward(batch)
+        assert sum(len(rows) for rows in through_forward.rows) <= 2 * 50 + 40
+    assert int(through_forward.seen) == len(points) and through_forward.compute() < 0
     small = UniformityMetric(max_rows=500)  # fewer rows than the cap: exact
     small.update(points[:300])
     assert small.compute().item() == pytest.approx(float(au.uniformity(points[:300])), rel=1e-12)

@@ -162,7 +162,11 @@ class UniformityMetric(_EmbeddingMetric):
         if self._keys is None:  # never re-seeded: forward() resets states between batches
             self._keys = np.random.default_rng([self.seed, dist_info().rank])
         self.keys.append(torch.from_numpy(self._keys.random(z.shape[0])).to(z.device))
-        if sum(len(k) for k in self.keys) > 2 * self.max_rows:
+        self._bound()
+
+    def _bound(self) -> None:
+        """Past 2 max_rows kept rows, keep only the max_rows of smallest key."""
+        if self.max_rows is not None and sum(len(k) for k in self.keys) > 2 * self.max_rows:
             rows, keys = self._sample()
             self.rows, self.keys = [rows], [keys]
 
@@ -180,7 +184,9 @@ class UniformityMetric(_EmbeddingMetric):
             self.update(z_a, z_b)
             self._forward_cache = torch.tensor(math.nan, dtype=torch.float64)
             return self._forward_cache
-        return super().forward(z_a, z_b)
+        value = super().forward(z_a, z_b)  # merges the batch's state by concatenation
+        self._bound()
+        return value
 
     def compute(self) -> torch.Tensor:
         """Uniformity of every row seen (by every process), or its estimate, as float64."""
