@@ -161,7 +161,7 @@ def test_every_n_steps_and_how_the_embedding_function_is_found(tmp_path, embed, 
     assert float(rows[-1]["heldout/uniform"]) == pytest.approx(float(value), rel=1e-6)
 
 
-def test_settings_are_checked_up_front():
+def test_settings_are_checked_up_front(tmp_path):
     x = torch.randn(4, 3)
     with pytest.raises(InvalidValueError, match="nothing to log"):
         AlignUniformMonitor(x, every_n_steps=None, every_n_epochs=None)
@@ -176,7 +176,7 @@ def test_settings_are_checked_up_front():
     with pytest.raises(InvalidValueError, match="y goes with a tensor or mapping x"):
         AlignUniformMonitor([x], x)
     with pytest.raises(InvalidValueError, match="no validation_step"):
-        trainer(Path("unused"), AlignUniformMonitor()).fit(Plain(), [torch.randn(4, 6)])
+        trainer(tmp_path, AlignUniformMonitor()).fit(Plain(), [torch.randn(4, 6)])
 
 
 def test_every_embed_output_is_checked_against_its_batch():
