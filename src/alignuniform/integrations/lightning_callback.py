@@ -11,7 +11,9 @@ What: the held-out data given, or else the first validation dataloader's batches
 Where: ``pl_module.log_dict``, so the values reach ``trainer.callback_metrics`` (ModelCheckpoint,
 EarlyStopping, the progress bar with ``prog_bar=True``) and the loggers on Lightning's schedule.
 Under DDP each rank embeds its share, the embeddings are gathered (uneven shares included) and
-every rank computes the same value from all of them; the loggers write on rank 0.
+every rank computes the same value from all of them; the loggers write on rank 0. (Lightning's
+DistributedSampler repeats a few validation samples when the set does not divide evenly among
+the ranks; held-out x is split exactly.)
 Needs ``alignuniform[lightning]``.
 """
 
