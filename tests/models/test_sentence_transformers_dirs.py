@@ -8,6 +8,7 @@ MiniLM + Dense + Normalize) once per module; our encoder must equal ``SentenceTr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from alignuniform.cli import main
 from alignuniform.core.errors import AlignUniformError
 from alignuniform.measure import measure
 from alignuniform.models.external import load_hf
-from alignuniform.models.external.st import LEGACY_MODES, pooling_modes, pooler_name
+from alignuniform.models.external.st import LEGACY_MODES, pooler_name, pooling_modes
 from helpers.minilm import minilm_dir
 from helpers.reference import lalign64, lunif64
 
@@ -106,6 +107,8 @@ def test_measure_gives_the_numbers_of_the_pipelines_embeddings(saved, tmp_path):
     assert abs(result.uniformity - lunif64(z)) < 1e-6
     assert abs(result.diagnostics["mean_norm"] - float(raw.norm(dim=1).mean())) < 1e-5
     assert any("pipeline has no Normalize module" in w for w in result.warnings)
+    weights = saved["minilm+dense"] / "model.safetensors"
+    assert result.model["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     normalised = measure(f"hf:{saved['minilm+dense+normalize']}", "sts", data, batch_size=4)
     assert abs(normalised.diagnostics["mean_norm"] - 1) < 1e-6
     assert not any("not unit vectors" in w for w in normalised.warnings)
