@@ -47,8 +47,8 @@ PIPELINES = ("minilm", "minilm+dense", "minilm+dense+normalize")
 def saved(tmp_path_factory) -> dict[str, Path]:
     """The three pipelines, saved by the installed sentence-transformers."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize
 
+    Dense, Normalize = st_module("Dense"), st_module("Normalize")
     root = tmp_path_factory.mktemp("st")
     base = SentenceTransformer(str(minilm_dir()), device="cpu")
     torch.manual_seed(0)
@@ -63,6 +63,19 @@ def saved(tmp_path_factory) -> dict[str, Path]:
         out[name] = root / name
         SentenceTransformer(modules=parts, device="cpu").save(str(out[name]))
     return out
+
+
+def st_module(name: str):
+    """A module class of the installed sentence-transformers (6.x moved them from .models)."""
+    try:
+        from sentence_transformers import models
+
+        return getattr(models, name)
+    except ImportError:
+        from sentence_transformers.base import modules
+        from sentence_transformers.sentence_transformer import modules as text_modules
+
+        return getattr(modules, name, None) or getattr(text_modules, name)
 
 
 def st_encode(directory: Path, texts: list[str]) -> torch.Tensor:
@@ -143,14 +156,13 @@ SPELLINGS = {
 
 @pytest.mark.parametrize("spelling", list(SPELLINGS))
 def test_every_pooling_spelling_pools_as_the_library(tmp_path, spelling):
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
+    Pooling = st_module("Pooling")
     config, modes = SPELLINGS[spelling]
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert pooling_modes(tmp_path / "config.json") == modes
     tokens = torch.randn(3, 7, 384, generator=torch.Generator().manual_seed(1))
     mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
-    library = Pooling.load(str(tmp_path), local_files_only=True)
+    library = Pooling.load(str(tmp_path))
     expected = library({"token_embeddings": tokens, "attention_mask": mask})["sentence_embedding"]
     from alignuniform.models.external.hf import pool
 
