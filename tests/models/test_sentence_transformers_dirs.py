@@ -68,14 +68,13 @@ def saved(tmp_path_factory) -> dict[str, Path]:
 def st_module(name: str):
     """A module class of the installed sentence-transformers (6.x moved them from .models)."""
     try:
+        from sentence_transformers.base import modules
+        from sentence_transformers.sentence_transformer import modules as text_modules
+    except ImportError:  # 3.x-5.x
         from sentence_transformers import models
 
         return getattr(models, name)
-    except ImportError:
-        from sentence_transformers.base import modules
-        from sentence_transformers.sentence_transformer import modules as text_modules
-
-        return getattr(modules, name, None) or getattr(text_modules, name)
+    return getattr(modules, name, None) or getattr(text_modules, name)
 
 
 def st_encode(directory: Path, texts: list[str]) -> torch.Tensor:
