@@ -112,6 +112,8 @@ def test_views_with_torchvision_resnet18_says_random_weights(fmnist_dir, capsys,
             str(fmnist_dir),
             "--subset",
             "16",
+            "--recipe",
+            "dataset",
             "--no-progress",
         ]
     )

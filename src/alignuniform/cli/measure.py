@@ -48,7 +48,7 @@ EXAMPLES = """examples:
 REQUEST = (
     "protocol", "pooler", "weights", "random_init", "layers", "key", "max_length",
     "second_model", "alpha", "t", "threshold", "score_max", "estimator", "max_pairs", "seed",
-    "split", "subset", "image_size", "precision",
+    "split", "subset", "image_size", "recipe", "precision",
 )  # fmt: skip
 
 
@@ -138,6 +138,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     proto.add_argument("--data-dir", metavar="DIR", help="views/labels: where the dataset lies")
     proto.add_argument("--subset", type=int, metavar="N", help="views/labels: N random images")
     add_renamed(proto, "--limit", "--subset", "subset", type=int, metavar="N")
+    proto.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="views/labels: image preprocessing: model (a timm/torchvision model's own; the "
+        "default for them), dataset (the dataset's recipe; the default otherwise), or a recipe "
+        "name (fashion-mnist, cifar, cifar100, stl10-paper, imagenet)",
+    )
     proto.add_argument("--image-size", type=int, default=224, metavar="PX",
                        help="image files: side in pixels")  # fmt: skip
     run = parser.add_argument_group("run")
@@ -204,6 +211,7 @@ def run_measure(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         limit=args.subset,
         image_size=args.image_size,
+        recipe=args.recipe,
         device=device,
         batch_size=args.batch_size,
         precision=args.precision,
