@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from alignuniform.cli.options import add_subcommand
 from alignuniform.cli.sweep import add_sweep_arguments, slurm_parameters
 
 
 def add_parser(subparsers) -> None:
     from alignuniform.experiments.reproduce import list_presets
 
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "reproduce",
         help="run a paper preset (a sweep) and write its report",
-        description="Presets: " + ", ".join(list_presets()),
+        description="Run a preset of the paper (a sweep spec) into its sweep directory and "
+        "write its report. Presets: " + ", ".join(list_presets()),
+        examples=(
+            "alignuniform reproduce fashion-mnist-weights --set epochs=1 --set subset=2048",
+            "alignuniform reproduce fashion-mnist-weights --dry-run",
+        ),
     )
-    parser.add_argument("name", help="preset name, or a path to a sweep spec")
-    parser.add_argument("--out", help="sweep directory (default sweeps/NAME)")
+    parser.add_argument("name", metavar="NAME", help="preset name, or a path to a sweep spec")
+    parser.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/NAME)")
     add_sweep_arguments(parser)
     parser.set_defaults(run=run)
 

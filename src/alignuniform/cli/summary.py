@@ -23,6 +23,7 @@ def finish_run(run_dir: str | Path, *, evaluate: bool = True) -> dict:
                 layers=tuple(config.eval_layers),
                 protocols=tuple(config.eval_protocols),
                 folds=config.eval_folds,
+                subset=config.probe_subset(),
                 linear_protocol=config.eval_linear_protocol,
                 paper_epochs=config.eval_paper_epochs,
                 device=str(resolve_device(config.device)),

@@ -7,7 +7,7 @@ Schema (accuracies in percent; CV keys only with ``folds``)::
 
     {"layers": {"out": {"linear": {"accuracy", "cv_mean", "cv_std"}, "knn": {"accuracy"},
                         "alignment", "uniformity", "uniformity_bound", "dim", "tap"}, ...},
-     "dataset": str, "encoder": str,
+     "dataset": str, "encoder": str, "images": {"train": int, "test": int},
      "linear_protocol": "fast" | "paper, <E> epochs", "time_s": float}
 
 Layers are keyed by the name asked for ("penultimate"); "tap" is the encoder's own name ("fc7").
@@ -231,6 +231,7 @@ def evaluate_encoder(
         "layers": results,
         "dataset": name,
         "encoder": encoder.spec["name"],
+        "images": {"train": len(train), "test": len(test)},
         "linear_protocol": linear,
         "time_s": time.perf_counter() - start,
     }

@@ -33,5 +33,10 @@ def format_table(results: dict) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
-    title = f"{results['encoder']} on {results['dataset']} (evaluated in {results['time_s']:.1f} s)"
+    images = results.get("images")
+    sizes = f", {images['train']} train / {images['test']} test images" if images else ""
+    title = (
+        f"{results['encoder']} on {results['dataset']}{sizes} "
+        f"(evaluated in {results['time_s']:.1f} s)"
+    )
     return "\n".join([title, *lines])

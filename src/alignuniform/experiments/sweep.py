@@ -23,8 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
@@ -124,6 +122,8 @@ def _run_points(
     slurm: dict | None,
     progress: bool,
 ) -> None:
+    from tqdm.auto import tqdm  # not at import: `alignuniform --help` builds on this module
+
     root = sweep.root
     sweep.points.mkdir(parents=True, exist_ok=True)
     status_path = sweep.status
@@ -208,7 +208,11 @@ def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, objec
         if cost in measured:
             name, first = measured[cost]
             plan = dataclasses.replace(
-                plan, step_s=first.step_s, peak_memory=first.peak_memory, measured_on=name
+                plan,
+                step_s=first.step_s,
+                monitor_image_s=first.monitor_image_s,
+                peak_memory=first.peak_memory,
+                measured_on=name,
             )
         else:
             measured[cost] = (point.name, plan)
@@ -219,6 +223,8 @@ def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, objec
 def _run_all_local(
     todo: dict[str, list[str]], root: Path, workers: int, progress: bool, record: PointOutcome
 ) -> None:
+    from tqdm.auto import tqdm
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,

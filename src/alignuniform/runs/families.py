@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alignuniform.core.objective import Objective
-
 
 @dataclass(frozen=True)
 class Family:
@@ -45,6 +43,8 @@ def family_of(config) -> str:
         return "untrained"
     if config.method == "supervised":
         return "supervised"
+    from alignuniform.core.objective import Objective  # torch: not while the CLI builds --help
+
     return Objective.parse(config.loss).family
 
 
