@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from alignuniform.cli.options import add_renamed
+from alignuniform.cli.options import add_renamed, add_subcommand
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
 
@@ -31,7 +31,7 @@ PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
 OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
-DESCRIPTION = """\
+DESCRIPTION = """
 Measure L_align = E ||f(x) - f(y)||^alpha over a protocol's positive pairs and
 L_uniform = log E exp(-t ||f(x) - f(y)||^2) over its items, on unit-normalised
 embeddings, with the protocol written beside the numbers.
@@ -39,11 +39,11 @@ embeddings, with the protocol written beside the numbers.
 MODEL: hf:DIR, timm:NAME, torchvision:NAME, torchscript:FILE, package.module:callable,
 a run directory, or an embeddings file (.npy .npz .pt .safetensors).
 """
-EXAMPLES = """examples:
-  alignuniform measure hf:all-MiniLM-L6-v2 --protocol sts --dataset sts-mini.tsv
-  alignuniform measure runs/fmnist --protocol views --subset 2000 --out runs/fmnist/measure
-  alignuniform measure timm:resnet18 --weights r18.pth --protocol labels --dataset cifar10
-"""
+EXAMPLES = (
+    "alignuniform measure hf:all-MiniLM-L6-v2 --protocol sts --dataset sts-mini.tsv",
+    "alignuniform measure runs/fmnist --protocol views --subset 2000 --out runs/fmnist/measure",
+    "alignuniform measure timm:resnet18 --weights r18.pth --protocol labels --dataset cifar10",
+)
 # what changes the numbers of a request, beside the model and the data (for --results skips)
 REQUEST = (
     "protocol", "pooler", "weights", "random_init", "layers", "key", "max_length",
@@ -52,24 +52,13 @@ REQUEST = (
 )  # fmt: skip
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Examples kept as written; each option's default shown where it has one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default in (None, False, argparse.SUPPRESS)
-        if action.option_strings and not unset and "%(default)" not in text:
-            text += " (default: %(default)s)"
-        return text
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "measure",
+        examples=EXAMPLES,
         help="alignment / uniformity of any encoder under a named protocol",
         description=DESCRIPTION,
-        epilog=EXAMPLES,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="the encoder or embeddings (see above)")
     parser.add_argument("--protocol", required=True, metavar="P", help=", ".join(PROTOCOLS))
