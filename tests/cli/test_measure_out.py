@@ -171,6 +171,21 @@ def test_out_in_use_by_another_process_is_refused(toy, tmp_path, capsys):
     assert main([*args, "--out", str(out)]) == 0
 
 
+def test_a_killed_measurements_leftovers_are_ours(toy, tmp_path, capsys):
+    args, _ = toy
+    out = tmp_path / "killed"
+    (out / ".measure.x1.tmp").mkdir(parents=True)
+    (out / ".measure.x1.tmp" / "measure.json").write_text("{")  # torn, never swapped in
+    (out / ".lock").write_text("12345\n")
+    assert main([*args, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("positive")) == [
+        ".lock",
+        "measure.json",
+        "report.html",
+    ]
+    capsys.readouterr()
+
+
 def test_a_symlinked_measure_json_never_writes_its_target(toy, tmp_path, capsys):
     args, _ = toy
     target = tmp_path / "precious.json"

@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from alignuniform.core.formatting import to_json
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
+TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in
 OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
 DESCRIPTION = """
 Measure L_align = E ||f(x) - f(y)||^alpha over a protocol's positive pairs and
@@ -177,37 +179,38 @@ def run_measure(args: argparse.Namespace) -> int:
             print(done.read_text().strip() if args.json else as_text(json.loads(done.read_text())))
             return 0
     device = str(resolve_device(args.device))
-    result = measure(
-        args.model,
-        args.protocol,
-        dataset,
-        second_model=args.second_model,
-        pooler=args.pooler,
-        weights=args.weights,
-        random_init=args.random_init,
-        tap=args.layers,
-        modality=args.modality,
-        key=args.key,
-        max_length=args.max_length,
-        alpha=args.alpha,
-        t=args.t,
-        threshold=args.threshold,
-        score_max=args.score_max,
-        estimator=args.estimator,
-        max_pairs=args.max_pairs,
-        seed=args.seed,
-        split=args.split,
-        data_dir=args.data_dir,
-        limit=args.subset,
-        image_size=args.image_size,
-        recipe=args.recipe,
-        device=device,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        progress=not args.no_progress,
-    )
-    if out is not None:
-        write_out(out, result)
+    with own_out(out):
+        result = measure(
+            args.model,
+            args.protocol,
+            dataset,
+            second_model=args.second_model,
+            pooler=args.pooler,
+            weights=args.weights,
+            random_init=args.random_init,
+            tap=args.layers,
+            modality=args.modality,
+            key=args.key,
+            max_length=args.max_length,
+            alpha=args.alpha,
+            t=args.t,
+            threshold=args.threshold,
+            score_max=args.score_max,
+            estimator=args.estimator,
+            max_pairs=args.max_pairs,
+            seed=args.seed,
+            split=args.split,
+            data_dir=args.data_dir,
+            limit=args.subset,
+            image_size=args.image_size,
+            recipe=args.recipe,
+            device=device,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            progress=not args.no_progress,
+        )
+        if out is not None:
+            write_out(out, result)
     if args.results:
         write_result(Path(args.results), result, request, args.overwrite)
     print(to_json(result.to_dict()) if args.json else as_text(result.to_dict()))
@@ -241,33 +244,58 @@ def check_out(out: str | None) -> Path | None:
 
 
 def holds_measure(path: Path) -> bool:
-    """True when ``path`` holds a measure.json (a measurement of ours)."""
-    return (path / "measure.json").is_file() and not (path / "measure.json").is_symlink()
+    """True when ``path`` holds a measure.json (a measurement of ours), or only the lock and
+    temporary folders of a measurement that was killed before its first result."""
+    record = path / "measure.json"
+    if record.is_file() and not record.is_symlink():
+        return True
+    from alignuniform.runs.rundir import LOCK
+
+    entries = list(path.iterdir()) if path.is_dir() else []
+    return bool(entries) and all(p.name == LOCK or _is_temp(p) for p in entries)
 
 
-def write_out(out: Path, result: Any) -> None:
-    """measure.json + report.html built in a temporary folder inside ``out`` (under its lock),
-    then each renamed over its old version, measure.json last; nothing else is touched."""
-    from alignuniform.report.measure import write_measure_report
-    from alignuniform.runs.atomic import atomic_write_text
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(TEMP[0]) and path.name.endswith(TEMP[1]) and path.is_dir()
+
+
+@contextlib.contextmanager
+def own_out(out: Path | None) -> Iterator[None]:
+    """Hold ``out``'s lock for the whole measurement (like a run's): a second ``measure --out``
+    meanwhile is refused; checked again once held (another process may have written)."""
+    if out is None:
+        yield
+        return
     from alignuniform.runs.lock import hold_lock
     from alignuniform.runs.rundir import LOCK
 
     with hold_lock(out / LOCK, "measure folder"):
-        check_out(str(out))  # again, now that the folder is ours: another process may have written
-        tmp = Path(tempfile.mkdtemp(prefix=".measure.", suffix=".tmp", dir=out))
-        try:
-            atomic_write_text(tmp / "measure.json", to_json(result.to_dict(), indent=2) + "\n")
-            write_measure_report(tmp, result)
-            made = sorted(p.name for p in tmp.iterdir() if p.is_file())
-            for name in [n for n in made if n != "measure.json"] + ["measure.json"]:
-                os.replace(tmp / name, out / name)
-            for name in OUT_FILES:
-                stale = out / name
-                if name not in made and (stale.is_file() or stale.is_symlink()):
-                    stale.unlink()  # a file of the previous measurement this one did not write
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        check_out(str(out))
+        yield
+
+
+def write_out(out: Path, result: Any) -> None:
+    """measure.json + report.html built in a temporary folder inside ``out`` (whose lock the
+    caller holds), then each renamed over its old version, measure.json last; nothing else
+    is touched but the temporary folders of killed measurements."""
+    from alignuniform.report.measure import write_measure_report
+    from alignuniform.runs.atomic import atomic_write_text
+
+    for stale in [p for p in out.iterdir() if _is_temp(p)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP[0], suffix=TEMP[1], dir=out))
+    try:
+        atomic_write_text(tmp / "measure.json", to_json(result.to_dict(), indent=2) + "\n")
+        write_measure_report(tmp, result)
+        made = sorted(p.name for p in tmp.iterdir() if p.is_file())
+        for name in [n for n in made if n != "measure.json"] + ["measure.json"]:
+            os.replace(tmp / name, out / name)
+        for name in OUT_FILES:
+            stale = out / name
+            if name not in made and (stale.is_file() or stale.is_symlink()):
+                stale.unlink()  # a file of the previous measurement this one did not write
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def request_of(args: argparse.Namespace, dataset: str | None) -> dict[str, Any]:
