@@ -298,3 +298,16 @@ def test_a_run_directory_measures_its_own_dataset_by_default(tmp_path):
     (tmp_path / "config.yaml").write_text("dataset: stl10\n")
     assert run_dataset(str(tmp_path)) == "stl10"
     assert run_dataset("hf:whatever") is None
+
+
+def test_data_is_read_before_the_model_is_loaded(tmp_path, capsys):
+    """A bad data file fails first, even with a model that would take long to load (or that
+    does not exist): the error names the data."""
+    (tmp_path / "bad.tsv").write_text("4.5\ta\tb\nnot a score\tc\td\n")
+    args = ["measure", f"hf:{tmp_path / 'no-model'}", "--protocol", "sts", "--dataset"]
+    assert main([*args, str(tmp_path / "bad.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.tsv, line 2" in err and "no-model" not in err
+    pairs = [*args[:2], "--protocol", "pairs", "--dataset", str(tmp_path / "none.tsv")]
+    assert main(pairs) == 2
+    assert "data file" in capsys.readouterr().err
