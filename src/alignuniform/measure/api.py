@@ -116,7 +116,7 @@ def check_request(protocol: str, data: Any, second_model: Any) -> None:
     if protocol not in PROTOCOLS:
         raise InvalidValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     if data is None and protocol in NEEDS_DATA:
-        raise InvalidValueError(f"protocol {protocol!r} needs --data")
+        raise InvalidValueError(f"protocol {protocol!r} needs --dataset")
     if second_model is not None and protocol not in TWO_TOWERS:
         raise InvalidValueError(
             f"--second-model applies to the {' and '.join(TWO_TOWERS)} protocols, not {protocol}"

@@ -1,6 +1,6 @@
 """timm and torchvision backbones as pooled-feature encoders (classifier removed).
 
-    timm:NAME         timm.create_model(NAME, pretrained=False, num_classes=0) + --checkpoint FILE
+    timm:NAME         timm.create_model(NAME, pretrained=False, num_classes=0) + --weights FILE
     torchvision:NAME  torchvision.models.get_model(NAME, weights=None) + --weights FILE, then its
                       head (fc / classifier / heads / head) replaced by the identity
 
