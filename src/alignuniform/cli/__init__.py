@@ -14,7 +14,17 @@ import sys
 
 from alignuniform.core.errors import AlignUniformError
 
-SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
+SUBCOMMANDS = (
+    "train",
+    "eval",
+    "measure",
+    "metrics",
+    "compare",
+    "sweep",
+    "plot",
+    "report",
+    "reproduce",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

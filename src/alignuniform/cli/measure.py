@@ -21,7 +21,14 @@ from alignuniform.core.formatting import to_json
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
-OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
+OUT_FILES = (
+    "measure.json",
+    "report.html",
+    "positive-distances.png",
+    "positive-distances.svg",
+    "pair-distances.png",
+    "pair-distances.svg",
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -32,6 +32,8 @@ class MeasureResult:
             effective rank, n and dim.
         warnings: what the user should know (not unit vectors, random weights, legacy estimator).
         positive_distances: ||f(x) - f(y)|| of the positives, for the histogram (not in to_dict).
+        pair_distances: ||f(x) - f(y)|| of all pairs of a sample of the items, for the
+            uniformity figure (not in to_dict).
     """
 
     model: dict[str, Any]
@@ -43,13 +45,14 @@ class MeasureResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     positive_distances: torch.Tensor | None = field(default=None, repr=False)
+    pair_distances: torch.Tensor | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (NaN/Inf become None); the distances are left out."""
         out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name != "positive_distances"
+            if f.name not in ("positive_distances", "pair_distances")
         }
         return _plain(out)
 
@@ -86,6 +89,7 @@ def result_from(
         diagnostics=out["diagnostics"],
         warnings=warnings,
         positive_distances=out["distances"],
+        pair_distances=out.get("pair_distances"),
     )
 
 
