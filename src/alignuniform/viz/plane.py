@@ -24,6 +24,7 @@ from alignuniform.viz.style import save_figure
 
 PROTOCOL_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 MAX_ARROWS = 12  # arrows along one trajectory (evenly spaced segments)
+CHAR_WIDTH = 0.0105  # a label character's width, as a fraction of the axes' width
 
 
 @dataclass
@@ -120,20 +121,21 @@ def _trajectory(ax, xy: np.ndarray, color) -> None:
 
 
 def _labels(ax, points: list[PlanePoint]) -> None:
-    """Each label beside its marker (left of it in the right half of the plot), moved down a
+    """Each label beside its marker (left of it where it would leave the axes), moved down a
     line while it would overlap a label already placed."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     placed: list[tuple[float, float]] = []
     for point in sorted(points, key=lambda p: -p.alignment):
+        text = point.label + (f" [{point.protocol}]" if point.protocol else "")
         fx = (point.uniformity - x0) / (x1 - x0)
         fy = (point.alignment - y0) / (y1 - y0)
-        right = fx > 0.6
+        right = fx + CHAR_WIDTH * len(text) > 0.97 and fx > 0.35  # would leave the axes
         dy = 4.0
         while any(abs(fx - px) < 0.3 and abs(fy + dy / 400 - py) < 0.035 for px, py in placed):
             dy -= 11.0
         placed.append((fx, fy + dy / 400))  # ~400 points of axes height
         ax.annotate(
-            point.label + (f" [{point.protocol}]" if point.protocol else ""),
+            text,
             (point.uniformity, point.alignment),
             xytext=(-8 if right else 8, dy),
             textcoords="offset points",
@@ -163,5 +165,6 @@ def _limits(ax, points: list[PlanePoint]) -> None:
     low, high = min(xs), max(xs)
     pad = 0.08 * max(high - low, 0.05)
     ax.set_xlim(low - pad, high + pad)
-    top = max(ys)
-    ax.set_ylim(min(0.0, min(ys)), top + 0.12 * max(top - min(ys), 0.05))
+    bottom, top = min(ys), max(ys)
+    pad = 0.12 * max(top - bottom, 0.05)
+    ax.set_ylim(0.0 if bottom >= 0 else bottom - pad, top + pad)
