@@ -232,3 +232,22 @@ def test_help_has_examples():
 def subparser(name: str):
     actions = build_parser()._subparsers._group_actions
     return actions[0].choices[name]
+
+
+def test_precision_and_data_content_recorded_beside_the_protocol_are_named(tmp_path, capsys):
+    a, b = measured(tmp_path, "enc-a", 1), measured(tmp_path, "enc-b", 2)
+    for path, precision, sha in ((a, "fp32", "0" * 64), (b, "bf16", "0" * 64)):
+        record = json.loads(path.read_text())  # as a newer measure writes them
+        record["environment"] = {"precision": precision}
+        record["data"] = {"path": "elsewhere/pairs.tsv", "sha256": sha}
+        record["protocol_fingerprint"] = f"{precision}-fingerprint"
+        path.write_text(json.dumps(record))
+    assert main(["compare", str(a), str(b)]) == 2
+    assert 'first difference: precision = "fp32" vs "bf16"' in capsys.readouterr().err
+    record = json.loads(b.read_text())
+    record["environment"]["precision"] = "fp32"
+    record["data"]["sha256"] = "1" * 64
+    b.write_text(json.dumps(record))
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert f"data = a file of sha256 {'0' * 16}... vs a file of sha256 {'1' * 16}..." in err

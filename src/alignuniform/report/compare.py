@@ -48,7 +48,7 @@ def check_protocols(entries: list[Entry], allow_mixed: bool = False) -> dict[str
     if other is None:
         return {first.fingerprint: ""}
     if not allow_mixed:
-        key, a, b = first_difference(first.protocol, other.protocol)
+        key, a, b = first_difference(first.fields, other.fields)
         raise InvalidValueError(
             f"{first.label} and {other.label} were measured under different protocols "
             f"(first difference: {key} = {a} vs {b}); compare like with like, or pass "
@@ -72,6 +72,8 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str, st
 def _show(protocol: dict[str, Any], key: str) -> str:
     if key not in protocol:
         return "(absent)"
+    if isinstance(protocol[key], dict) and set(protocol[key]) == {"sha256"}:
+        return f"a file of sha256 {str(protocol[key]['sha256'])[:16]}..."
     text = json.dumps(protocol[key], sort_keys=True, default=str)
     return text if len(text) <= 70 else text[:67] + "..."
 

@@ -44,7 +44,9 @@ class Entry:
     """One encoder: its numbers, where they came from, and the protocol that made them.
 
     ``path`` holds (step, uniformity, alignment) of a training trajectory, oldest first;
-    ``details`` what may set the label apart from another entry of the same model.
+    ``details`` what may set the label apart from another entry of the same model;
+    ``fields`` what the fingerprint covers (the protocol, the data's sha256 and the precision
+    where recorded), to name the first difference.
     """
 
     label: str
@@ -60,9 +62,11 @@ class Entry:
     fingerprint: str = ""
     path: list[tuple[float, float, float]] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fingerprint = self.fingerprint or protocol_fingerprint(self.protocol)
+        self.fields = self.fields or dict(self.protocol)
 
     @property
     def gap(self) -> float | None:
@@ -142,6 +146,11 @@ def measurement(path: Path) -> Entry:
     model = record.get("model") or {}
     diagnostics = record.get("diagnostics") or {}
     extra = record.get("extra") or {}
+    fields = dict(record["protocol"])
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    if data.get("sha256"):  # the file by its content, as the fingerprint names it
+        fields["data"] = {"sha256": data["sha256"]}
+    fields["precision"] = (record.get("environment") or {}).get("precision", "fp32")
     return Entry(
         label=model_name(model, path),
         details=model_details(model),
@@ -155,6 +164,7 @@ def measurement(path: Path) -> Entry:
         accuracy=_number(record.get("accuracy", extra.get("accuracy"))),
         dim=diagnostics.get("dim"),
         fingerprint=record.get("protocol_fingerprint") or "",
+        fields=fields,
     )
 
 
