@@ -135,6 +135,11 @@ def test_runs_and_sweeps_give_points_accuracy_and_trajectories(tmp_path, capsys)
     capsys.readouterr()
     assert main(["compare", str(sweep), str(lone)]) == 2
     assert "first difference: uniformity_over" in capsys.readouterr().err
+    # a folder of runs, a run's metrics.jsonl or eval.json named directly
+    labels = [e.label for e in read_entries([sweep, lone / "metrics.jsonl"])]
+    assert labels == ["lam-0.5", "lam-1", "lone"]
+    assert [e.label for e in read_entries([sweep / "lam-1" / "eval.json"])] == ["lam-1"]
+    assert [e.label for e in read_entries([tmp_path])] == ["lone", "lam-0.5", "lam-1"]
 
 
 class Collapsing:
@@ -181,6 +186,7 @@ def test_the_evaluators_and_lightnings_logs_are_trajectories(tmp_path, capsys):
         capsys, tmp_path / "st", tmp_path / "lightning", "--allow-mixed-protocols"
     )
     st, light = result["encoders"]
+    assert (st["label"], light["label"]) == ("st", "csv/version_0")
     assert [p["step"] for p in st["trajectory"]] == [10.0, 20.0, 30.0]
     assert [p["uniformity"] for p in st["trajectory"]] == [m["sts_uniformity"] for m in logged]
     assert st["alignment"] == logged[-1]["sts_alignment"]

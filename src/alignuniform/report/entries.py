@@ -110,6 +110,11 @@ def entries_of(path: Path) -> list[Entry]:
         key=lambda p: p.as_posix(),
     )
     entries = [_file_entry(p) for p in found if p.name != LIGHTNING_CSV or _is_monitor_log(p)]
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):  # e.g. runs/<name>
+        if SweepDir(folder).results.is_file():
+            entries += sweep_entries(folder)
+        elif is_run_dir(folder) and not (folder / RECORD).is_file():
+            entries.append(run_entry(folder))
     if not entries:
         raise InvalidValueError(
             f"{path} holds no measure.json, run, sweep or training log: pass what `measure "
@@ -119,11 +124,11 @@ def entries_of(path: Path) -> list[Entry]:
 
 
 def _file_entry(path: Path) -> Entry:
-    if path.suffix == ".json":
+    if path.suffix == ".json" and path.name != RunDir(path.parent).eval.name:
         return measurement(path)
     if path.suffix == ".csv":
         return evaluator_log(path) if path.match(EVALUATOR_CSV) else monitor_log(path)
-    if path.name == RunDir(path.parent).metrics.name:
+    if path.name in (RunDir(path.parent).metrics.name, RunDir(path.parent).eval.name):
         return run_entry(path.parent)
     raise InvalidValueError(
         f"{path}: not a measure.json, metrics.jsonl or training-log CSV; pass one of those or "
@@ -303,7 +308,10 @@ def _log_entry(path, protocol, rows, steps, align, uniform, gap) -> Entry:
     bound = None
     if _number(last.get(gap)) is not None:
         bound = float(last[uniform]) - float(last[gap])
-    label = path.parent.name if path.parent.name not in ("", ".", "eval") else path.stem
+    folder = path.parent.parent if path.parent.name == "eval" else path.parent
+    label = folder.name or path.stem
+    if label.startswith("version_"):  # Lightning's <save_dir>/<name>/version_<k>/
+        label = f"{folder.parent.name}/{label}"
     return Entry(
         label=label,
         source=str(path),
