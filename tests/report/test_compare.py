@@ -74,7 +74,9 @@ def test_table_holds_each_records_numbers_with_or_without_the_newer_keys(tmp_pat
         f"{result['encoders'][0]['alignment']:.4f}",
         f"{result['encoders'][0]['uniformity']:.4f}",
     ]
-    assert lines[-1].startswith("protocol  pairs; estimator whole-set;")
+    assert lines[4].startswith("protocol  pairs; estimator whole-set;")
+    assert lines[6] == "L_align (lower = better aligned)"  # the plane, in characters
+    assert lines[-2:] == ["  1  enc-a.npy", "  2  enc-b.npy"]
 
 
 def test_a_results_tree_is_read_recursively(tmp_path, capsys):
@@ -96,7 +98,8 @@ def test_different_protocols_are_refused_naming_the_first_field_that_differs(tmp
     assert main(["compare", str(a), str(b), "--allow-mixed-protocols"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:2] == ["encoder", "protocol"] and out[2].split()[1] == "P1"
-    assert out[3].split()[1] == "P2" and out[-1].startswith("protocol P2  pairs;")
+    assert out[3].split()[1] == "P2" and out[5].startswith("protocol P2  pairs;")
+    assert out[-2:] == ["  1  enc-a.npy [P1]", "  2  enc-b.npy [P2]"]
     result = compare_json(capsys, a, b, "--allow-mixed-protocols")
     assert [e["protocol_tag"] for e in result["encoders"]] == ["P1", "P2"]
     assert result["mixed_protocols"] is True

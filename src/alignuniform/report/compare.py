@@ -22,6 +22,7 @@ from alignuniform.core.formatting import MISSING, fixed
 from alignuniform.report.blocks import key_values
 from alignuniform.report.entries import Entry
 from alignuniform.report.render import Block, Heading, Image, Table, Text, render_html
+from alignuniform.report.textplane import text_plane
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.viz.plane import PlanePoint, plot_plane
 
@@ -143,7 +144,7 @@ def table_rows(entries: list[Entry], tags: dict[str, str]) -> tuple[list[str], l
 
 
 def format_table(entries: list[Entry], tags: dict[str, str]) -> str:
-    """The terminal table, then the shared protocol (or one line per protocol)."""
+    """The terminal table, the shared protocol (or one line per protocol), then the plane."""
     header, rows = table_rows(entries, tags)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -163,7 +164,7 @@ def format_table(entries: list[Entry], tags: dict[str, str]) -> str:
             f"{'protocol ' + tag if tag else 'protocol'}  {describe_protocol(entry.protocol)}  "
             f"(fingerprint {fingerprint})"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", text_plane(plane_points(entries, tags))])
 
 
 def plane_points(entries: list[Entry], tags: dict[str, str]) -> list[PlanePoint]:
