@@ -215,6 +215,7 @@ def test_out_writes_the_report_and_the_plane(tmp_path, capsys):
     for text in ("enc-a.npy", "enc-b.npy", "run (trajectory)", "81.50", "P1", "P2"):
         assert text in page
     assert "lower is better" in page and "training trajectory" in page
+    assert "accuracy (%), when the source has one" in page  # the run has one
 
 
 def test_bad_paths_are_one_line(tmp_path, capsys):
@@ -260,3 +261,26 @@ def test_precision_and_data_content_recorded_beside_the_protocol_are_named(tmp_p
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err
     assert f"data = a file of sha256 {'0' * 16}... vs a file of sha256 {'1' * 16}..." in err
+
+
+def test_text_plane_places_marks_paths_and_the_bound():
+    from alignuniform.report.textplane import text_plane
+    from alignuniform.viz.plane import PlanePoint
+
+    points = [
+        PlanePoint("a", -1.0, 0.5, bound=-3.5, dim=4, path=[(-2.25, 0.25), (-1.0, 0.5)]),
+        PlanePoint("b", -3.0, 0.0, bound=-3.5, dim=4),
+        PlanePoint("c", -3.0, 0.0),
+    ]
+    lines = text_plane(points, width=21, height=5).splitlines()
+    grid = [line.split("|", 1)[1].ljust(21) for line in lines[1:6]]
+    assert grid[0] == ":" + " " * 19 + "1"  # x -3.5..-1 over 21 columns, y 0..0.5 over 5 rows
+    assert grid[2] == ":" + " " * 9 + "." + " " * 10  # the path's first point
+    assert grid[4] == ":   *" + " " * 16  # b and c in one place
+    assert lines[1].startswith("0.500 |") and lines[5].startswith("0.000 |")
+    assert lines[-4:] == [
+        "  1  a  (training path: .)",
+        "  2  b",
+        "  3  c",
+        "  *  several encoders in one place",
+    ]

@@ -126,10 +126,15 @@ def _cell(entry: Entry, key: str) -> str:
     return fixed(number, 2 if key in ("effective_rank", "accuracy") else 4)
 
 
+def shown_columns(entries: list[Entry]) -> list[tuple[str, str, str]]:
+    """The `COLUMNS` some entry has a value for."""
+    return [c for c in COLUMNS if any(value(e, c[0]) is not None for e in entries)]
+
+
 def table_rows(entries: list[Entry], tags: dict[str, str]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the table; a protocol column only under mixed protocols; columns no
     entry has are left out."""
-    keys = [c for c in COLUMNS if any(value(e, c[0]) is not None for e in entries)]
+    keys = shown_columns(entries)
     mixed = any(tags.values())
     header = ["encoder", *(["protocol"] if mixed else []), *(title for _, title, _ in keys)]
     rows = [
@@ -210,7 +215,7 @@ def write_compare_report(
         ),
         Heading("Encoders"),
         Table(header, rows),
-        Table(["column", "meaning"], [[title, text] for _, title, text in COLUMNS], True),
+        Table(["column", "meaning"], [[t, text] for _, t, text in shown_columns(entries)], True),
         Heading("The alignment-uniformity plane"),
         Image(png, PLANE_CAPTION),
     ]
