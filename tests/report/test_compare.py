@@ -47,14 +47,21 @@ def compare_json(capsys, *args) -> dict:
 
 def test_table_holds_each_records_numbers_with_or_without_the_newer_keys(tmp_path, capsys):
     a, b = measured(tmp_path, "enc-a", 1), measured(tmp_path, "enc-b", 2)
-    record = json.loads(b.read_text())  # what a newer measure adds: read, not required
-    record["protocol_fingerprint"] = protocol_fingerprint(record["protocol"])
-    record["environment"] = {"alignuniform": "0.1.0", "torch": "2.x", "device": "cpu"}
-    record["timing"] = {"encode_seconds": 0.1, "items_per_second": 400.0}
-    b.write_text(json.dumps(record))
+    newer = ("protocol_fingerprint", "environment", "timing", "data")
+    for path in (a, b):  # records written before these keys existed: the fingerprint is computed
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({k: v for k, v in record.items() if k not in newer}))
+    assert compare_json(capsys, a, b)["mixed_protocols"] is False
+    for path in (a, b):  # and as a newer measure writes them: read, the fingerprint taken
+        record = json.loads(path.read_text())
+        record["protocol_fingerprint"] = "recorded-" + protocol_fingerprint(record["protocol"])
+        record["environment"] = {"alignuniform": "0.1.0", "torch": "2.x", "device": "cpu"}
+        record["timing"] = {"encode_seconds": 0.1, "items_per_second": 400.0}
+        path.write_text(json.dumps(record))
     result = compare_json(capsys, a, b)
     assert [e["label"] for e in result["encoders"]] == ["enc-a.npy", "enc-b.npy"]
-    assert result["mixed_protocols"] is False and len(result["protocols"]) == 1
+    (fingerprint,) = result["protocols"]
+    assert fingerprint.startswith("recorded-") and result["mixed_protocols"] is False
     for row, path in zip(result["encoders"], (a, b), strict=True):
         record = json.loads(path.read_text())
         diag = record["diagnostics"]
