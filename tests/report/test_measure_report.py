@@ -14,6 +14,7 @@ import torch
 from alignuniform.cli import main
 from alignuniform.measure import measure
 from alignuniform.measure.compute import pair_distances
+from alignuniform.runs.rundir import LOCK
 from helpers.reference import lunif64, sphere
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,9 +63,15 @@ def test_report_reads_like_the_run_report_and_rerenders(tmp_path, capsys):
     assert [image[:8] for image in images] == [PNG_SIGNATURE] * 2
     assert images[1] == (out / "pair-distances.png").read_bytes()
     assert "uniformly on the sphere of the same dimension" in page
-    assert "This record holds no environment" in page  # an older record: this machine's
-    # the record gains what a newer measure writes; `report DIR` re-renders from it
+    assert "Environment of the measurement" in page
+    # `report DIR` re-renders from measure.json: a record older than its environment keys ...
+    newer = ("protocol_fingerprint", "environment", "timing", "data")
     record = json.loads((out / "measure.json").read_text())
+    record = {k: v for k, v in record.items() if k not in newer}
+    (out / "measure.json").write_text(json.dumps(record))
+    assert main(["report", str(out)]) == 0
+    assert "This record holds no environment" in (out / "report.html").read_text()
+    # ... and one holding them
     record["environment"] = {"alignuniform": "0.1.0", "torch": "9.9", "device": "cpu"}
     record["environment"]["precision"] = "bf16"
     record["timing"] = {"encode_seconds": 61.5, "items_per_second": 12.25}
@@ -79,7 +86,7 @@ def test_report_reads_like_the_run_report_and_rerenders(tmp_path, capsys):
     assert "Environment of the measurement" in page and "This record holds" not in page
     for text in ("bf16", "9.9", "1m 01.5s", "12.2", "ab" * 32):
         assert text in page
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if p.name != LOCK) == [
         "measure.json",
         "pair-distances.png",
         "pair-distances.svg",
