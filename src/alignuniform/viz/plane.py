@@ -24,6 +24,7 @@ from alignuniform.viz.style import save_figure
 
 PROTOCOL_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 MAX_ARROWS = 12  # arrows along one trajectory (evenly spaced segments)
+BOUND_STYLES = ("--", ":", "-.")  # one per embedding dimension
 CHAR_WIDTH = 0.0105  # a label character's width, as a fraction of the axes' width
 
 
@@ -147,11 +148,12 @@ def _labels(ax, points: list[PlanePoint]) -> None:
 
 
 def _bounds(ax, points: list[PlanePoint]) -> list[Line2D]:
-    """One dashed vertical line per distinct bound, its dimension in the legend."""
+    """One vertical line per distinct bound (dashed, dotted, ...), its dimension in the legend."""
     handles = []
     bounds = sorted({(p.bound, p.dim) for p in points if p.bound is not None}, key=str)
-    for bound, dim in bounds:
-        line = ax.axvline(bound, color="#444444", linestyle="--", linewidth=1, zorder=1)
+    for k, (bound, dim) in enumerate(bounds):
+        style = BOUND_STYLES[k % len(BOUND_STYLES)]
+        line = ax.axvline(bound, color="#444444", linestyle=style, linewidth=1, zorder=1)
         where = f"S^{dim - 1}" if dim else "the sphere"
         line.set_label(f"bound: uniform on {where} ({bound:.4f})")
         handles.append(line)
