@@ -32,7 +32,14 @@ PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
 TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in
-OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
+OUT_FILES = (
+    "measure.json",
+    "report.html",
+    "positive-distances.png",
+    "positive-distances.svg",
+    "pair-distances.png",
+    "pair-distances.svg",
+)
 DESCRIPTION = """
 Measure L_align = E ||f(x) - f(y)||^alpha over a protocol's positive pairs and
 L_uniform = log E exp(-t ||f(x) - f(y)||^2) over its items, on unit-normalised

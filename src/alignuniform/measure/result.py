@@ -35,6 +35,8 @@ class MeasureResult:
         environment: {"alignuniform", "torch", "device", "precision"} of the run.
         timing: {"encode_seconds", "items_per_second"}.
         data: {"path", "sha256", "size", "sha256_scope"} of a data file ({"name"} otherwise).
+        pair_distances: ||f(x) - f(y)|| of all pairs of a sample of the items, for the
+            uniformity figure (not in to_dict).
 
     ``to_dict()`` adds ``protocol_fingerprint`` (see `protocol_fingerprint`).
     """
@@ -48,6 +50,7 @@ class MeasureResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     positive_distances: torch.Tensor | None = field(default=None, repr=False)
+    pair_distances: torch.Tensor | None = field(default=None, repr=False)
     environment: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +65,7 @@ class MeasureResult:
         out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name != "positive_distances"
+            if f.name not in ("positive_distances", "pair_distances")
         }
         out["protocol_fingerprint"] = self.fingerprint
         return _plain(out)
@@ -108,6 +111,7 @@ def result_from(
         diagnostics=out["diagnostics"],
         warnings=warnings,
         positive_distances=out["distances"],
+        pair_distances=out.get("pair_distances"),
     )
 
 
