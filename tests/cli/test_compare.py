@@ -62,7 +62,7 @@ def measured(tmp_path_factory) -> dict[str, Path]:
     dirs = {}
     for name, (model, extra) in models.items():
         dirs[name] = tmp / "results" / name
-        args = ["measure", model, "--protocol", "sts", "--data", data, "--no-progress"]
+        args = ["measure", model, "--protocol", "sts", "--dataset", data, "--no-progress"]
         assert main([*args, "--out", str(dirs[name]), *extra]) == 0
     return dirs
 
@@ -89,6 +89,8 @@ def test_five_minilm_encoders_in_one_table_and_plane(measured, tmp_path, capsys)
     base, random_init = rows[0], rows[1]
     assert random_init["uniformity"] > base["uniformity"] + 1  # random weights: far less uniform
     assert random_init["average_cosine"] > 0.5 > base["average_cosine"]
+    dense = json.loads((five[-1] / "measure.json").read_text())
+    assert dense["diagnostics"]["dim"] == 128  # the pipeline's Dense(384 -> 128) was applied
     assert sorted(p.name for p in out.iterdir()) == ["plane.png", "plane.svg", "report.html"]
     page = (out / "report.html").read_text()
     assert all(row["label"] in page for row in rows)

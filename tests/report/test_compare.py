@@ -35,7 +35,7 @@ def measured(tmp_path: Path, name: str, seed: int, *extra: str) -> Path:
     pairs.write_text("".join(f"{i}\t{i + 1}\n" for i in range(0, 39, 2)))
     out = tmp_path / "results" / name / "fingerprint"
     args = ["measure", str(tmp_path / f"{name}.npy"), "--protocol", "pairs"]
-    assert main([*args, "--data", str(pairs), "--out", str(out), *extra]) == 0
+    assert main([*args, "--dataset", str(pairs), "--out", str(out), *extra]) == 0
     return out / "measure.json"
 
 

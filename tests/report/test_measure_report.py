@@ -53,7 +53,7 @@ def test_pair_distances_sample_at_most_the_sample_rows():
 def test_report_reads_like_the_run_report_and_rerenders(tmp_path, capsys):
     model, data = write_inputs(tmp_path)
     out = tmp_path / "out"
-    args = ["measure", str(model), "--protocol", "pairs", "--data", str(data), "--out", str(out)]
+    args = ["measure", str(model), "--protocol", "pairs", "--dataset", str(data), "--out", str(out)]
     assert main(args) == 0
     page = (out / "report.html").read_text()
     assert "<title>enc-a.npy: alignment and uniformity (pairs protocol)</title>" in page
@@ -106,6 +106,6 @@ def test_report_of_a_damaged_measure_directory_is_one_line(tmp_path, capsys):
 def test_measure_again_into_the_same_out_keeps_working(tmp_path):
     model, data = write_inputs(tmp_path)
     out = tmp_path / "out"
-    args = ["measure", str(model), "--protocol", "pairs", "--data", str(data), "--out", str(out)]
+    args = ["measure", str(model), "--protocol", "pairs", "--dataset", str(data), "--out", str(out)]
     assert main(args) == 0 and main(args) == 0  # its own figures do not block a rerun
     assert (out / "pair-distances.png").is_file()
