@@ -64,7 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_names,
         default=["linear", "knn"],
         metavar="P1,P2",
-        help="probes: linear, knn (default both)",
+        help="probes: linear, knn (default both); depth: NYU-Depth-V2's depth probe, alone",
     )
     parser.add_argument(
         "--linear-protocol",
@@ -79,6 +79,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=100,
         metavar="E",
         help="epochs of the paper linear protocol (default 100)",
+    )
+    parser.add_argument(
+        "--depth-epochs",
+        type=int,
+        default=120,
+        metavar="E",
+        help="epochs of the depth probe's decoder (default 120, the paper's)",
     )
     parser.add_argument(
         "--subset", type=int, metavar="N", help="probe the first N images of each split"
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         "device": resolve_device(args.device),
         "linear_protocol": args.linear_protocol,
         "paper_epochs": args.paper_epochs,
+        "depth_epochs": args.depth_epochs,
         "progress": args.progress and sys.stderr.isatty(),
     }
     out = Path(args.out) if args.out else None

@@ -2,7 +2,7 @@
 
 Reads .npy, .npz, .pt (a tensor or a dict of tensors) and .safetensors files holding a matrix
 [N, d]; files with several arrays need ``--key``. The shortcut for files of ``alignuniform
-measure EMB --protocol pairs [--data EMB2]``: the same code path, the old output.
+measure EMB --protocol pairs [--dataset EMB2]``: the same code path, the old output.
 """
 
 from __future__ import annotations

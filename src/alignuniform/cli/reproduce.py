@@ -24,12 +24,18 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("name", metavar="NAME", help="preset name, or a path to a sweep spec")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/NAME)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="the dataset's folder (--set data_dir=DIR)"
+    )
     add_sweep_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from alignuniform.experiments.reproduce import preset_root, preset_spec, reproduce
+
+    if args.data_dir is not None:
+        args.overrides = [f"data_dir={args.data_dir}", *args.overrides]
 
     if args.dry_run:
         from alignuniform.cli.plan import print_sweep_plans

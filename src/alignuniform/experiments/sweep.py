@@ -253,16 +253,31 @@ def set_aside(sweep: SweepDir, name: str, trained_as: str) -> Path:
 def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, object]]:
     """``--dry-run``: every point's preflight, and a measured step for each distinct step cost
     (points that differ only in loss, seed or evaluation share one), as (point name, plan);
-    nothing is written."""
+    points that differ only in loss or seed also share the preflight (their own loss and output
+    folder are still checked); nothing is written."""
     from alignuniform.training.plan import dry_run, step_cost
+    from alignuniform.training.preflight import check_output
 
-    sweep, plans, measured = SweepDir(Path(out)), [], {}
+    sweep, plans, measured, checked = SweepDir(Path(out)), [], {}, {}
     for point in spec.points:
         config = point.config()
         cost = step_cost(config)
-        plan = dry_run(
-            config, sweep.run(point.name).root, resume=True, measure=cost not in measured
-        )
+        same = repr((cost, eval_settings(config)))
+        run = sweep.run(point.name)
+        if same in checked:
+            name, first = checked[same]
+            check_output(run, True)
+            config = config.resolve()  # the point's own loss
+            data = first.preflight.data
+            own = dataclasses.replace(data.config, loss=config.loss, seed=config.seed)
+            preflight = dataclasses.replace(
+                first.preflight, data=dataclasses.replace(data, config=own)
+            )
+            plans.append(
+                (point.name, dataclasses.replace(first, preflight=preflight, measured_on=name))
+            )
+            continue
+        plan = dry_run(config, run.root, resume=True, measure=cost not in measured)
         if cost in measured:
             name, first = measured[cost]
             plan = dataclasses.replace(
@@ -274,6 +289,7 @@ def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, objec
             )
         else:
             measured[cost] = (point.name, plan)
+        checked[same] = (point.name, plan)
         plans.append((point.name, plan))
     return plans
 

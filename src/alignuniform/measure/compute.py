@@ -11,6 +11,8 @@ With z_i = f(x_i) / ||f(x_i)|| (rows normalised unless told they already are):
     average_cosine = mean_{i != j} z_i . z_j = (||sum_i z_i||^2 - N) / (N (N - 1))
     effective_rank = exp(-sum_k p_k log p_k), p_k = s_k / sum_k s_k, s the singular values of Z
                      (Roy & Vetterli 2007, as RankMe), from the d x d Gram matrix Z^T Z
+    pair distances = ||z_i - z_j|| = sqrt(2 - 2 z_i . z_j) over all pairs i < j of a seeded
+                     sample of at most `SAMPLE_ROWS` rows (for the report's uniformity figure)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
 from alignuniform.core.validation import check_embeddings
 
 UNIT_TOL = 1e-3
+SAMPLE_ROWS = 1000  # rows whose pairwise distances the report draws (~500k pairs)
 
 
 def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[str, Any], list]:
@@ -75,6 +78,15 @@ def effective_rank(z: torch.Tensor, chunk: int = 8192) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def pair_distances(z: torch.Tensor, seed: int, max_rows: int = SAMPLE_ROWS) -> torch.Tensor:
+    """||z_i - z_j|| (float64) over all pairs i < j of at most ``max_rows`` seeded random rows."""
+    if len(z) > max_rows:
+        z = z[torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))[:max_rows]]
+    z = z.double()
+    i, j = torch.triu_indices(len(z), len(z), offset=1)
+    return (2 - 2 * (z @ z.T)[i, j]).clamp(min=0).sqrt()
+
+
 def geometry(z: torch.Tensor, t: float) -> dict[str, Any]:
     """Diagnostics of unit rows z beside the two numbers (bound, cosine, rank, n, dim)."""
     n, dim = z.shape
@@ -100,7 +112,8 @@ def measure_set(
 ) -> dict[str, Any]:
     """Alignment over positive pairs (raw embeddings x_k, y_k) and uniformity over raw's rows.
 
-    Returns {"alignment", "uniformity", "stderr", "diagnostics", "warnings", "distances"}.
+    Returns {"alignment", "uniformity", "stderr", "diagnostics", "warnings", "distances",
+    "pair_distances"}.
     """
     z, stats, warnings = unit_rows(raw, name, normalize)
     if z.shape[0] < 2:
@@ -111,6 +124,7 @@ def measure_set(
         "uniformity": float(value),
         "stderr": {} if value.exact else {"uniformity": value.stderr},
         "distances": None,
+        "pair_distances": pair_distances(z, seed),
         "warnings": warnings,
     }
     diagnostics = geometry(z, t) | stats

@@ -34,7 +34,7 @@ def measure_cross_modal(
     if data is None:
         if not all(getattr(m, "modality", None) == "embeddings" for m in (model, second)):
             raise InvalidValueError(
-                "protocol 'cross-modal' needs --data (pairs), unless both towers are "
+                "protocol 'cross-modal' needs --dataset (pairs), unless both towers are "
                 "embeddings files with paired rows"
             )
         a, b = torch.as_tensor(model.values), torch.as_tensor(second.values)

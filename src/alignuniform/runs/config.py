@@ -32,7 +32,8 @@ DECODES = ("full", "center")  # folder datasets: crops from the whole image | fr
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
-PROTOCOLS = ("linear", "knn")
+PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
+LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
 LINEAR_PROTOCOLS = ("fast", "paper")
 LAYERS = ("out", "penultimate")
 
@@ -210,6 +211,25 @@ def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None 
     return list(dict.fromkeys(values))
 
 
+def metric_direction(metric: str) -> str:
+    """ "min" for a metric where lower is better ("conv5/depth": an MSE), else "max"."""
+    parts = metric.split("/")
+    return "min" if len(parts) > 1 and parts[1] in LOWER_IS_BETTER else "max"
+
+
+def check_depth_protocols(dataset: str, protocols: Sequence[str], name: str) -> None:
+    """The depth probe runs alone, on NYU-Depth-V2 (the one dataset with depth maps)."""
+    if dataset != "nyu-depth-v2":
+        raise InvalidValueError(
+            f"{name}: the depth probe needs NYU-Depth-V2's depth maps; use dataset "
+            f"nyu-depth-v2 (--data-dir DIR), not {dataset!r}"
+        )
+    if list(protocols) != ["depth"]:
+        raise InvalidValueError(
+            f"{name}: {list(protocols)}: NYU-Depth-V2 has depth maps, not classes; use depth alone"
+        )
+
+
 def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
     from alignuniform.core.validation import check_positive_int  # torch: not at import (--help)
 
@@ -303,7 +323,7 @@ class TrainConfig:
             lambda v: NAMES.ok(v) and set(v) <= set(PROTOCOLS),
             _as_list,
         ),
-        "probes: linear, knn",
+        "probes: linear, knn | depth (NYU-Depth-V2)",
     )
     eval_folds: int = key(0, FOLDS, "k-fold cross-validation of the probes")
     eval_linear_protocol: str = key(
@@ -312,6 +332,7 @@ class TrainConfig:
         "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
     )
     eval_paper_epochs: int = key(100, integer(1), "epochs of the paper probe")
+    eval_depth_epochs: int = key(120, integer(1), "epochs of the depth probe")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -368,6 +389,9 @@ class TrainConfig:
                 f"subset={config.subset} is smaller than batch_size={config.batch_size}: "
                 "no full batch to train on; raise --subset or lower --batch-size"
             )
+        depth = config.dataset == "nyu-depth-v2" or "depth" in config.eval_protocols
+        if config.evaluate and depth:
+            check_depth_protocols(config.dataset, config.eval_protocols, "eval_protocols")
         if config.method != "supervised":
             from alignuniform.core.objective import Objective
 

@@ -43,9 +43,14 @@ def family_of(config) -> str:
         return "untrained"
     if config.method == "supervised":
         return "supervised"
+    return loss_family(config.loss)
+
+
+def loss_family(loss: str) -> str:
+    """The family of an objective expression (`Objective.family`)."""
     from alignuniform.core.objective import Objective  # torch: not while the CLI builds --help
 
-    return Objective.parse(config.loss).family
+    return Objective.parse(loss).family
 
 
 def family_order(family: str) -> tuple[int, str]:

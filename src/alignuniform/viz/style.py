@@ -1,6 +1,7 @@
 """What every figure shares: curve colours, axis labels,
 titles of results columns, the red-to-blue colour scale of scores (blue = better), and saving a
-figure as PNG + SVG with matplotlib's Agg backend (no pyplot, no global state)."""
+figure as PNG + SVG with matplotlib's Agg backend (no pyplot, no global state), each file written
+atomically."""
 
 from __future__ import annotations
 
