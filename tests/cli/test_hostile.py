@@ -496,7 +496,7 @@ def link(path: Path, target: Path) -> Path:
 
 
 def measure(model: Path, protocol: str, data: Path, *extra: str) -> list[str]:
-    return ["measure", str(model), "--protocol", protocol, "--data", str(data), *extra]
+    return ["measure", str(model), "--protocol", protocol, "--dataset", str(data), *extra]
 
 
 class Hostile:
