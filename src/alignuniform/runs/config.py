@@ -33,7 +33,7 @@ MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, 
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
 PROTOCOLS = ("linear", "knn")
-LINEAR_PROTOCOLS = ("fast", "paper")
+LINEAR_PROTOCOLS = ("fast", "paper", "paper-imagenet100")  # evaluate.paper_probe: the paper ones
 LAYERS = ("out", "penultimate")
 
 
@@ -270,9 +270,14 @@ class TrainConfig:
     eval_linear_protocol: str = key(
         "fast",
         choice(LINEAR_PROTOCOLS),
-        "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
+        "fast (L-BFGS on standardised cached features) | paper (STL-10's: Adam on crop + flip "
+        "views) | paper-imagenet100 (ImageNet-100's: SGD lr 10 on CMC's views)",
     )
-    eval_paper_epochs: int = key(100, integer(1), "epochs of the paper probe")
+    eval_paper_epochs: int | None = key(
+        None,
+        optional(integer(1)),
+        "epochs of the paper probe (default its own: paper 100, paper-imagenet100 60)",
+    )
 
     @classmethod
     def field_names(cls) -> list[str]:
