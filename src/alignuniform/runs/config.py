@@ -253,7 +253,16 @@ class TrainConfig:
         choice(DECODES),
         "folder datasets: full (crops from the whole image) | center (Resize + CenterCrop first)",
     )
-    moco_shuffle_bn: bool = key(True, BOOL, "MoCo: shuffle the key encoder's batch across ranks")
+    moco_shuffle_bn: bool = key(
+        True,
+        BOOL,
+        "MoCo: shuffle the key encoder's batch (across ranks; on one process into moco_bn_groups)",
+    )
+    moco_bn_groups: int = key(
+        1,
+        integer(1),
+        "MoCo on one process: key-batch groups with their own BN statistics (e.g. 4 = 4 GPUs)",
+    )
     out: str | None = key(None, optional(TEXT), "run directory")
     evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
     eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
