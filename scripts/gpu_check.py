@@ -94,14 +94,19 @@ def check_crops(device: str) -> str:
 
 def tiny_data(root: Path) -> dict[str, Path]:
     """Format-exact datasets large enough for every preset's batch (768 STL-10, 512 MNIST,
-    128 ImageNet-100 images of photo size)."""
-    from helpers.formats import write_fashion_mnist, write_imagenet_tree, write_stl
+    128 ImageNet-100 images of photo size, 128 NYU-Depth-V2 frames where its writer exists)."""
+    from helpers import formats
 
-    write_stl(root / "stl10", n_train=500, n_test=100, n_unlabeled=400)
-    write_fashion_mnist(root / "fashion-mnist", n_train=1024, n_test=200)
-    write_imagenet_tree(root / "imagenet", per_class=2, size=(375, 500))
-    return {"stl10": root / "stl10", "fashion-mnist": root / "fashion-mnist",
+    formats.write_stl(root / "stl10", n_train=500, n_test=100, n_unlabeled=400)
+    formats.write_fashion_mnist(root / "fashion-mnist", n_train=1024, n_test=200)
+    formats.write_imagenet_tree(root / "imagenet", per_class=2, size=(375, 500))
+    data = {"stl10": root / "stl10", "fashion-mnist": root / "fashion-mnist",
             "imagenet100": root / "imagenet"}  # fmt: skip
+    if hasattr(formats, "write_nyu"):
+        train, test = tuple(range(1, 137)), tuple(range(137, 145))
+        formats.write_nyu(root / "nyu", n=144, size=(96, 128), train=train, test=test)
+        data["nyu-depth-v2"] = root / "nyu"
+    return data
 
 
 def check_preset(name: str, data: dict[str, Path], device: str, out: Path) -> str:

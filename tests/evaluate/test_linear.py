@@ -223,3 +223,9 @@ def test_paper_probe_trains_by_its_recipe(fmnist_dir):
     torch.manual_seed(0)
     initial = torch.nn.Linear(784, 10).weight  # seeded() starts every probe from seed 0
     assert (sgd.weight - initial).abs().max() > 10 * (adam.weight - initial).abs().max()
+
+
+def test_the_config_schema_names_every_paper_probe():
+    from alignuniform.runs.config import LINEAR_PROTOCOLS
+
+    assert tuple(LINEAR_PROTOCOLS) == ("fast", *PAPER_PROBES)
