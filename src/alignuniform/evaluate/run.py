@@ -254,8 +254,10 @@ def evaluate_encoder(
             entry[protocol] = score
         results[layer] = {**entry, **geometry[tap], "tap": tap}
     name = dataset if isinstance(dataset, str) else train.name
-    epochs = paper_epochs or PAPER_PROBES.get(linear_protocol, PAPER_PROBES["paper"]).epochs
-    linear = "fast" if linear_protocol == "fast" else f"{linear_protocol}, {epochs} epochs"
+    linear = "fast"
+    if linear_protocol in PAPER_PROBES:
+        epochs = paper_epochs or PAPER_PROBES[linear_protocol].epochs
+        linear = f"{linear_protocol}, {epochs} epochs"
     return {
         "layers": results,
         "dataset": name,

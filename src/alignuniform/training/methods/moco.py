@@ -19,8 +19,7 @@ key encoder's per-process batch statistics cannot tell which key belongs to whic
 process (the common single-GPU form) the shuffled key batch is cut into ``moco_bn_groups``
 groups (at most one per two keys, so each has statistics), each encoded on its own with its own
 batch statistics, and the keys are put back in batch order; with one group (the default)
-nothing changes. Under torchrun the processes are the
-groups and ``moco_bn_groups`` is not used.
+nothing changes. Under torchrun the processes are the groups and ``moco_bn_groups`` is unused.
 """
 
 from __future__ import annotations
