@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.logmeanexp import LogMeanExpState, merge_states
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,37 @@ def unshuffle(gathered: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     restored = torch.empty_like(gathered)
     restored[order] = gathered
     return restored
+
+
+def shard_range(n: int, rank: int | None = None, world: int | None = None) -> tuple[int, int]:
+    """Rows [lo, hi) of this rank's shard of n rows: contiguous, sizes differing by at most 1."""
+    info = dist_info()
+    rank = info.rank if rank is None else rank
+    world = info.world_size if world is None else world
+    return rank * n // world, (rank + 1) * n // world
+
+
+@torch.no_grad()
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's rows in rank order, shards of any (uneven) size; identity when
+    no process group is initialised."""
+    if not is_distributed():
+        return x
+    world = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
+    sizes = [int(s) for s in sizes]
+    padded = x.new_zeros(max(sizes), *x.shape[1:])
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
+
+
+def merge_across_ranks(state: LogMeanExpState) -> LogMeanExpState:
+    """Every rank's `LogMeanExpState` merged in rank order: the same state on every rank."""
+    if not is_distributed():
+        return state
+    parts = [torch.zeros(6, dtype=torch.float64) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, state.to_tensor())
+    return merge_states(LogMeanExpState.from_tensor(part) for part in parts)
