@@ -81,11 +81,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from alignuniform.core.distributed import init_from_env
+    from alignuniform.core.distributed import across_ranks, init_from_env
 
     info = init_from_env("cpu")  # torchrun: every rank computes a share, rank 0 prints
     try:
-        measured, plan = _measure(args, info.world_size)
+        with across_ranks():
+            measured, plan = _measure(args, info.world_size)
     except ValueError as err:  # the library suggests normalize=True; here that is a flag
         raise InvalidValueError(
             str(err).replace("pass normalize=True", "pass --normalize")

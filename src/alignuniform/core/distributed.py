@@ -10,7 +10,10 @@ ranks, which gives exactly dL/dtheta — the gradient one process would get on t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -142,6 +145,25 @@ def unshuffle(gathered: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     restored = torch.empty_like(gathered)
     restored[order] = gathered
     return restored
+
+
+_ACROSS_RANKS = contextvars.ContextVar("alignuniform_across_ranks", default=False)
+
+
+@contextlib.contextmanager
+def across_ranks() -> Iterator[None]:
+    """Inside: measurement code divides its work across the ranks of the process group
+    (encoding by shards, uniformity's tiles); every rank must run the same calls."""
+    token = _ACROSS_RANKS.set(True)
+    try:
+        yield
+    finally:
+        _ACROSS_RANKS.reset(token)
+
+
+def sharing_work() -> bool:
+    """Inside `across_ranks` and an initialised process group of more than one process."""
+    return _ACROSS_RANKS.get() and is_distributed()
 
 
 def shard_range(n: int, rank: int | None = None, world: int | None = None) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignuniform.core.distributed import across_ranks
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.measure.models import Embeddings, resolve_model
 from alignuniform.measure.options import Options
@@ -78,10 +79,11 @@ def measure(
     opts = Options.from_kwargs(options)
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
     run = _protocols()[protocol]
-    if protocol in TWO_TOWERS:
-        second = None if second_model is None else as_model(second_model, seed=opts.seed)
-        return run(encoder, data, opts, second)
-    return run(encoder, data, opts)
+    with across_ranks():  # in a process group: shards encoded and pairs divided across ranks
+        if protocol in TWO_TOWERS:
+            second = None if second_model is None else as_model(second_model, seed=opts.seed)
+            return run(encoder, data, opts, second)
+        return run(encoder, data, opts)
 
 
 def check_request(protocol: str, data: Any, second_model: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from alignuniform.core.distributed import dist_info
+from alignuniform.core.distributed import dist_info, sharing_work
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.metrics import alignment, rows_uniformity, uniformity, uniformity_bound
 from alignuniform.core.rows import RowSource, as_rows
@@ -124,8 +124,8 @@ def measure_set(
     z, stats, warnings = unit_rows(raw, name, normalize)
     if z.shape[0] < 2:
         raise InvalidValueError(f"{name}: uniformity needs at least 2 items, got {z.shape[0]}")
-    # every rank of a process group holds the same rows here: each computes a share of the pairs
-    value = uniformity(z, t=t, max_pairs=max_pairs, seed=seed, distribute=True)
+    # under `across_ranks` every rank holds the same rows here: each computes a share of pairs
+    value = uniformity(z, t=t, max_pairs=max_pairs, seed=seed, distribute=sharing_work())
     out: dict[str, Any] = {
         "alignment": None,
         "uniformity": float(value),
@@ -151,7 +151,7 @@ def estimator_fields(value: Any) -> dict[str, Any]:
     return {
         "uniformity_estimator": "exact" if value.exact else "sampled",
         "uniformity_pairs": value.n_pairs,
-        "world_size": dist_info().world_size,
+        "world_size": dist_info().world_size if sharing_work() else 1,
     }
 
 
@@ -219,7 +219,7 @@ def measure_rows(
 ) -> dict[str, Any]:
     """`measure_set` for rows read from disk (embeddings larger than memory), `scan_rows` or one
     kernel block at a time: the same fields and values. Uniformity is exact from row blocks, or
-    from ``max_pairs`` sampled pairs reading only the rows drawn; inside a process group every
+    from ``max_pairs`` sampled pairs reading only the rows drawn; under `across_ranks` every
     rank reads the same file and computes a share of the tiles."""
     n, dim = rows.shape
     block = scan_rows(dim)
@@ -227,7 +227,7 @@ def measure_rows(
         raise InvalidValueError(f"{name}: uniformity needs at least 2 items, got {n}")
     unit = UnitRows(rows, name, normalize)
     stats, warnings, cosine, rank = _scan(unit, block)
-    value = rows_uniformity(unit, t, max_pairs=max_pairs, seed=seed, distribute=True)
+    value = rows_uniformity(unit, t, max_pairs=max_pairs, seed=seed, distribute=sharing_work())
     out: dict[str, Any] = {
         "alignment": None,
         "uniformity": float(value),
