@@ -112,9 +112,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    from alignuniform.core.distributed import init_from_env
     from alignuniform.measure import measure
 
     out = check_out(args.out)
+    info = init_from_env(args.device.split(":")[0])  # scale: torchrun, one shard per rank
     result = measure(
         args.model,
         args.protocol,
@@ -139,11 +141,13 @@ def run_measure(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         limit=args.limit,
         image_size=args.image_size,
-        device=args.device,
+        device=f"cuda:{info.local_rank}" if info.enabled and args.device == "cuda" else args.device,
         batch_size=args.batch_size,
         precision=args.precision,
         progress=not args.no_progress,
     )
+    if not info.is_main:  # scale: rank 0 writes and prints
+        return 0
     if out is not None:
         write_out(out, result)
     print(to_json(result.to_dict()) if args.json else as_text(result.to_dict()))
