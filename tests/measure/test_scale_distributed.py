@@ -119,6 +119,7 @@ def reference(tmp_path_factory) -> tuple[Path, dict]:
     return folder, one
 
 
+@pytest.mark.slow  # spawns 2 and 3 processes: 35 s and 52 s here, at a load average of 10
 @pytest.mark.parametrize("world", [2, 3])
 def test_ranks_give_the_one_process_values(reference, world, tmp_path):
     folder, one = reference
