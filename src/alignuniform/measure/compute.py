@@ -29,7 +29,7 @@ from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import check_embeddings
 
 UNIT_TOL = 1e-3
-SCAN_ELEMENTS = 1 << 20  # rows x d read at a time by the streamed passes
+SCAN_ELEMENTS = 1 << 19  # rows x d read at a time by the streamed passes
 
 
 def scan_rows(dim: int) -> int:
