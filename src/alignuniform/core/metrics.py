@@ -306,8 +306,12 @@ def _sampled_uniformity(
             while bool((same := i == j).any()):  # c_i c_j restricted to i != j
                 j[same] = _draw(int(same.sum()), n, c, generator)
         # differences in the input precision (no cancellation), squared distances summed in float64
-        diff = z.take(i).to(dtype)
-        diff.sub_(other.take(j).to(dtype))
+        if other is z:  # one read of the rows drawn on either side (a file: one pass)
+            both = z.take(torch.cat([i, j])).to(dtype)
+            diff = both[:count].sub_(both[count:])
+        else:
+            diff = z.take(i).to(dtype)
+            diff.sub_(other.take(j).to(dtype))
         exponent = diff.pow_(2).sum(dim=1, dtype=torch.float64).mul_(-t)
         new_shift = max(shift, float(exponent.max()))
         scale = math.exp(shift - new_shift)
