@@ -174,27 +174,35 @@ def shard_range(n: int, rank: int | None = None, world: int | None = None) -> tu
     return rank * n // world, (rank + 1) * n // world
 
 
+def _wire() -> torch.device:
+    """Where collectives need their tensors: this rank's GPU under nccl, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", dist_info().local_rank)
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def gather_rows(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate every rank's rows in rank order, shards of any (uneven) size; identity when
-    no process group is initialised."""
+    """Concatenate every rank's rows in rank order, shards of any (uneven) size, on x's device;
+    identity when no process group is initialised."""
     if not is_distributed():
         return x
-    world = dist.get_world_size()
-    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
-    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
+    world, wire = dist.get_world_size(), _wire()
+    sizes = [torch.zeros(1, dtype=torch.long, device=wire) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=wire))
     sizes = [int(s) for s in sizes]
-    padded = x.new_zeros(max(sizes), *x.shape[1:])
+    padded = torch.zeros(max(sizes), *x.shape[1:], dtype=x.dtype, device=wire)
     padded[: x.shape[0]] = x
     parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded.contiguous())
-    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).to(x.device)
 
 
 def merge_across_ranks(state: LogMeanExpState) -> LogMeanExpState:
     """Every rank's `LogMeanExpState` merged in rank order: the same state on every rank."""
     if not is_distributed():
         return state
-    parts = [torch.zeros(6, dtype=torch.float64) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, state.to_tensor())
+    wire = _wire()
+    parts = [torch.zeros(6, dtype=torch.float64, device=wire) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, state.to_tensor().to(wire))
     return merge_states(LogMeanExpState.from_tensor(part) for part in parts)
