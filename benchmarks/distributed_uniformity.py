@@ -7,7 +7,11 @@
 
 Both sides hold z [N, d] (float32 unit rows, seed 0) before timing. Rounds alternate (one,
 ranks, one, ranks, ...) after one warm-up each; the ratio is taken round by round (one / ranks)
-and its median and range reported, with the largest relative difference of the values.
+and its median and range reported, with the largest relative difference of the values. Each
+round also times the kernel's tile product alone ([B, d + 2] x [d + 2, B], B = 2048, in this
+process) for the machine's matrix throughput F at that moment; F / (pairs per second of `one`)
+is the kernel's cost per pair in matrix flops, which docs/kernel.md divides by a GPU's matrix
+throughput to project its time.
 
 Usage: python benchmarks/distributed_uniformity.py [--n 32768] [--dim 128] [--world 2]
 The last line reads `speedup=<median one/ranks> ns_per_pair_one=<x> max_rel_diff=<y>`.
@@ -88,6 +92,16 @@ def main() -> None:
         value = uniformity(z)
         return time.perf_counter() - start, float(value)
 
+    tile_a, tile_b = torch.randn(2048, args.dim + 2), torch.randn(args.dim + 2, 2048)
+    tile_out = torch.empty(2048, 2048)
+
+    def tile_flops() -> tuple[float, float]:
+        """(FLOP/s of 20 tile products, 0)."""
+        start = time.perf_counter()
+        for _ in range(20):
+            torch.matmul(tile_a, tile_b, out=tile_out)
+        return 20 * 2 * 2048 * 2048 * (args.dim + 2) / (time.perf_counter() - start), 0.0
+
     def spread_out() -> tuple[float, float]:
         for queue in orders:
             queue.put(1)
@@ -95,14 +109,14 @@ def main() -> None:
 
     try:
         uniformity(z[:4096]), spread_out()  # warm-up
-        times: dict[str, list[float]] = {"one": [], "ranks": []}
-        values: dict[str, list[float]] = {"one": [], "ranks": []}
+        times: dict[str, list[float]] = {"one": [], "ranks": [], "flops": []}
+        values: dict[str, list[float]] = {"one": [], "ranks": [], "flops": []}
         for _ in range(args.repeats):
-            for name, run in (("one", one), ("ranks", spread_out)):
+            for name, run in (("one", one), ("ranks", spread_out), ("flops", tile_flops)):
                 seconds, value = run()
                 times[name].append(seconds)
                 values[name].append(value)
-                print(f"{name:5s} {seconds:8.3f} s  value {value:.15f}", flush=True)
+                print(f"{name:5s} {seconds:12.4g}  value {value:.15f}", flush=True)
     finally:
         for queue in orders:
             queue.put(None)
@@ -115,6 +129,11 @@ def main() -> None:
     print(f"one process, {args.threads} threads: {spread(times['one'])} s")
     print(f"{args.world} gloo processes, {per_rank} thread(s) each: {spread(times['ranks'])} s")
     print(f"one / ranks per round: {spread(speedup)}")
+    flops = statistics.median(times["flops"])
+    per_pair = flops * statistics.median(times["one"]) / pairs
+    gflops = [f / 1e9 for f in times["flops"]]
+    print(f"tile product, {args.threads} thread(s): {spread(gflops, 1)} GFLOP/s")
+    print(f"cost per pair: {per_pair:.0f} matrix flops (the product alone: {2 * (args.dim + 2)})")
     ns = statistics.median(times["one"]) / pairs * 1e9
     print(
         f"speedup={statistics.median(speedup):.3f} ns_per_pair_one={ns:.2f} max_rel_diff={diff:.2e}"
