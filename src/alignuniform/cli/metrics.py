@@ -79,8 +79,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from alignuniform.core.distributed import across_ranks, init_from_env
 
     info = init_from_env("cpu")  # torchrun: every rank computes a share, rank 0 prints
@@ -93,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
         ) from err
     if not info.is_main:
         return 0
-    if plan is not None:
-        print(plan.line(measured.diagnostics["n"], measured.diagnostics["dim"]), file=sys.stderr)
     diag = measured.diagnostics
     result: dict[str, Any] = {"n": diag["n"], "dim": diag["dim"], "t": args.t, "alpha": args.alpha}
     if measured.alignment is not None:
@@ -117,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _measure(args: argparse.Namespace, world_size: int) -> tuple[Any, Any]:
     """(the measured result, the preflight `Plan` or None without --max-memory/--time-budget)."""
+    import sys
+
+    from alignuniform.core.distributed import dist_info
     from alignuniform.core.rows import TensorRows
     from alignuniform.measure.compute import UnitRows, measure_rows
     from alignuniform.measure.files import load_embeddings, open_rows
@@ -145,6 +144,8 @@ def _measure(args: argparse.Namespace, world_size: int) -> tuple[Any, Any]:
             exact=args.exact,
             sampled_pairs=args.max_pairs or SAMPLED_PAIRS,
         )
+        if dist_info().is_main:  # up front: before the computation it describes
+            print(plan.line(*source.shape), file=sys.stderr, flush=True)
     if plan is not None and plan.stream:
         positives = None
         if args.positives is not None:
