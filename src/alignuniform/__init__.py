@@ -16,19 +16,28 @@ contracts in pyproject.toml):
     core                       losses, metrics, objective, kernel, validation, errors (torch,
                                numpy and scipy only)
 
-``import alignuniform`` loads the core alone; everything above it is imported on demand.
+``import alignuniform`` loads nothing heavy: the names below load the core on first use, and
+everything above the core is imported on demand.
 """
 
-from alignuniform.core.losses import align_loss, contrastive_loss, uniform_loss
-from alignuniform.core.metrics import (
-    AlignUniformMeter,
-    alignment,
-    uniformity,
-    uniformity_bound,
-)
-from alignuniform.core.objective import Objective
+from alignuniform.core.lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AlignUniformMeter": "alignuniform.core.metrics",
+        "Objective": "alignuniform.core.objective",
+        "align_loss": "alignuniform.core.losses",
+        "alignment": "alignuniform.core.metrics",
+        "contrastive_loss": "alignuniform.core.losses",
+        "uniform_loss": "alignuniform.core.losses",
+        "uniformity": "alignuniform.core.metrics",
+        "uniformity_bound": "alignuniform.core.metrics",
+    },
+)
+del lazy_exports
 
 __all__ = [
     "AlignUniformMeter",

@@ -1,77 +1,15 @@
-"""NYU-Depth-V2 depth probe: .mat (HDF5) reader layout, decoder shapes, training, errors."""
+"""The depth probe: decoder shapes, training, the official split and CV, one target, errors."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import h5py
-import numpy as np
 import pytest
 import torch
+from tests.helpers.formats import write_nyu
 
-from alignuniform.evaluate.depth import (
-    DepthDecoder,
-    depth_mse,
-    evaluate_depth,
-    milestones,
-    train_depth_decoder,
-)
-from alignuniform.evaluate.nyu import read_nyu_depth
+from alignuniform.data.nyu import DEPTH_SIZE
+from alignuniform.evaluate import evaluate_encoder, format_table
+from alignuniform.evaluate.depth import DepthDecoder, depth_mse, milestones, train_depth_decoder
 from alignuniform.models import create_encoder
-
-N, WIDTH, HEIGHT = 20, 40, 30  # the real file: 1449 images of 640 x 480
-
-
-def write_nyu(path: Path, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A tiny nyu_depth_v2_labeled.mat: HDF5 datasets as MATLAB v7.3 stores them (axes
-    reversed): images (N, 3, W, H) uint8, depths (N, W, H) float32 metres. Returns the same data
-    the usual way round: images [N, 3, H, W], depths [N, H, W]."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(N, 3, HEIGHT, WIDTH), dtype=np.uint8)
-    rows = np.arange(HEIGHT, dtype=np.float32)[:, None] / HEIGHT
-    depths = (1 + 4 * rows + 0.1 * rng.random((N, HEIGHT, WIDTH))).astype(np.float32)
-    with h5py.File(path, "w") as f:
-        f["images"] = images.transpose(0, 1, 3, 2)
-        f["depths"] = depths.transpose(0, 2, 1)
-        f["labels"] = np.zeros((N, WIDTH, HEIGHT), dtype=np.uint16)
-    return images, depths
-
-
-def test_reader_returns_channels_first_rows_by_columns(tmp_path):
-    images, depths = write_nyu(tmp_path / "nyu.mat")
-    read_images, read_depths = read_nyu_depth(tmp_path / "nyu.mat")
-    assert read_images.dtype == torch.uint8 and read_depths.dtype == torch.float32
-    assert read_images.shape == (N, 3, HEIGHT, WIDTH)
-    assert read_depths.shape == (N, HEIGHT, WIDTH)
-    assert np.array_equal(read_images.numpy(), images)
-    assert np.array_equal(read_depths.numpy(), depths)
-
-
-def test_reader_resizes_while_reading(tmp_path):
-    _, depths = write_nyu(tmp_path / "nyu.mat")
-    images, small = read_nyu_depth(tmp_path / "nyu.mat", image_size=(16, 16), depth_size=(6, 8))
-    assert images.shape == (N, 3, 16, 16) and images.dtype == torch.uint8
-    assert small.shape == (N, 6, 8)
-    # an antialiased downsample keeps the mean and the top-to-bottom depth ramp
-    assert small.mean().item() == pytest.approx(float(depths.mean()), rel=1e-2)
-    assert (small[:, 1:].mean(dim=(0, 2)) > small[:, :-1].mean(dim=(0, 2))).all()
-
-
-def test_reader_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        read_nyu_depth(tmp_path / "missing.mat")
-    (tmp_path / "old.mat").write_bytes(b"MATLAB 5.0 MAT-file")
-    with pytest.raises(ValueError, match="not an HDF5"):
-        read_nyu_depth(tmp_path / "old.mat")
-    with h5py.File(tmp_path / "other.h5", "w") as f:
-        f["images"] = np.zeros((2, 3, 4, 4), dtype=np.uint8)
-    with pytest.raises(ValueError, match="lacks the 'images' and 'depths'"):
-        read_nyu_depth(tmp_path / "other.h5")
-    with h5py.File(tmp_path / "bad.h5", "w") as f:
-        f["images"] = np.zeros((2, 3, 4, 4), dtype=np.uint8)
-        f["depths"] = np.zeros((2, 5, 4), dtype=np.float32)
-    with pytest.raises(ValueError, match="expected images"):
-        read_nyu_depth(tmp_path / "bad.h5")
 
 
 def test_decoder_doubles_the_side_and_halves_channels_per_block():
@@ -110,33 +48,43 @@ def test_decoder_learns_a_depth_that_the_features_determine():
     assert after == pytest.approx(float(direct), rel=1e-6)
 
 
-def test_evaluate_depth_reports_held_out_mse_and_cv(tmp_path):
-    write_nyu(tmp_path / "nyu.mat")
-    encoder = create_encoder("small_alexnet", input_size=32)
-    result = evaluate_depth(
-        encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1, folds=2, val_fraction=0.25
+def test_conv5_and_conv4_reach_one_target_with_cv_on_the_training_split(tmp_path):
+    write_nyu(tmp_path)
+    encoder = create_encoder("depth_alexnet", width=0.0625)
+    options = {"protocols": ["depth"], "data_dir": tmp_path, "depth_epochs": 1}
+    result = evaluate_encoder(
+        encoder, "nyu-depth-v2", layers=["conv5", "conv4"], folds=2, **options
     )
-    assert set(result) == {"mse", "layer", "tap", "cv_mean", "cv_std"}
-    assert result["tap"] == "conv5"
-    assert result["mse"] > 0 and result["cv_mean"] > 0 and result["cv_std"] >= 0
-    again = evaluate_depth(
-        encoder, tmp_path / "nyu.mat", layer="conv5", blocks=2, epochs=1, val_fraction=0.25
-    )
-    assert again["mse"] == result["mse"]  # seeded split, initialisation and batches
+    conv5, conv4 = result["layers"]["conv5"], result["layers"]["conv4"]
+    # frames 192 x 256: conv5 maps 6 x 8 need 4 doublings to 96 x 128, conv4 (12 x 16) 3
+    assert DEPTH_SIZE == (96, 128) and (conv5["blocks"], conv4["blocks"]) == (4, 3)
+    for entry in (conv5, conv4):
+        assert set(entry["depth"]) == {"mse", "cv_mean", "cv_std"}
+        assert entry["depth"]["mse"] > 0 and entry["depth"]["cv_mean"] > 0
+    table = format_table(result).splitlines()
+    assert table[1].split() == ["layer", "tap", "channels", "decoder", "blocks", "depth", "MSE"]
+    assert table[2].split()[:5] == ["conv5", "conv5", "16", "4", f"{conv5['depth']['mse']:.4f}"]
 
 
-def test_evaluate_depth_refuses_flat_layers_and_grey_encoders(tmp_path):
-    write_nyu(tmp_path / "nyu.mat")
-    with pytest.raises(ValueError, match="needs a convolutional layer"):
-        evaluate_depth(
-            create_encoder("small_alexnet", input_size=32),
-            tmp_path / "nyu.mat",
-            layer="fc7",
-            epochs=1,
-        )
-    with pytest.raises(ValueError, match="NYU-Depth-V2 images are RGB"):
-        evaluate_depth(create_encoder("convnet"), tmp_path / "nyu.mat", layer="conv3")
+def test_depth_probe_errors_are_one_line(tmp_path):
+    write_nyu(tmp_path)
+    encoder = create_encoder("depth_alexnet", width=0.0625)
     with pytest.raises(ValueError, match="its taps are"):
-        evaluate_depth(
-            create_encoder("small_alexnet", input_size=32), tmp_path / "nyu.mat", layer="conv9"
+        evaluate_encoder(encoder, "nyu-depth-v2", layers=["conv9"], protocols=["depth"])
+    with pytest.raises(ValueError, match="needs a convolutional layer"):
+        evaluate_encoder(
+            encoder, "nyu-depth-v2", layers=["fc7"], protocols=["depth"], data_dir=tmp_path
+        )
+    with pytest.raises(ValueError, match="not classes; use depth alone"):
+        evaluate_encoder(encoder, "nyu-depth-v2", layers=["conv5"], protocols=["depth", "knn"])
+    with pytest.raises(ValueError, match="needs NYU-Depth-V2's depth maps"):
+        evaluate_encoder(encoder, "stl10", layers=["conv5"], protocols=["depth"])
+    with pytest.raises(ValueError, match="no number of doubling"):
+        evaluate_encoder(
+            create_encoder("small_alexnet", input_size=64),
+            "nyu-depth-v2",
+            layers=["conv5"],
+            protocols=["depth"],
+            data_dir=tmp_path,
+            depth_epochs=1,
         )

@@ -56,8 +56,9 @@ def test_eval_json_of_a_run_has_the_documented_schema(fmnist_dir, tmp_path):
     run = make_run(tmp_path / "run", fmnist_dir)
     results = evaluate_run(run, subset=256)
     assert json.loads((run / "eval.json").read_text()) == results
-    assert set(results) == {"layers", "dataset", "encoder", "linear_protocol", "time_s"}
+    assert set(results) == {"layers", "dataset", "encoder", "images", "linear_protocol", "time_s"}
     assert (results["dataset"], results["encoder"]) == ("fashion-mnist", "convnet")
+    assert results["images"] == {"train": 256, "test": 200}  # subset=256 of 512 / 200
     assert results["linear_protocol"] == "fast"
     assert list(results["layers"]) == ["out", "penultimate"]
     for layer, tap, dim in (("out", "out", 128), ("penultimate", "fc", 512)):

@@ -102,3 +102,38 @@ def write_imagenet_tree(
         cmyk = PIL.Image.fromarray(np.full((*size, 4), 40, np.uint8), mode="CMYK")
         cmyk.save(folder / "cmyk.JPEG", format="JPEG")
     return root
+
+
+def write_nyu(
+    root: Path,
+    n: int = 12,
+    size: tuple[int, int] = (24, 32),
+    train: tuple[int, ...] = (1, 3, 4, 6, 7, 9, 10, 12),
+    test: tuple[int, ...] = (2, 5, 8, 11),
+    seed: int = 0,
+    depths: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """NYU-Depth-V2's labelled set in ``root``: nyu_depth_v2_labeled.mat as MATLAB v7.3 (HDF5)
+    stores it, axes reversed (images (N, 3, W, H) uint8, depths (N, W, H) float32 metres, plus
+    labels), and splits.mat (MATLAB v5) with 1-based trainNdxs / testNdxs as column vectors.
+    Depth grows from top to bottom. Returns images [N, 3, H, W] and depths [N, H, W]."""
+    import h5py
+    from scipy.io import savemat
+
+    root.mkdir(parents=True, exist_ok=True)
+    height, width = size
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 3, height, width), dtype=np.uint8)
+    rows = np.arange(height, dtype=np.float32)[:, None] / height
+    maps = (1 + 4 * rows + 0.1 * rng.random((n, height, width))).astype(np.float32)
+    with h5py.File(root / "nyu_depth_v2_labeled.mat", "w") as f:
+        f["images"] = images.transpose(0, 1, 3, 2)
+        if depths:
+            f["depths"] = maps.transpose(0, 2, 1)
+        f["labels"] = np.zeros((n, width, height), dtype=np.uint16)
+    column = {
+        k: np.array(v, dtype=np.float64)[:, None]
+        for k, v in (("trainNdxs", train), ("testNdxs", test))
+    }
+    savemat(root / "splits.mat", column)
+    return images, maps

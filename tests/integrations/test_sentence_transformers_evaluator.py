@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import zlib
 
 import pytest
@@ -35,16 +36,23 @@ class Words:
     """A stand-in for a SentenceTransformer with fixed random per-sentence vectors (the real
     MiniLM runs in the trainer test): ``encode`` and the model card the evaluator writes to."""
 
-    def __init__(self, dim: int = 6):
+    def __init__(self, dim: int = 6, same: dict[str, str] | None = None):
         self.dim = dim
+        self.same = same or {}  # sentence -> the sentence whose vector it shares (plus noise)
         self.model_card_data = self
         self.card: list[dict] = []
 
-    def encode(self, texts, batch_size, convert_to_tensor, show_progress_bar):
-        seeds = [zlib.crc32(text.encode()) for text in texts]
-        return torch.stack(
-            [torch.randn(self.dim, generator=torch.Generator().manual_seed(s)) for s in seeds]
-        )
+    def encode(self, texts, batch_size, convert_to_tensor, show_progress_bar, truncate_dim=None):
+        vectors = [self.vector(text) for text in texts]
+        return torch.stack(vectors)[:, :truncate_dim]
+
+    def vector(self, text: str) -> torch.Tensor:
+        seed = zlib.crc32(self.same.get(text, text).encode())
+        z = torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
+        if text in self.same:
+            noise = torch.Generator().manual_seed(zlib.crc32(text.encode()))
+            z = z + 0.3 * torch.randn(self.dim, generator=noise)
+        return z
 
     def set_evaluation_metrics(self, evaluator, metrics, epoch, step):
         self.card.append(metrics)
@@ -56,7 +64,7 @@ def test_numbers_are_the_sts_protocols_on_the_same_pairs():
     model = Words()
     metrics = evaluator(model)
     assert model.card == [metrics]
-    assert set(metrics) == {"x_alignment", "x_uniformity", "x_uniformity_gap"}
+    assert set(metrics) == {"x_alignment", "x_uniformity", "x_uniformity_gap", "x_align_uniform"}
     sentences = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     z = torch.nn.functional.normalize(model.encode(sentences, 0, True, False), dim=1)
     row = {s: i for i, s in enumerate(sentences)}
@@ -67,7 +75,9 @@ def test_numbers_are_the_sts_protocols_on_the_same_pairs():
     assert metrics["x_uniformity"] == pytest.approx(float(au.uniformity(z)), rel=1e-6)
     gap = float(au.uniformity(z)) - au.uniformity_bound(6)
     assert metrics["x_uniformity_gap"] == pytest.approx(gap, rel=1e-5)
-    assert evaluator.primary_metric == "x_uniformity" and evaluator.greater_is_better is False
+    total = au.alignment(a, b) + float(au.uniformity(z))  # the paper's loss, lam = 1
+    assert metrics["x_align_uniform"] == pytest.approx(total, rel=1e-6)
+    assert evaluator.primary_metric == "x_align_uniform" and evaluator.greater_is_better is False
 
 
 def test_a_threshold_knows_its_scale():
@@ -95,7 +105,78 @@ def test_from_file_defaults_to_the_shipped_pairs_and_writes_a_csv(tmp_path):
     with open(tmp_path / evaluator.csv_file) as f:
         rows = list(csv.DictReader(f))
     assert [(r["epoch"], r["steps"]) for r in rows] == [("0", "5"), ("1", "-1")]
+    assert list(rows[0]) == ["epoch", "steps", "align_uniform", "alignment", "uniformity",
+                             "uniformity_gap"]  # fmt: skip
     assert float(rows[0]["alignment"]) == pytest.approx(first["sts-mini_alignment"])
+
+
+def spread_and_aligned_models() -> tuple[Words, Words]:
+    """Two stand-ins on the shipped pairs: random vectors for every sentence (spread, positives
+    unrelated) and the same but each positive pair sharing a vector up to noise (aligned)."""
+    pairs = read_sts(SHIPPED)
+    triples = zip(pairs.sentences1, pairs.sentences2, pairs.scores, strict=True)
+    same = {b: a for a, b, score in triples if score >= 4}
+    return Words(), Words(same=same)
+
+
+def test_the_default_primary_metric_is_not_won_by_spreading_alone():
+    spread, aligned = spread_and_aligned_models()
+    scores = {}
+    for metric in ("align_uniform", "alignment", "uniformity", "uniformity_gap"):
+        evaluator = AlignUniformEvaluator.from_file(primary_metric=metric, write_csv=False)
+        assert evaluator.greater_is_better is False  # lower is better for every one
+        values = [evaluator(model)[f"sts-mini_{metric}"] for model in (spread, aligned)]
+        assert evaluator.primary_metric == f"sts-mini_{metric}"
+        scores[metric] = values
+    print(scores)
+    assert scores["uniformity"][0] < scores["uniformity"][1]  # uniformity alone picks spread
+    assert scores["uniformity_gap"][0] < scores["uniformity_gap"][1]
+    assert scores["align_uniform"][1] < scores["align_uniform"][0]  # the default picks aligned
+    assert scores["alignment"][1] < scores["alignment"][0]
+    weighted = AlignUniformEvaluator.from_file(uniform_weight=0.5)(aligned)
+    assert weighted["sts-mini_align_uniform"] == pytest.approx(
+        weighted["sts-mini_alignment"] + 0.5 * weighted["sts-mini_uniformity"]
+    )
+    with pytest.raises(InvalidValueError, match="unknown primary_metric 'spearman'"):
+        AlignUniformEvaluator.from_file(primary_metric="spearman")
+
+
+def test_truncate_dim_progress_bar_and_logging_like_the_library(caplog):
+    pairs = read_sts(SHIPPED)
+    evaluator = AlignUniformEvaluator.from_file(truncate_dim=3, show_progress_bar=True)
+    assert evaluator.options.progress is True
+    with caplog.at_level(logging.INFO):
+        metrics = evaluator(Words(), epoch=2, steps=10)
+    sentences = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+    z = torch.nn.functional.normalize(Words().encode(sentences, 0, True, False)[:, :3], dim=1)
+    assert metrics["sts-mini_uniformity"] == pytest.approx(float(au.uniformity(z)), rel=1e-6)
+    assert metrics["sts-mini_uniformity_gap"] == pytest.approx(
+        float(au.uniformity(z)) - au.uniformity_bound(3), rel=1e-5
+    )
+    assert (
+        "AlignUniformEvaluator: Evaluating the model on the sts-mini dataset in epoch 2 after 10 "
+        "steps (truncated to 3):" in caplog.text
+    )
+    assert f"Alignment: {metrics['sts-mini_alignment']:.4f}" in caplog.text
+    assert evaluator.get_config_dict()["truncate_dim"] == 3
+    assert evaluator.description == "Alignment and Uniformity"
+
+
+def test_inside_a_sequential_evaluator_the_documented_behaviour():
+    """SequentialEvaluator scores with the last evaluator's primary metric and keeps
+    greater_is_better=True: what the docstring warns about, shown."""
+    try:  # sentence-transformers >= 5.2
+        from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+    except ImportError:
+        from sentence_transformers.evaluation import SequentialEvaluator
+
+    first = AlignUniformEvaluator.from_file(name="a", write_csv=False)
+    last = AlignUniformEvaluator.from_file(name="b", primary_metric="uniformity", write_csv=False)
+    sequential = SequentialEvaluator([first, last])
+    results = sequential(Words())
+    assert results["sequential_score"] == results["b_uniformity"]
+    assert {"a_align_uniform", "b_align_uniform"} <= set(results)
+    assert sequential.greater_is_better is True and last.greater_is_better is False
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ from alignuniform.integrations.torchmetrics_metrics import (
     UniformityMetric,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only wait
+
 SIZES = [37, 12, 25, 40, 8, 31, 19, 44, 23, 11]  # 10 batches of unequal sizes, 250 rows
 
 
@@ -79,7 +81,7 @@ def test_past_the_cap_uniformity_is_the_sampled_estimate_with_its_standard_error
     assert metric.result.stderr == reference.stderr > 0
     assert abs(value - float(au.uniformity(x))) < 5 * metric.result.stderr
     metric.reset()
-    assert metric.result is None and metric.embeddings == []
+    assert metric.result is None and metric.rows == []
 
 
 def test_exact_below_the_cap_and_normalize_option():
@@ -101,6 +103,14 @@ def test_bad_inputs_are_refused_with_the_core_messages():
         UniformityMetric().update(2 * x)
     with pytest.raises(InvalidValueError, match="same shape"):
         AlignmentMetric().update(x, y[:5])
+    with pytest.raises(InvalidValueError, match="needs positives"):
+        AlignmentMetric().update(x)
+    with pytest.raises(InvalidValueError, match="max_rows must be >= 4"):
+        UniformityMetric(max_rows=3)
+    unif = UniformityMetric()
+    unif.update(x)
+    with pytest.raises(InvalidValueError, match="dimension 8 but earlier batches had 16"):
+        unif.update(F.normalize(x[:, :8], dim=1))
     with pytest.raises(InvalidValueError, match="max_pairs"):
         UniformityMetric(max_pairs=0)
     with pytest.raises(InvalidValueError, match="t must be > 0"):
@@ -116,6 +126,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         "align": AlignmentMetric(),
         "uniform": UniformityMetric(),
         "sampled": UniformityMetric(max_pairs=5000, seed=3),
+        "reservoir": UniformityMetric(max_rows=60, seed=3),
     }
     batches = list(zip(x.split(SIZES), y.split(SIZES), strict=True))
     for i in mine:
@@ -123,8 +134,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         metrics["align"].update(xb, yb)
         metrics["uniform"].update(xb)
         metrics["sampled"].update(xb)
+        metrics["reservoir"].update(xb)
     report = {name: metric.compute().item() for name, metric in metrics.items()}
     report["stderr"] = metrics["sampled"].result.stderr
+    report["reservoir_stderr"] = metrics["reservoir"].result.stderr
+    report["reservoir_kept"] = sum(len(rows) for rows in metrics["reservoir"].rows)
     report["local_rows"] = sum(SIZES[i] for i in mine)
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
     dist.destroy_process_group()
@@ -142,3 +156,91 @@ def test_two_gloo_processes_give_the_one_process_value_on_all_the_data(tmp_path)
         # float32 tiles: the ranks' thread count (1 each) rounds the matrix products differently
         assert report["uniform"] == pytest.approx(float(au.uniformity(x)), rel=1e-7)
         assert report["sampled"] == float(sampled) and report["stderr"] == sampled.stderr
+        assert report["reservoir_kept"] <= 2 * 60 + max(SIZES)  # memory: this rank's sample
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    # one sample of the union, the same on both ranks, an estimate within its error
+    assert reports[0]["reservoir"] == reports[1]["reservoir"]
+    assert reports[0]["reservoir_stderr"] == reports[1]["reservoir_stderr"] > 0
+    error = abs(reports[0]["reservoir"] - float(au.uniformity(x)))
+    assert error < 4 * reports[0]["reservoir_stderr"]
+
+
+def test_both_metrics_refuse_compute_before_any_update_with_the_same_error():
+    messages = []
+    for metric in (AlignmentMetric(), UniformityMetric()):
+        with (
+            pytest.warns(UserWarning, match="before the ``update``"),  # torchmetrics' own
+            pytest.raises(InvalidValueError, match=r"compute\(\) needs data") as caught,
+        ):
+            metric.compute()
+        messages.append(str(caught.value).split(".compute()")[1])
+    assert messages[0] == messages[1]
+
+
+def test_one_row_batches_count_and_their_own_uniformity_is_nan():
+    x, y = data(5)
+    align, unif = AlignmentMetric(), UniformityMetric()
+    batch_values = [(align(x[i : i + 1], y[i : i + 1]), unif(x[i : i + 1])) for i in range(5)]
+    assert all(torch.isnan(u) for _, u in batch_values)  # one row has no pair
+    assert batch_values[2][0].item() == pytest.approx(au.alignment(x[2:3], y[2:3]), rel=1e-12)
+    assert unif.compute().item() == pytest.approx(float(au.uniformity(x)), rel=1e-12)
+    assert align.compute().item() == pytest.approx(au.alignment(x, y), rel=1e-12)
+    lonely = UniformityMetric()
+    lonely.update(x[:1])
+    with pytest.raises(InvalidValueError, match="at least 2 rows in all"):
+        lonely.compute()
+
+
+def test_a_metric_collection_feeds_both_from_one_update():
+    from torchmetrics import MetricCollection
+
+    x, y = data()
+    collection = MetricCollection([AlignmentMetric(), UniformityMetric()], prefix="val/")
+    for xb, yb in zip(x.split(SIZES), y.split(SIZES), strict=True):
+        collection.update(xb, yb)
+    values = {k: v.item() for k, v in collection.compute().items()}
+    assert values["val/AlignmentMetric"] == pytest.approx(au.alignment(x, y), rel=1e-12)
+    assert values["val/UniformityMetric"] == pytest.approx(float(au.uniformity(x)), rel=1e-12)
+
+
+def test_plot_draws_the_values_over_steps_into_a_real_png(tmp_path):
+    x, _ = data()
+    metric = UniformityMetric()
+    values = [metric(xb) for xb in x.split(SIZES)]
+    figure, axes = metric.plot(values)
+    figure.savefig(tmp_path / "uniformity.png")
+    assert (tmp_path / "uniformity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = axes.lines[0].get_ydata()
+    assert list(drawn) == pytest.approx([v.item() for v in values])
+    assert max(drawn) < -1 and axes.get_ylim()[1] >= 0.0  # drawn up to the bound 0 (constant f)
+    _, single = AlignmentMetric().plot(torch.tensor(0.5))
+    assert single.get_ylabel() == "AlignmentMetric"
+
+
+def test_max_rows_bounds_memory_and_reports_an_estimate_with_a_calibrated_error():
+    """20 seeds: the estimates scatter around the exact value as their standard error says."""
+    points = F.normalize(sphere(1000, 8, 4), dim=1)
+    exact = float(au.uniformity(points))
+    estimates, errors = [], []
+    for seed in range(20):
+        metric = UniformityMetric(max_rows=200, seed=seed)
+        for batch in points.split(100):
+            metric.update(batch)
+            assert sum(len(rows) for rows in metric.rows) <= 2 * 200 + 100
+        estimates.append(metric.compute().item())
+        assert not metric.result.exact and metric.result.n_pairs == 200 * 199 // 2
+        errors.append(metric.result.stderr)
+    spread = torch.tensor(estimates).std().item()
+    mean_error = sum(errors) / len(errors)
+    print(f"exact {exact:.5f}; 20 estimates sd {spread:.5f}, mean reported stderr {mean_error:.5f}")
+    assert 0.6 < mean_error / spread < 1.6
+    assert abs(sum(estimates) / 20 - exact) < 3 * spread / 20**0.5  # unbiased to first order
+    through_forward = UniformityMetric(max_rows=50)  # forward() merges states: bounded too
+    for batch in points.split(40):
+        through_forward(batch)
+        assert sum(len(rows) for rows in through_forward.rows) <= 2 * 50 + 40
+    assert int(through_forward.seen) == len(points) and through_forward.compute() < 0
+    small = UniformityMetric(max_rows=500)  # fewer rows than the cap: exact
+    small.update(points[:300])
+    assert small.compute().item() == pytest.approx(float(au.uniformity(points[:300])), rel=1e-12)
+    assert small.result.exact

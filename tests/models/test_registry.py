@@ -71,6 +71,20 @@ CASES = {
         },
     ),
     "identity": ({"in_channels": 3, "input_size": 8}, (3, 8, 8), {"pixels": (192,), "out": (192,)}),
+    "depth_alexnet": (  # every stage halves the side: conv_k = input / 2^k (NYU frames 3:4)
+        {"width": 0.25},
+        (3, 64, 96),
+        {
+            "conv1": (24, 32, 48),
+            "conv2": (48, 16, 24),
+            "conv3": (96, 8, 12),
+            "conv4": (96, 4, 6),
+            "conv5": (64, 2, 3),
+            "pool": (64,),
+            "fc7": (512,),
+            "out": (16,),
+        },
+    ),
 }
 PENULTIMATE = {
     "small_alexnet": "fc7",
@@ -79,6 +93,7 @@ PENULTIMATE = {
     "resnet50": "pool",
     "identity": "pixels",
     "mlp": "fc2",
+    "depth_alexnet": "fc7",
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -212,7 +227,7 @@ def test_convnet_trains_end_to_end():
 
 
 def test_registry_errors_name_the_fix():
-    names = "convnet, identity, mlp, resnet18, resnet50, small_alexnet"
+    names = "convnet, depth_alexnet, identity, mlp, resnet18, resnet50, small_alexnet"
     with pytest.raises(ValueError, match=names):
         create_encoder("vgg16")
     for bad in (1, 0, 2.5, True):

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from alignuniform.cli.options import add_subcommand
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
 from alignuniform.runs.rundir import RunDir
@@ -24,11 +25,17 @@ def _names(text: str) -> list[str]:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "eval",
         help="probe an encoder's layers (linear, 5-NN, CV, alignment/uniformity)",
         description="Evaluate a trained run (RUN_DIR) or an untrained encoder by name "
         "(--encoder, e.g. identity = raw pixels) with the paper's probes.",
+        examples=(
+            "alignuniform eval runs/fm",
+            "alignuniform eval runs/fm --layers out --folds 5 --json",
+            "alignuniform eval --encoder identity --dataset fashion-mnist --subset 2000",
+        ),
     )
     parser.add_argument(
         "run_dir",
@@ -57,7 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_names,
         default=["linear", "knn"],
         metavar="P1,P2",
-        help="probes: linear, knn (default both)",
+        help="probes: linear, knn (default both); depth: NYU-Depth-V2's depth probe, alone",
     )
     parser.add_argument(
         "--linear-protocol",
@@ -74,7 +81,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="epochs of the paper linear protocol (default 100)",
     )
     parser.add_argument(
-        "--subset", type=int, metavar="N", help="use at most N images of each split"
+        "--depth-epochs",
+        type=int,
+        default=120,
+        metavar="E",
+        help="epochs of the depth probe's decoder (default 120, the paper's)",
+    )
+    parser.add_argument(
+        "--subset", type=int, metavar="N", help="probe the first N images of each split"
     )
     parser.add_argument(
         "--folds",
@@ -83,8 +97,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="K",
         help="k-fold cross-validation on the training set (default off)",
     )
-    parser.add_argument("--batch-size", type=int, default=512, help="feature batch size")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
+    parser.add_argument(
+        "--batch-size", type=int, default=512, metavar="N", help="feature batch size"
+    )
+    parser.add_argument(
+        "--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--out", metavar="DIR", help="write eval.json (and cache features) here (default: RUN_DIR)"
@@ -130,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         "device": resolve_device(args.device),
         "linear_protocol": args.linear_protocol,
         "paper_epochs": args.paper_epochs,
+        "depth_epochs": args.depth_epochs,
         "progress": args.progress and sys.stderr.isatty(),
     }
     out = Path(args.out) if args.out else None

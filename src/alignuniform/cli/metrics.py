@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from alignuniform.cli.options import add_subcommand
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import parameter, to_json
 from alignuniform.measure.files import SUFFIXES
@@ -27,13 +28,20 @@ SAMPLED_PAIRS = 10**7
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "metrics",
         help="alignment / uniformity of saved embeddings",
         description=(
-            "Print uniformity (log mean exp(-t||z_i - z_j||^2)), its lowest possible value for "
-            "the dimension (uniform on the sphere) and the gap, plus alignment "
+            "Print uniformity (log mean exp(-t||z_i - z_j||^2)), the bound (its value for the "
+            "uniform distribution on the sphere of that dimension; a finite sample can go below "
+            "it, e.g. 8 evenly spaced points on a circle) and the gap, plus alignment "
             "(mean ||x_i - y_i||^alpha) when --positives is given."
+        ),
+        examples=(
+            "alignuniform metrics emb.npy",
+            "alignuniform metrics emb.npy --positives emb_pos.npy --normalize",
+            "alignuniform metrics emb.npz --key test --max-pairs 1000000 --json",
         ),
     )
     parser.add_argument(
@@ -42,8 +50,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--positives", metavar="EMB2", help="embeddings of the positives, row i pairs with row i"
     )
-    parser.add_argument("--t", type=float, default=2.0, help="uniformity temperature (default 2)")
-    parser.add_argument("--alpha", type=float, default=2.0, help="alignment exponent (default 2)")
+    parser.add_argument(
+        "--t", type=float, default=2.0, metavar="X", help="uniformity temperature (default 2)"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=2.0, metavar="X", help="alignment exponent (default 2)"
+    )
     parser.add_argument(
         "--normalize", action="store_true", help="L2-normalize rows (otherwise they must be unit)"
     )
@@ -69,9 +81,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="estimate uniformity from sampled pairs (with its standard error) when the exact "
         "computation is projected to take longer",
     )
-    parser.add_argument("--key", help="array to read from a file holding several")
+    parser.add_argument("--key", metavar="NAME", help="array to read from a file holding several")
     parser.add_argument(
-        "--positives-key", metavar="KEY", help="array to read from EMB2 (default: --key)"
+        "--positives-key", metavar="NAME", help="array to read from EMB2 (default: --key)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)

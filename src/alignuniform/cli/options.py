@@ -3,12 +3,15 @@
 One concept has one flag name in every subcommand (``--subset``, ``--dataset``, ``--layers``,
 ``--weights``, ``--device auto``). A renamed flag keeps its old spelling for one release: it is
 hidden from ``--help``, stores into the new flag's destination and prints a one-line note.
+Every subcommand's help shows its defaults and ends with example commands (`add_subcommand`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -31,6 +34,66 @@ class _Renamed(argparse.Action):
 def add_renamed(parser: Any, old: str, new: str, dest: str, **kwargs) -> None:
     """Accept ``old`` as a hidden, deprecated spelling of ``new`` (same ``dest``, same type)."""
     parser.add_argument(
-        old, dest=dest, action=_Renamed, new=new, help=argparse.SUPPRESS, default=argparse.SUPPRESS,
+        old,
+        dest=dest,
+        action=_Renamed,
+        new=new,
+        help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
         **kwargs,
+    )
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's default after its help (unless it has none: None, a flag; or the help
+    names it already); descriptions and epilogs wrapped by paragraph, except paragraphs with
+    indented lines (lists, example commands), which keep their lines; lines never break
+    inside a hyphenated word (``--eval-subset``, ``fashion-mnist``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.nargs == 0 or not action.option_strings:
+            return action.help or ""
+        return with_default(action.help or "", action.default)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            if any(line.startswith(" ") for line in paragraph.splitlines()):
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                words = " ".join(paragraph.split())
+                paragraphs.append(
+                    textwrap.fill(
+                        words,
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
+        return "\n\n".join(paragraphs)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def with_default(text: str, default: Any) -> str:
+    """``text`` (an argparse help string) and ``(default: ...)``, unless ``default`` is None,
+    empty or suppressed, or ``text`` already names it."""
+    empty = isinstance(default, list | tuple) and not default
+    if default is None or default is argparse.SUPPRESS or empty or "default" in text:
+        return text
+    shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+    return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def examples_epilog(commands: Sequence[str]) -> str:
+    """An epilog of example commands, one a line (`tests/cli/test_help.py` parses each)."""
+    return "examples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+def add_subcommand(subparsers: Any, name: str, *, examples: Sequence[str], **kwargs) -> Any:
+    """``subparsers.add_parser(name)`` with the shared formatter and 1-3 example commands."""
+    return subparsers.add_parser(
+        name, formatter_class=HelpFormatter, epilog=examples_epilog(examples), **kwargs
     )

@@ -1,10 +1,5 @@
-"""`alignuniform plot KIND DIR [DIR ...]`: draw one of the paper's figures (PNG and SVG).
-
-- ``sphere``   (Fig. 3): run directories of encoders with out_dim=2, one row each.
-- ``scatter``  (Fig. 5): sweep directories; one point per encoder, coloured by --accuracy-key.
-- ``weights``  (Fig. 7): sweep directories with a ``lambda`` column.
-- ``dynamics`` (Fig. 8): run directories, one panel each, from their metrics.jsonl.
-"""
+"""`alignuniform plot KIND DIR [DIR ...]`: draw one of the paper's figures (PNG and SVG);
+the kinds are listed in `DESCRIPTION`, the text ``--help`` shows."""
 
 from __future__ import annotations
 
@@ -12,41 +7,76 @@ import argparse
 import os
 from pathlib import Path
 
+from alignuniform.cli.options import add_renamed, add_subcommand
 from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.runs.rundir import RunDir
 
 KINDS = ("sphere", "scatter", "weights", "dynamics")
+DESCRIPTION = """Draw one of the paper's figures as PNG and SVG. KIND:
+
+  sphere    Fig. 3: run directories of encoders with out_dim=2, one row each
+  scatter   Fig. 5: sweep directories; one point per encoder, coloured by --accuracy-key
+  weights   Fig. 7: sweep directories with a lambda column
+  dynamics  Fig. 8: run directories, one panel each, from their metrics.jsonl"""
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "plot",
         help="draw a figure of the paper: sphere, scatter, weights or dynamics",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        examples=(
+            "alignuniform plot dynamics runs/fm runs/fm2 --labels base,mixed",
+            "alignuniform plot sphere runs/circle --subset 2000 --device cpu",
+            "alignuniform plot scatter sweeps/fashion-mnist-table1 --out figures/scatter",
+        ),
     )
-    parser.add_argument("kind", choices=KINDS, help="which figure")
+    parser.add_argument(
+        "kind", choices=KINDS, metavar="KIND", help="which figure: " + ", ".join(KINDS)
+    )
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="run or sweep directories")
     parser.add_argument(
         "--out",
+        metavar="PATH",
         help="output path; .png and .svg are written (default DIR/figures/KIND, or the "
         "directories' common parent/figures/KIND for several)",
     )
     parser.add_argument(
         "--accuracy-key",
         default="out/linear",
-        help="results.csv column that colours scatter / is the weights accuracy (out/linear)",
+        metavar="COLUMN",
+        help="results.csv column that colours scatter / is the weights accuracy",
     )
     parser.add_argument(
         "--lower-is-better",
         action="store_true",
         help="scatter: the --accuracy-key column is an error (e.g. MSE): lower is bluer",
     )
-    parser.add_argument("--labels", help="comma-separated names, one per DIR (sphere, dynamics)")
-    parser.add_argument("--classes", default="0,3,6,9", help="sphere: classes shown (0,3,6,9)")
-    parser.add_argument("--points", type=int, default=10_000, help="sphere: test images (10000)")
-    parser.add_argument("--data-dir", help="sphere: where the dataset lies (default: the run's)")
-    parser.add_argument("--device", default="cpu", help="sphere: device for the encoders (cpu)")
+    parser.add_argument(
+        "--labels", metavar="A,B", help="comma-separated names, one per DIR (sphere, dynamics)"
+    )
+    parser.add_argument(
+        "--classes", default="0,3,6,9", metavar="C1,C2", help="sphere: classes shown"
+    )
+    parser.add_argument(
+        "--subset",
+        dest="points",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="sphere: N random test images",
+    )
+    add_renamed(parser, "--points", "--subset", dest="points", type=int)
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="sphere: where the dataset lies (default: the run's)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="sphere: device for the encoders: auto, cpu, cuda, cuda:1, mps",
+    )
     parser.set_defaults(run=run)
 
 
@@ -59,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     labels = _labels(args.labels, dirs)
     if args.kind == "sphere":
         from alignuniform.experiments.sphere import plot_sphere_runs
+        from alignuniform.training.runtime import resolve_device
 
         paths = plot_sphere_runs(
             dirs,
@@ -67,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             labels=labels,
             data_dir=args.data_dir,
             num_points=args.points,
-            device=args.device,
+            device=resolve_device(args.device),
         )
     elif args.kind == "dynamics":
         from alignuniform.report.run import read_metrics

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from alignuniform.cli.options import add_subcommand
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "report",
         help="write report.html and report.md for a run or sweep directory",
         description=__doc__,
+        examples=("alignuniform report runs/fm", "alignuniform report sweeps/table1"),
     )
     parser.add_argument("dir", metavar="DIR", help="a run directory or a sweep directory")
     parser.set_defaults(run=run)

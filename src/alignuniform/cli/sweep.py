@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alignuniform.cli.options import add_subcommand
+
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `sweep` and `reproduce`."""
@@ -16,17 +18,27 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config key in every point "
         "(repeatable), e.g. --set epochs=1 --set subset=2000",
     )
-    parser.add_argument("--workers", type=int, default=1, help="points run at once (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="points run at once (default 1)"
+    )
     parser.add_argument(
         "--launcher",
         choices=("local", "slurm"),
         default="local",
         help="run points here, or submit them to Slurm through submitit",
     )
-    parser.add_argument("--slurm-partition", help="Slurm partition (with --launcher slurm)")
-    parser.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per point (default 1)")
-    parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per point")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument(
+        "--slurm-partition", metavar="NAME", help="Slurm partition (with --launcher slurm)"
+    )
+    parser.add_argument(
+        "--slurm-gpus", type=int, default=1, metavar="N", help="GPUs per point (default 1)"
+    )
+    parser.add_argument(
+        "--slurm-time", type=int, default=24 * 60, metavar="MIN", help="minutes per point"
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -42,14 +54,21 @@ def slurm_parameters(args: argparse.Namespace) -> dict:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "sweep",
         help="train + evaluate a grid of configurations",
         description="Run every point of a sweep spec into its own run directory; rerunning "
         "skips finished points and resumes interrupted ones.",
+        examples=(
+            "alignuniform sweep grid.yaml --out sweeps/grid --workers 2",
+            "alignuniform sweep grid.yaml --out sweeps/grid --set epochs=1 --dry-run",
+        ),
     )
-    parser.add_argument("spec", help="sweep spec (YAML; see alignuniform.experiments.spec)")
-    parser.add_argument("--out", required=True, help="sweep directory")
+    parser.add_argument(
+        "spec", metavar="SPEC", help="sweep spec (YAML; see alignuniform.experiments.spec)"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="sweep directory")
     add_sweep_arguments(parser)
     parser.set_defaults(run=run)
 

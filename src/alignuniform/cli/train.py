@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from alignuniform.cli.options import add_subcommand, with_default
+
 # config keys set by a flag with a value (--batch-size for batch_size); what each accepts
 # and its help come from the config schema (`TrainConfig`), which also checks the value.
 VALUE_FLAGS = (
@@ -29,6 +31,7 @@ VALUE_FLAGS = (
     "momentum",
     "weight_decay",
     "milestones",
+    "gamma",
     "warmup_epochs",
     "moco_queue",
     "moco_momentum",
@@ -37,6 +40,7 @@ VALUE_FLAGS = (
     "device",
     "precision",
     "num_workers",
+    "eval_subset",
     "eval_folds",
     "eval_linear_protocol",
     "eval_paper_epochs",
@@ -44,17 +48,27 @@ VALUE_FLAGS = (
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "train",
         help="train an encoder (then evaluate it)",
-        description="Train an encoder with any mix of align/uniform/contrastive losses.",
+        description="Train an encoder with any mix of align/uniform/contrastive losses, then "
+        "evaluate it and write its report. Precedence: defaults < --config < --set < flags.",
         argument_default=argparse.SUPPRESS,
+        examples=(
+            "alignuniform train --dataset fashion-mnist --epochs 1 --subset 2048 --out runs/fm",
+            'alignuniform train --loss "0.98*align(alpha=2) + 0.96*uniform(t=2)" --dry-run',
+            "alignuniform train --config runs/fm/config.yaml --set heldout=512 --out runs/fm2",
+        ),
     )
     from alignuniform.runs.config import TrainConfig
 
+    defaults = TrainConfig().to_dict()
     for key in VALUE_FLAGS:
         flag = "--" + key.replace("_", "-")
-        parser.add_argument(flag, dest=key, metavar="VALUE", help=TrainConfig.help(key))
+        text = TrainConfig.help(key).replace("%", "%%")  # argparse %-formats help strings
+        metavar = TrainConfig.kind(key).metavar
+        parser.add_argument(flag, dest=key, metavar=metavar, help=with_default(text, defaults[key]))
     parser.add_argument(
         "--download",
         dest="download",
@@ -74,10 +88,13 @@ def add_parser(subparsers) -> None:
         help="skip the evaluation after training",
     )
     parser.add_argument(
-        "--config", dest="config_file", help="YAML config (e.g. runs/x/config.yaml)"
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        help="YAML config (e.g. runs/x/config.yaml)",
     )
     parser.add_argument(
-        "--out", dest="out", help="run directory (default runs/<dataset>-<encoder>)"
+        "--out", dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<encoder>)"
     )
     parser.add_argument(
         "--resume",

@@ -14,6 +14,8 @@ Recipes (all normalise with per-channel dataset mean/std after scaling uint8 to 
 - ``cifar`` / ``cifar100``: the same family at 32 px with crop scale (0.2, 1).
 - ``fashion-mnist``: 28 px, one channel: RandomResizedCrop(28, scale=(0.3, 1)), flip,
   brightness/contrast jitter 0.4 with p=0.8.
+- ``nyu-depth-v2``: the STL-10 family (paper App. B.1) at 128 px on NYU's 192 x 256 frames,
+  with NYU's own mean/std.
 - ``imagenet``: MoCo v2 at 224 px: crop scale (0.2, 1), ColorJitter(0.4, 0.4, 0.4, 0.1) with
   p=0.8, grayscale p=0.2, Gaussian blur sigma in (0.1, 2) with p=0.5, flip.
 
@@ -45,6 +47,10 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# NYU-Depth-V2's labelled RGB frames, per channel (111.91, 94.63, 92.11) / 255 and
+# (69.55, 69.86, 73.04) / 255 over all 1449 frames (docs/reproduction.md)
+NYU_MEAN = (0.43886, 0.37112, 0.36123)
+NYU_STD = (0.27276, 0.27398, 0.28643)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,15 @@ RECIPES: dict[str, Recipe] = {
         crop_scale=(0.3, 1.0),
         jitter=(0.4, 0.4, 0.0, 0.0),
         jitter_p=0.8,
+    ),
+    "nyu-depth-v2": Recipe(
+        128,
+        3,
+        NYU_MEAN,
+        NYU_STD,
+        crop_scale=(0.08, 1.0),
+        jitter=_PAPER_JITTER,
+        grayscale_p=0.2,
     ),
     "imagenet": Recipe(
         224,

@@ -11,10 +11,19 @@ from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
 from alignuniform.data.folder import DECODES, load_image_folder, load_imagenet100
 from alignuniform.data.idx import load_fashion_mnist
 from alignuniform.data.imagedata import ImageData
+from alignuniform.data.nyu import load_nyu_depth
 from alignuniform.data.stl10 import PARTS as STL10_SPLITS
 from alignuniform.data.stl10 import load_stl10
 
-DATASETS = ("fashion-mnist", "stl10", "cifar10", "cifar100", "imagefolder:PATH", "imagenet100:PATH")
+DATASETS = (
+    "fashion-mnist",
+    "stl10",
+    "cifar10",
+    "cifar100",
+    "nyu-depth-v2",
+    "imagefolder:PATH",
+    "imagenet100:PATH",
+)
 FOLDER_KINDS = ("imagefolder", "imagenet100")
 DEFAULT_SPLITS = ("train", "test")
 DEFAULT_IMAGE_SIZE = 224
@@ -51,10 +60,11 @@ def load_dataset(
 ) -> ImageData:
     """Load ``split`` of dataset ``name`` as uint8 images with int64 labels.
 
-    Names: "fashion-mnist", "stl10", "cifar10", "cifar100", "imagefolder:PATH",
-    "imagenet100:PATH". Splits: "train", "test"; STL-10 also "unlabeled" and "train+unlabeled"
-    (unlabeled images get label -1). ``data_dir`` is searched first (and downloaded into when
-    ``download=True``); for folder datasets it is the folder itself and wins over ``:PATH``
+    Names: "fashion-mnist", "stl10", "cifar10", "cifar100", "nyu-depth-v2" (RGB frames, no
+    labels; `alignuniform.data.nyu`), "imagefolder:PATH", "imagenet100:PATH". Splits: "train",
+    "test"; STL-10 also "unlabeled" and "train+unlabeled" (unlabeled images get label -1).
+    ``data_dir`` is searched first (and downloaded into when ``download=True``); for folder
+    datasets it is the folder itself and wins over ``:PATH``
     ("imagenet100" with ``data_dir`` is enough). ``image_size`` / ``resize`` set the decode size
     of folder datasets (centre crop after resizing the shorter side; default 224 / 256);
     ``decode="full"`` keeps their whole images instead (see `alignuniform.data.folder`).
@@ -93,4 +103,11 @@ def load_dataset(
         return load_fashion_mnist(split, data_dir, download)
     if name == "stl10":
         return load_stl10(split, data_dir, download)
+    if name == "nyu-depth-v2":
+        if download:
+            raise InvalidValueError(
+                "nyu-depth-v2 cannot be downloaded (download=True); put "
+                "nyu_depth_v2_labeled.mat and splits.mat in a folder and pass --data-dir"
+            )
+        return load_nyu_depth(split, data_dir)
     return load_cifar(CIFAR10 if name == "cifar10" else CIFAR100, split, data_dir, download)

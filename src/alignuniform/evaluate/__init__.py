@@ -14,7 +14,6 @@ from alignuniform.evaluate.features import FeatureCache, encoder_fingerprint, ex
 from alignuniform.evaluate.geometry import layer_geometry
 from alignuniform.evaluate.knn import knn_accuracy, knn_predict, nearest_neighbors
 from alignuniform.evaluate.linear import LinearProbe, fit_linear_probe, linear_probe_accuracy
-from alignuniform.evaluate.nyu import read_nyu_depth
 from alignuniform.evaluate.paper_probe import train_paper_probe
 from alignuniform.evaluate.run import evaluate_encoder, evaluate_run, write_results
 from alignuniform.evaluate.table import format_table
@@ -37,7 +36,6 @@ __all__ = [
     "layer_geometry",
     "linear_probe_accuracy",
     "nearest_neighbors",
-    "read_nyu_depth",
     "train_paper_probe",
     "write_results",
 ]

@@ -1,17 +1,21 @@
-"""Depth probe (paper Table 2): a decoder on frozen conv features predicts NYU-Depth-V2 depth.
+"""Depth probe (paper Table 2 / Table 5): a decoder on frozen conv features predicts NYU depth.
 
 Decoder: ``blocks`` x [ConvTranspose2d(c, c/2, 3, stride 2, pad 1, output_padding 1), BN, ReLU]
-(each doubles the side and halves the channels), then Conv2d(c / 2^blocks, 1, 3, pad 1).
+(each doubles the side and halves the channels), then Conv2d(c / 2^blocks, 1, 3, pad 1); each
+layer gets as many blocks as it needs to reach the one common target, NYU's depth maps at
+`DEPTH_SIZE` (conv5 and conv4 are scored on the same pixels).
 Training: Adam (0.5, 0.999), lr 3e-3, batch 128, 120 epochs, lr x0.2 at 70, 90, 100, 110 (at the
 same fractions of ``epochs`` when that is changed), loss MSE(prediction, depth).
-Score: MSE in m^2 on a held-out split of the 1449 labelled images (seeded ``val_fraction``).
-Images are resized (square) to the encoder's input size and normalised with the recipe's
-mean/std; depths are resized to the decoder's output size, the feature side x 2^blocks.
+Score: MSE in m^2, mean over images and pixels, of a decoder trained on the official training
+split (795 frames) and tested on the official test split (654); k-fold CV on the training split
+gives the selection score (``cv_mean``). Frames (`FRAME`, or the encoder's square input size)
+are normalised with the recipe's mean/std.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +27,6 @@ from alignuniform.core.schedule import milestones_at
 from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
-from alignuniform.evaluate.nyu import read_nyu_depth
 
 EPOCHS = 120
 BATCH_SIZE = 128
@@ -32,7 +35,7 @@ BETAS = (0.5, 0.999)
 GAMMA = 0.2
 MILESTONE_FRACTIONS = (70 / 120, 90 / 120, 100 / 120, 110 / 120)
 BLOCKS = 3
-VAL_FRACTION = 0.2
+DATASET = "nyu-depth-v2"
 
 
 class DepthDecoder(nn.Sequential):
@@ -114,7 +117,7 @@ def conv_features(
     batch_size: int,
     device: str | torch.device,
 ) -> torch.Tensor:
-    """Frozen ``encoder`` features [N, C, h, w] of layer ``tap`` for uint8 images [N, 3, S, S]."""
+    """Frozen ``encoder`` features [N, C, h, w] of layer ``tap`` for uint8 images [N, 3, H, W]."""
     encoder.eval().to(device)
     normalize = normalize.to(device)
     with torch.no_grad():
@@ -128,72 +131,109 @@ def conv_features(
         )
 
 
+def blocks_to(layer: str, features: torch.Tensor, target: tuple[int, int]) -> int:
+    """k >= 1 with (h, w) * 2^k == ``target`` for features [N, C, h, w] of ``layer``."""
+    if features.dim() != 4:
+        raise InvalidValueError(
+            f"layer {layer!r} gives {tuple(features.shape[1:])} features, not a [C, h, w] map; "
+            f"the depth probe needs a convolutional layer (e.g. conv5, conv4 of depth_alexnet)"
+        )
+    h, w = features.shape[2:]
+    for k in range(1, 16):
+        if (h << k, w << k) == tuple(target):
+            if features.shape[1] >> k < 1:
+                break
+            return k
+    raise InvalidValueError(
+        f"layer {layer!r} gives {h}x{w} maps with {features.shape[1]} channels: no number of "
+        f"doubling, channel-halving decoder blocks reaches the {target[0]}x{target[1]} depth "
+        f"target; use an encoder that downsamples by powers of 2 (depth_alexnet)"
+    )
+
+
 def evaluate_depth(
     encoder: nn.Module,
-    mat_path: str | os.PathLike,
+    data_dir: str | os.PathLike | None,
     *,
-    layer: str = "conv5",
-    recipe: str = "stl10-paper",
-    blocks: int = BLOCKS,
+    layers: list[str],
+    recipe: str | None = None,
     epochs: int = EPOCHS,
-    val_fraction: float = VAL_FRACTION,
     folds: int = 0,
-    batch_size: int = BATCH_SIZE,
+    subset: int | None = None,
+    batch_size: int = 512,
     device: str | torch.device = "cpu",
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
-    """{"mse", "layer", "tap", ["cv_mean", "cv_std"]}: the depth probe on layer ``layer`` of
-    ``encoder`` (see the module docstring); CV folds split the training part."""
+    """The depth probe on ``layers`` of ``encoder`` (see the module docstring), as eval.json:
+    {"layers": {layer: {"depth": {"mse", ["cv_mean", "cv_std"]}, "tap", "dim", "blocks"}}, ...}.
+    ``subset``: the first that many frames of each split; ``batch_size`` is the
+    feature-extraction batch (the decoder trains with batches of 128)."""
     from torchvision.transforms.v2 import Normalize
 
     from alignuniform.data import recipe_info
+    from alignuniform.data.nyu import DEPTH_SIZE, RECIPE, read_nyu_split
 
-    tap = encoder.resolve(layer)
+    start = time.perf_counter()
+    check_positive_int(epochs, "depth epochs")
+    taps = {layer: encoder.resolve(layer) for layer in layers}
     if encoder.in_channels != 3:
         raise InvalidValueError(
             f"NYU-Depth-V2 images are RGB but encoder {encoder.spec['name']!r} takes "
             f"{encoder.in_channels}-channel images; use an RGB encoder"
         )
-    if not 0 < val_fraction < 1:
-        raise InvalidValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
-    info = recipe_info(recipe)
-    side = encoder.input_size or info.size
-    with torch.no_grad():
-        probe = (
-            encoder.eval()
-            .to(device)
-            .features(torch.zeros(2, encoder.in_channels, side, side, device=device), [tap])[tap]
-        )
-    if probe.dim() != 4:
-        raise InvalidValueError(
-            f"layer {layer!r} ({tap}) gives {tuple(probe.shape[1:])} features, not a "
-            f"[C, h, w] map; the depth probe needs a convolutional layer (taps: "
-            f"{', '.join(encoder.taps)})"
-        )
-    depth_side = (probe.shape[2] << blocks, probe.shape[3] << blocks)
-    images, depths = read_nyu_depth(mat_path, image_size=(side, side), depth_size=depth_side)
-    features = conv_features(
-        encoder, tap, images, Normalize(info.mean, info.std), batch_size=batch_size, device=device
-    )
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(len(images) * val_fraction))
-    val, train = order[:n_val], order[n_val:]
-    options = {
-        "blocks": blocks,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "device": device,
-        "seed": seed,
-        "progress": progress,
+    info = recipe_info(recipe or RECIPE)
+    normalize = Normalize(info.mean, info.std)
+    splits = {
+        split: tuple(t[:subset] for t in read_nyu_split(split, data_dir))
+        for split in ("train", "test")
     }
+    if encoder.input_size is not None:  # a fixed-size encoder sees square frames
+        side = (encoder.input_size, encoder.input_size)
+        splits = {
+            split: (
+                F.interpolate(images.float(), size=side, mode="bilinear", antialias=True)
+                .round_()
+                .clamp_(0, 255)
+                .to(torch.uint8),
+                depths,
+            )
+            for split, (images, depths) in splits.items()
+        }
+    (train_images, train_depths), (test_images, test_depths) = splits["train"], splits["test"]
+    extract = {"batch_size": batch_size, "device": device}
+    options = {"epochs": epochs, "device": device, "seed": seed, "progress": progress}
+    results = {}
+    for layer, tap in taps.items():
+        train_x = conv_features(encoder, tap, train_images, normalize, **extract)
+        blocks = blocks_to(layer, train_x, DEPTH_SIZE)
+        test_x = conv_features(encoder, tap, test_images, normalize, **extract)
 
-    def score(fit_rows: torch.Tensor, test_rows: torch.Tensor) -> float:
-        decoder = train_depth_decoder(features[fit_rows], depths[fit_rows], **options)
-        return depth_mse(decoder, features[test_rows], depths[test_rows])
+        def score(fit_x, fit_y, x, y, blocks=blocks) -> float:
+            decoder = train_depth_decoder(fit_x, fit_y, blocks=blocks, **options)
+            return depth_mse(decoder, x, y)
 
-    result = {"mse": score(train, val), "layer": layer, "tap": tap}
-    if folds:
-        cv = cross_validate(lambda a, b: score(train[a], train[b]), len(train), folds, seed=seed)
-        result |= cv
-    return result
+        entry = {"mse": score(train_x, train_depths, test_x, test_depths)}
+        if folds:
+            entry |= cross_validate(
+                lambda fit, held, x=train_x: score(
+                    x[fit], train_depths[fit], x[held], train_depths[held]
+                ),
+                len(train_x),
+                folds,
+                seed=seed,
+            )
+        results[layer] = {
+            "depth": entry,
+            "tap": tap,
+            "dim": int(train_x.shape[1]),
+            "blocks": blocks,
+        }
+    return {
+        "layers": results,
+        "dataset": DATASET,
+        "encoder": encoder.spec["name"],
+        "linear_protocol": "none",
+        "depth_protocol": f"paper, {epochs} epochs",
+        "time_s": time.perf_counter() - start,
+    }

@@ -7,10 +7,12 @@ Schema (accuracies in percent; CV keys only with ``folds``)::
 
     {"layers": {"out": {"linear": {"accuracy", "cv_mean", "cv_std"}, "knn": {"accuracy"},
                         "alignment", "uniformity", "uniformity_bound", "dim", "tap"}, ...},
-     "dataset": str, "encoder": str,
+     "dataset": str, "encoder": str, "images": {"train": int, "test": int},
      "linear_protocol": "fast" | "paper, <E> epochs", "time_s": float}
 
 Layers are keyed by the name asked for ("penultimate"); "tap" is the encoder's own name ("fc7").
+The ``depth`` protocol (NYU-Depth-V2 only, alone) writes ``{"depth": {"mse", "cv_mean",
+"cv_std"}, "tap", "dim", "blocks"}`` per layer instead (`alignuniform.evaluate.depth`).
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ from torch import nn
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
+from alignuniform.evaluate.depth import EPOCHS as DEPTH_EPOCHS
+from alignuniform.evaluate.depth import evaluate_depth
 from alignuniform.evaluate.features import FeatureCache
 from alignuniform.evaluate.geometry import layer_geometry
 from alignuniform.evaluate.knn import knn_accuracy
 from alignuniform.evaluate.linear import linear_probe_accuracy
 from alignuniform.evaluate.paper_probe import EPOCHS, probe_accuracy, train_paper_probe
-from alignuniform.runs.config import LAYERS, PROTOCOLS, check_names, check_options
+from alignuniform.runs.config import (
+    LAYERS,
+    PROTOCOLS,
+    check_depth_protocols,
+    check_names,
+    check_options,
+)
 from alignuniform.runs.rundir import RunDir
 
 
@@ -138,7 +148,7 @@ def evaluate_encoder(
     dataset: str | tuple,
     *,
     layers: Sequence[str] = LAYERS,
-    protocols: Sequence[str] = PROTOCOLS,
+    protocols: Sequence[str] = ("linear", "knn"),
     data_dir: str | os.PathLike | None = None,
     subset: int | None = None,
     folds: int = 0,
@@ -148,6 +158,7 @@ def evaluate_encoder(
     cache_dir: str | os.PathLike | None = None,
     recipe=None,
     paper_epochs: int = EPOCHS,
+    depth_epochs: int = DEPTH_EPOCHS,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
@@ -163,10 +174,26 @@ def evaluate_encoder(
     start = time.perf_counter()
     layers = check_names(layers, "layers")
     protocols = check_names(protocols, "protocols", PROTOCOLS)
+    check_positive_int(depth_epochs, "depth_epochs")
     check_options(folds, subset, linear_protocol, batch_size)
     check_positive_int(paper_epochs, "paper_epochs")
     check_encoder(encoder)
     taps = {layer: encoder.resolve(layer) for layer in layers}
+    if "depth" in protocols:
+        check_depth_protocols(dataset, protocols, "protocols")
+        return evaluate_depth(
+            encoder,
+            data_dir,
+            layers=layers,
+            recipe=recipe,
+            epochs=depth_epochs,
+            folds=folds,
+            subset=subset,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            progress=progress,
+        )
     train, test = train_test_splits(dataset, data_dir, subset)
     check_channels(encoder, train.channels, train.name)
     recipe = recipe or train.default_recipe
@@ -231,6 +258,7 @@ def evaluate_encoder(
         "layers": results,
         "dataset": name,
         "encoder": encoder.spec["name"],
+        "images": {"train": len(train), "test": len(test)},
         "linear_protocol": linear,
         "time_s": time.perf_counter() - start,
     }

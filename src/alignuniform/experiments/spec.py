@@ -9,9 +9,13 @@
     weights: {lambdas: [0.1, 0.5, 0.9], align: "align(alpha=2)", uniform: "uniform(t=2)"}
     figures: [sphere]                  # extra figures beyond the automatic ones
     select: {metric: out/linear}       # the probe that picks the best encoder per loss family
+    paper: {table: table8-nyu-depth-v2, columns: {...}}   # points from the paper's appendix
 
-``weights`` adds one point per lambda with loss (1 - lambda)*align + lambda*uniform and a
-``lambda`` tag (paper Fig. 7). ``--set key=value`` overrides a key in every point.
+``select.mode`` ("max" or "min") must agree with the metric's direction, which the metric knows
+(`runs.config.metric_direction`: an MSE such as ``conv5/depth`` is lower-is-better); it may be
+left out. ``paper`` adds one point per listed encoder (`experiments.paper`). ``weights`` adds
+one point per lambda with loss (1 - lambda)*align + lambda*uniform and a ``lambda`` tag
+(paper Fig. 7). ``--set key=value`` overrides a key in every point.
 """
 
 from __future__ import annotations
@@ -24,10 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.runs.config import TrainConfig, read_yaml_mapping
+from alignuniform.experiments.paper import PaperRef, paper_ref, row_points
+from alignuniform.runs.config import TrainConfig, metric_direction, read_yaml_mapping
 from alignuniform.runs.rundir import check_point_name
 
-SPEC_KEYS = ("name", "base", "grid", "points", "weights", "figures", "select", "description")
+SPEC_KEYS = (
+    "name",
+    "base",
+    "grid",
+    "points",
+    "weights",
+    "figures",
+    "select",
+    "description",
+    "paper",
+)
+SELECT_KEYS = ("metric", "mode")
 FIGURES = ("sphere",)
 
 
@@ -50,6 +66,8 @@ class SweepSpec:
     figures: list[str]
     select_metric: str
     description: str = ""
+    select_mode: str = "max"  # "min" for a lower-is-better metric (an MSE)
+    paper: PaperRef | None = None
 
 
 def as_sweep(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -73,16 +91,44 @@ def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) 
     bad = sorted(set(figures) - set(FIGURES))
     if bad:
         raise InvalidValueError(f"sweep spec {path}: unknown figure(s) {bad}; available: {FIGURES}")
-    points = expand(raw, overrides or {})
+    metric, mode = select_rule(raw.get("select"), path)
+    paper = paper_ref(raw.get("paper"), f"sweep spec {path}")
+    points = expand(
+        {**raw, "points": [*(raw.get("points") or []), *row_points(paper)]}, overrides or {}
+    )
     for point in points:
         point.config().resolve()
     return SweepSpec(
         name=str(raw.get("name") or Path(path).stem),
         points=points,
         figures=figures,
-        select_metric=str((raw.get("select") or {}).get("metric", "out/linear")),
+        select_metric=metric,
         description=str(raw.get("description") or ""),
+        select_mode=mode,
+        paper=paper,
     )
+
+
+def select_rule(select: Any, path: Path) -> tuple[str, str]:
+    """(metric, "max" | "min") of the spec's ``select``; a mode against the metric's direction
+    (an MSE maximised) is an error."""
+    select = select or {}
+    if not isinstance(select, dict) or set(select) - set(SELECT_KEYS):
+        raise InvalidValueError(
+            f"sweep spec {path}: select must be a mapping with keys {SELECT_KEYS}, got {select!r}"
+        )
+    metric = str(select.get("metric", "out/linear"))
+    direction = metric_direction(metric)
+    mode = str(select.get("mode", direction))
+    if mode not in ("max", "min"):
+        raise InvalidValueError(f"sweep spec {path}: select.mode must be max or min, got {mode!r}")
+    if mode != direction:
+        what = "an error (lower is better)" if direction == "min" else "a score (higher is better)"
+        raise InvalidValueError(
+            f"sweep spec {path}: select.mode {mode} on {metric}, which is {what}, would pick "
+            f"the worst encoder; use mode {direction} (or leave mode out)"
+        )
+    return metric, mode
 
 
 def expand(raw: dict[str, Any], overrides: dict[str, Any]) -> list[Point]:

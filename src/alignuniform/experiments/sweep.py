@@ -23,8 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.results import collect_results, write_results
 from alignuniform.experiments.spec import SweepSpec
@@ -124,6 +122,8 @@ def _run_points(
     slurm: dict | None,
     progress: bool,
 ) -> None:
+    from tqdm.auto import tqdm  # not at import: `alignuniform --help` builds on this module
+
     root = sweep.root
     sweep.points.mkdir(parents=True, exist_ok=True)
     status_path = sweep.status
@@ -195,23 +195,43 @@ def set_aside(sweep: SweepDir, name: str, trained_as: str) -> Path:
 def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, object]]:
     """``--dry-run``: every point's preflight, and a measured step for each distinct step cost
     (points that differ only in loss, seed or evaluation share one), as (point name, plan);
-    nothing is written."""
+    points that differ only in loss or seed also share the preflight (their own loss and output
+    folder are still checked); nothing is written."""
     from alignuniform.training.plan import dry_run, step_cost
+    from alignuniform.training.preflight import check_output
 
-    sweep, plans, measured = SweepDir(Path(out)), [], {}
+    sweep, plans, measured, checked = SweepDir(Path(out)), [], {}, {}
     for point in spec.points:
         config = point.config()
         cost = step_cost(config)
-        plan = dry_run(
-            config, sweep.run(point.name).root, resume=True, measure=cost not in measured
-        )
+        same = repr((cost, eval_settings(config)))
+        run = sweep.run(point.name)
+        if same in checked:
+            name, first = checked[same]
+            check_output(run, True)
+            config = config.resolve()  # the point's own loss
+            data = first.preflight.data
+            own = dataclasses.replace(data.config, loss=config.loss, seed=config.seed)
+            preflight = dataclasses.replace(
+                first.preflight, data=dataclasses.replace(data, config=own)
+            )
+            plans.append(
+                (point.name, dataclasses.replace(first, preflight=preflight, measured_on=name))
+            )
+            continue
+        plan = dry_run(config, run.root, resume=True, measure=cost not in measured)
         if cost in measured:
             name, first = measured[cost]
             plan = dataclasses.replace(
-                plan, step_s=first.step_s, peak_memory=first.peak_memory, measured_on=name
+                plan,
+                step_s=first.step_s,
+                monitor_image_s=first.monitor_image_s,
+                peak_memory=first.peak_memory,
+                measured_on=name,
             )
         else:
             measured[cost] = (point.name, plan)
+        checked[same] = (point.name, plan)
         plans.append((point.name, plan))
     return plans
 
@@ -219,6 +239,8 @@ def plan_sweep(spec: SweepSpec, out: str | os.PathLike) -> list[tuple[str, objec
 def _run_all_local(
     todo: dict[str, list[str]], root: Path, workers: int, progress: bool, record: PointOutcome
 ) -> None:
+    from tqdm.auto import tqdm
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,

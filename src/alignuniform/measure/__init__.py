@@ -9,9 +9,20 @@ records its protocol (positives, pair counts, normalisation, estimator, alpha, t
 compare only when the protocols agree.
 """
 
-from alignuniform.measure.api import PROTOCOLS, measure
-from alignuniform.measure.models import Embeddings, resolve_model
-from alignuniform.measure.options import Options
-from alignuniform.measure.result import MeasureResult
+from alignuniform.core.lazy import lazy_exports
+
+# loaded on first use: `alignuniform.measure.files` (the CLI's help) must not import torch
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "PROTOCOLS": "alignuniform.measure.api",
+        "measure": "alignuniform.measure.api",
+        "Embeddings": "alignuniform.measure.models",
+        "resolve_model": "alignuniform.measure.models",
+        "Options": "alignuniform.measure.options",
+        "MeasureResult": "alignuniform.measure.result",
+    },
+)
+del lazy_exports
 
 __all__ = ["PROTOCOLS", "Embeddings", "MeasureResult", "Options", "measure", "resolve_model"]

@@ -7,7 +7,14 @@
 One module per architecture family; importing this package registers them all.
 """
 
-from alignuniform.models import alexnet, convnet, identity, mlp, resnet  # noqa: F401 (register)
+from alignuniform.models import (  # noqa: F401 (register)
+    alexnet,
+    convnet,
+    depth_alexnet,
+    identity,
+    mlp,
+    resnet,
+)
 from alignuniform.models.base import PENULTIMATE, Encoder, L2Normalize
 from alignuniform.models.registry import create_encoder, list_encoders, register_encoder
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,14 @@ def eval_blocks(path: Path) -> list[Block]:
                 cell(layer.get("dim"), "dim"),
             ]
         )
+    images = results.get("images")
+    sizes = (
+        f" ({images.get('train')} train / {images.get('test')} test images)"
+        if isinstance(images, dict)
+        else ""
+    )
     text = Text(
-        f"Dataset {results.get('dataset', '?')}, encoder {results.get('encoder', '?')}, "
+        f"Dataset {results.get('dataset', '?')}{sizes}, encoder {results.get('encoder', '?')}, "
         f"linear probe {results.get('linear_protocol', 'fast')}, "
         f"evaluated in {duration(results.get('time_s'))}. L_uniform nearer the uniform "
         "bound = more uniform features; lower L_align = better aligned positives."
@@ -128,7 +135,16 @@ def dynamics_blocks(run: RunDir) -> list[Block]:
         CAPTIONS["dynamics"],
     )
     terms = sorted({t for r in records for t in (r.get("terms") or {})})
-    header = ["epoch", "lr", "loss", *terms, "L_align", "L_uniform", "samples/s", "epoch time"]
+    header = [
+        "epoch",
+        "lr",
+        *[f"train batches: {name}" for name in ("loss", *terms)],
+        "held-out L_align",
+        "held-out L_uniform",
+        "held-out exp(L_uniform) (plotted)",
+        "samples/s",
+        "epoch time",
+    ]
     rows = [
         [
             cell(r.get("epoch"), "epoch"),
@@ -137,14 +153,30 @@ def dynamics_blocks(run: RunDir) -> list[Block]:
             *[cell((r.get("terms") or {}).get(t)) for t in terms],
             cell(r.get("align")),
             cell(r.get("uniform")),
+            cell(_exp(r.get("uniform")), "uniform"),
             cell(r.get("samples_per_s"), "samples/s"),
             duration(r.get("epoch_time_s")),
         ]
         for r in records[-MAX_EPOCH_ROWS:]
     ]
+    legend = Text(
+        "Train-batch columns: the epoch's mean over its training batches of the loss and of "
+        "each term of the objective (as the objective writes it, e.g. align(alpha=2)). "
+        "Held-out columns: the fixed held-out images (run.json names them) after the epoch: "
+        "L_align (alpha=2) between two augmentations, L_uniform (t=2). The figure plots "
+        "held-out L_align and exp(L_uniform), not L_uniform: the paper's Fig. 8 scale, which "
+        "the last held-out column gives."
+    )
     note = (
         Text(f"Showing the last {MAX_EPOCH_ROWS} of {len(records)} epochs.", "note")
         if len(records) > MAX_EPOCH_ROWS
         else None
     )
-    return [plot, Table(header, rows), *([note] if note else [])]
+    return [plot, legend, Table(header, rows), *([note] if note else [])]
+
+
+def _exp(value: Any) -> float | None:
+    """exp(value) for a number; None (a missing cell) otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return math.exp(value)

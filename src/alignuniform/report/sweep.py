@@ -18,11 +18,11 @@ from alignuniform.report.render import (
     Text,
 )
 from alignuniform.report.run import epoch_records
+from alignuniform.runs.config import metric_direction
 from alignuniform.runs.rundir import SweepDir, read_json
 from alignuniform.viz.figures import describe_metric, plot_dynamics, plot_scatter, plot_weights
 
 METRIC_COLUMN = re.compile(r"^[^/]+/[^/]+$")  # layer/protocol, e.g. "out/linear"
-LOWER_IS_BETTER = ("depth", "mse")
 POINT_COLUMNS = ("name", "status", "error", "family", "align", "uniform", "lambda")
 
 
@@ -70,7 +70,7 @@ def sweep_blocks(sweep_dir: Path) -> list[Block]:
     if not metrics:
         blocks.append(Text("results.csv has no probe columns (layer/protocol) yet.", "note"))
     for key in metrics:
-        lower = key.rsplit("/", 1)[-1] in LOWER_IS_BETTER
+        lower = metric_direction(key) == "min"
         blocks.append(
             figure(
                 lambda out, key=key, lower=lower: plot_scatter(

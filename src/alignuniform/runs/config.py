@@ -23,7 +23,6 @@ import yaml
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.schedule import milestones_at
-from alignuniform.core.validation import check_positive_int
 
 METHODS = ("twoview", "moco", "supervised")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -32,7 +31,8 @@ DECODES = ("full", "center")  # folder datasets: crops from the whole image | fr
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
-PROTOCOLS = ("linear", "knn")
+PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
+LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
 LINEAR_PROTOCOLS = ("fast", "paper")
 LAYERS = ("out", "penultimate")
 
@@ -44,13 +44,15 @@ class Kind:
 
     ``convert`` runs first: it reads a number written as text (PyYAML takes ``1e-3`` for a
     string) or a comma-separated list. With ``verbatim`` a value given as text (a flag,
-    ``--set``) is taken as is, not read as YAML: names, losses and paths.
+    ``--set``) is taken as is, not read as YAML: names, losses and paths. ``metavar`` names
+    the value in ``--help`` (N, X, NAME, {fp32,bf16,fp16}, ...).
     """
 
     what: str
     ok: Callable[[Any], bool]
     convert: Callable[[Any], Any] = lambda value: value
     verbatim: bool = False
+    metavar: str = "VALUE"
 
     def check(self, key: str, value: Any) -> Any:
         """``value`` converted, or an error naming ``key`` and what it must be."""
@@ -93,7 +95,7 @@ def _as_list(value: Any) -> Any:
 
 
 def integer(low: int) -> Kind:
-    return Kind(f"an integer >= {low}", lambda v: _is_int(v) and v >= low)
+    return Kind(f"an integer >= {low}", lambda v: _is_int(v) and v >= low, metavar="N")
 
 
 def number(low: float, high: float = math.inf, *, open_low: bool = False) -> Kind:
@@ -112,7 +114,7 @@ def number(low: float, high: float = math.inf, *, open_low: bool = False) -> Kin
             and v <= high
         )
 
-    return Kind(what, ok, _as_number)
+    return Kind(what, ok, _as_number, metavar="X")
 
 
 def optional(kind: Kind) -> Kind:
@@ -121,18 +123,32 @@ def optional(kind: Kind) -> Kind:
         lambda v: v is None or kind.ok(v),
         lambda v: v if v is None else kind.convert(v),
         kind.verbatim,
+        kind.metavar,
     )
 
 
 def choice(options: Sequence[str]) -> Kind:
-    return Kind(f"one of {', '.join(options)}", lambda v: v in options, verbatim=True)
+    return Kind(
+        f"one of {', '.join(options)}",
+        lambda v: v in options,
+        verbatim=True,
+        metavar="{" + ",".join(options) + "}",
+    )
 
 
-BOOL = Kind("true or false", lambda v: isinstance(v, bool))
-TEXT = Kind("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()), verbatim=True)
+BOOL = Kind("true or false", lambda v: isinstance(v, bool), metavar="{true,false}")
+TEXT = Kind(
+    "a non-empty string",
+    lambda v: isinstance(v, str) and bool(v.strip()),
+    verbatim=True,
+    metavar="NAME",
+)
+PATH = dataclasses.replace(TEXT, metavar="DIR")
+EXPRESSION = dataclasses.replace(TEXT, metavar="EXPR")
 MAPPING = Kind(
     "a mapping of names to values",
     lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+    metavar="MAPPING",
 )
 NAMES = Kind(
     "a non-empty list of distinct names",
@@ -143,6 +159,7 @@ NAMES = Kind(
         and len(set(v)) == len(v)
     ),
     _as_list,
+    metavar="NAME,...",
 )
 MILESTONES = Kind(
     "increasing integers >= 1",
@@ -152,14 +169,23 @@ MILESTONES = Kind(
         and all(a < b for a, b in itertools.pairwise(v))
     ),
     _as_list,
+    metavar="E,...",
 )
 DEVICE = Kind(
     "auto, cpu, cuda, cuda:N or mps",
     lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) is not None,
     verbatim=True,
+    metavar="DEVICE",
 )
 FOLDS = Kind(
-    "0 (no cross-validation) or an integer >= 2", lambda v: _is_int(v) and (v == 0 or v >= 2)
+    "0 (no cross-validation) or an integer >= 2",
+    lambda v: _is_int(v) and (v == 0 or v >= 2),
+    metavar="K",
+)
+EVAL_SUBSET = Kind(
+    "an integer >= 1, all, or null (as subset)",
+    lambda v: v is None or v == "all" or (_is_int(v) and v >= 1),
+    metavar="{N,all}",
 )
 
 
@@ -184,7 +210,28 @@ def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None 
     return list(dict.fromkeys(values))
 
 
+def metric_direction(metric: str) -> str:
+    """ "min" for a metric where lower is better ("conv5/depth": an MSE), else "max"."""
+    parts = metric.split("/")
+    return "min" if len(parts) > 1 and parts[1] in LOWER_IS_BETTER else "max"
+
+
+def check_depth_protocols(dataset: str, protocols: Sequence[str], name: str) -> None:
+    """The depth probe runs alone, on NYU-Depth-V2 (the one dataset with depth maps)."""
+    if dataset != "nyu-depth-v2":
+        raise InvalidValueError(
+            f"{name}: the depth probe needs NYU-Depth-V2's depth maps; use dataset "
+            f"nyu-depth-v2 (--data-dir DIR), not {dataset!r}"
+        )
+    if list(protocols) != ["depth"]:
+        raise InvalidValueError(
+            f"{name}: {list(protocols)}: NYU-Depth-V2 has depth maps, not classes; use depth alone"
+        )
+
+
 def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
+    from alignuniform.core.validation import check_positive_int  # torch: not at import (--help)
+
     FOLDS.check("folds", folds)
     if subset is not None:
         check_positive_int(subset, "subset")
@@ -202,19 +249,24 @@ class TrainConfig:
         TEXT,
         "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | imagenet100:PATH",
     )
-    data_dir: str | None = key(None, optional(TEXT), "where the dataset's files are")
+    data_dir: str | None = key(None, optional(PATH), "where the dataset's files are")
     download: bool = key(False, BOOL, "download the dataset through torchvision if missing")
     train_split: str | None = key(
         None, optional(TEXT), "split to train on (default train; stl10: train+unlabeled)"
     )
-    subset: int | None = key(None, optional(integer(1)), "train on the first N training images")
+    subset: int | None = key(
+        None,
+        optional(integer(1)),
+        "train on the first N training images; the probes then read the first N of each split "
+        "too, unless --eval-subset",
+    )
     recipe: str | None = key(None, optional(TEXT), "augmentation recipe (default: the dataset's)")
     encoder: str = key("convnet", TEXT, "convnet | small_alexnet | resnet18 | resnet50")
     out_dim: int = key(128, integer(1), "embedding dimension (2 for circle plots)")
     encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder")
     loss: str = key(
         "align(alpha=2) + uniform(t=2)",
-        TEXT,
+        EXPRESSION,
         'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"',
     )
     method: str = key("twoview", choice(METHODS), "twoview | moco | supervised")
@@ -233,7 +285,8 @@ class TrainConfig:
     milestones: list[int] | None = key(
         None,
         optional(MILESTONES),
-        "epochs where lr is multiplied by gamma, e.g. 155,170,185 (default at 77.5/85/92.5%)",
+        "epochs where lr is multiplied by --gamma, e.g. 155,170,185 "
+        "(default at 77.5/85/92.5% of --epochs)",
     )
     gamma: float = key(0.1, number(0, 1, open_low=True), "lr factor at each milestone")
     warmup_epochs: int = key(0, integer(0), "linear warm-up epochs")
@@ -254,8 +307,13 @@ class TrainConfig:
         "folder datasets: full (crops from the whole image) | center (Resize + CenterCrop first)",
     )
     moco_shuffle_bn: bool = key(True, BOOL, "MoCo: shuffle the key encoder's batch across ranks")
-    out: str | None = key(None, optional(TEXT), "run directory")
+    out: str | None = key(None, optional(PATH), "run directory")
     evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
+    eval_subset: int | str | None = key(
+        None,
+        EVAL_SUBSET,
+        "the probes read the first N images of each split; all: every image (default: as --subset)",
+    )
     eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
     eval_protocols: list[str] = key(
         ["linear", "knn"],
@@ -264,7 +322,7 @@ class TrainConfig:
             lambda v: NAMES.ok(v) and set(v) <= set(PROTOCOLS),
             _as_list,
         ),
-        "probes: linear, knn",
+        "probes: linear, knn | depth (NYU-Depth-V2)",
     )
     eval_folds: int = key(0, FOLDS, "k-fold cross-validation of the probes")
     eval_linear_protocol: str = key(
@@ -273,6 +331,7 @@ class TrainConfig:
         "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
     )
     eval_paper_epochs: int = key(100, integer(1), "epochs of the paper probe")
+    eval_depth_epochs: int = key(120, integer(1), "epochs of the depth probe")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -329,6 +388,9 @@ class TrainConfig:
                 f"subset={config.subset} is smaller than batch_size={config.batch_size}: "
                 "no full batch to train on; raise --subset or lower --batch-size"
             )
+        depth = config.dataset == "nyu-depth-v2" or "depth" in config.eval_protocols
+        if config.evaluate and depth:
+            check_depth_protocols(config.dataset, config.eval_protocols, "eval_protocols")
         if config.method != "supervised":
             from alignuniform.core.objective import Objective
 
@@ -337,6 +399,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def probe_subset(self) -> int | None:
+        """Images of each split the evaluation reads: ``eval_subset``; unset, ``subset``
+        (a run trained on N images is probed on N); ``"all"`` or None: every image."""
+        limit = self.subset if self.eval_subset is None else self.eval_subset
+        return None if limit == "all" else limit
 
 
 # keys that say where or how a run executes, not what it trains (and the evaluation's keys)

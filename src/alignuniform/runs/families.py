@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alignuniform.core.objective import Objective
-
 
 @dataclass(frozen=True)
 class Family:
@@ -45,7 +43,14 @@ def family_of(config) -> str:
         return "untrained"
     if config.method == "supervised":
         return "supervised"
-    return Objective.parse(config.loss).family
+    return loss_family(config.loss)
+
+
+def loss_family(loss: str) -> str:
+    """The family of an objective expression (`Objective.family`)."""
+    from alignuniform.core.objective import Objective  # torch: not while the CLI builds --help
+
+    return Objective.parse(loss).family
 
 
 def family_order(family: str) -> tuple[int, str]:

@@ -2,7 +2,11 @@
 
 The step runs twice on the first global batch of epoch 1 at the configured precision (the first
 warms up allocators and kernels, the second is timed); the plan extrapolates its time to the
-run's total steps (training only: the per-epoch monitor and the final evaluation come on top).
+run's total steps. The held-out monitor is timed the same way, on as many training images as
+one process's batch (at most one monitor batch), so it costs no more than a step: seconds per
+monitored image (two augmented views and the evaluation view
+through the encoder, then the uniformity), which the plan multiplies by the held-out images
+and epochs, and which prices the evaluation's encoder passes too (`cli.plan`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import torch
 
 from alignuniform.runs.rundir import RunDir
+from alignuniform.training.monitor import BATCH_SIZE, EpochMonitor
 from alignuniform.training.preflight import Preflight, preflight
 from alignuniform.training.sampling import epoch_batches
 from alignuniform.training.stop import StopRequests
@@ -32,6 +37,7 @@ class Plan:
     step_s: float | None  # None: nothing to train (epochs=0 or no parameters)
     peak_memory: int  # bytes: CUDA peak allocation, else growth of the process's peak RSS
     measured_on: str = ""  # another sweep point whose step this one shares (see `step_cost`)
+    monitor_image_s: float | None = None  # seconds the monitor takes per held-out image
 
     @property
     def images_per_s(self) -> float | None:
@@ -41,6 +47,14 @@ class Plan:
     @property
     def training_s(self) -> float | None:
         return self.preflight.total_steps * self.step_s if self.step_s else None
+
+    @property
+    def monitor_s(self) -> float | None:
+        """The held-out monitor over the run: epochs x held-out images x seconds per image."""
+        if self.monitor_image_s is None:
+            return None
+        config = self.preflight.data.config
+        return config.epochs * len(self.preflight.data.heldout) * self.monitor_image_s
 
 
 def peak_rss() -> int:
@@ -70,6 +84,27 @@ def measure_step(trainer: Trainer) -> float | None:
     return times[-1]
 
 
+def measure_monitor(trainer: Trainer) -> float:
+    """Seconds per image of the held-out monitor (after a warm-up on two images), timed on the
+    first training images (the held-out images' shape): one process's batch, at most
+    `BATCH_SIZE`."""
+    config, data = trainer.config, trainer.train_data
+    count = min(BATCH_SIZE, config.batch_size // trainer.info.world_size, len(data))
+    images = data.get_batch(torch.arange(count))[0]
+    encoder, augment = trainer.method.encoder, trainer.method.augment
+    times = []
+    for sample in (images[:2], images):
+        monitor = EpochMonitor(sample, config.recipe, config.seed, trainer.device)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+        start = time.perf_counter()
+        monitor.heldout_geometry(encoder, augment)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+        times.append((time.perf_counter() - start) / len(sample))
+    return times[-1]
+
+
 def step_cost(config) -> str:
     """What a step's cost depends on: the config but its loss, seed, output and evaluation
     (sweep points that differ only there share one measured step)."""
@@ -88,10 +123,12 @@ def dry_run(config, out: str | Path, *, resume: bool = False, measure: bool = Tr
         torch.cuda.reset_peak_memory_stats(device)
     run = RunDir(Path(out))
     checked = preflight(config, placement.info, device, run, resume=resume)
-    step_s = None
+    step_s = monitor_image_s = None
     if measure:
         trainer = Trainer(checked.data, run, placement, stop=StopRequests(), progress=False)
         step_s = measure_step(trainer)
+        monitor_image_s = measure_monitor(trainer)
     cuda = device.type == "cuda"
     peak = torch.cuda.max_memory_allocated(device) if cuda else peak_rss() - rss
-    return Plan(checked, str(device), placement.info.world_size, step_s, peak)
+    world = placement.info.world_size
+    return Plan(checked, str(device), world, step_s, peak, monitor_image_s=monitor_image_s)

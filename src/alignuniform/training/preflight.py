@@ -11,7 +11,8 @@ and checks, in the order a run would meet them:
   evaluation layer one of its taps;
 - the held-out monitor's split (``heldout_split``, "test" by default; "train" only when asked,
   and then recorded in run.json): found and decodable;
-- the evaluation's splits (train and test, when the run evaluates): found and fully labelled;
+- the evaluation's splits (train and test, when the run evaluates): found and fully labelled,
+  and how many images of each the probes will read (``TrainConfig.probe_subset``);
 - the precision on the chosen device.
 
 Each failure is one error naming the split (its role, dataset and split name), the path and
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -54,6 +55,7 @@ class Preflight:
     steps_per_epoch: int
     checked: list[str]  # one line per split: role, dataset, split, images
     seconds: float
+    eval_images: dict[str, int] = field(default_factory=dict)  # split -> images probed
 
     @property
     def total_steps(self) -> int:
@@ -186,11 +188,18 @@ def preflight(
         heldout = monitored.get_batch(torch.arange(count))[0]
         source = f"{label} {config.heldout_split}, first {count} images"
         checked.append(f"held-out monitor: {source}")
+    eval_images = {}
     if config.evaluate:
+        limit = config.probe_subset()
         for split in ("train", "test"):
             evaluated = open_split(config, split, "evaluation")
-            check_labels(evaluated, "evaluation", "the probes need a class for every image")
-            checked.append(f"evaluation: {label} {split}, {len(evaluated)} images")
+            if "depth" not in config.eval_protocols:  # depth maps, checked by the reader
+                check_labels(evaluated, "evaluation", "the probes need a class for every image")
+            eval_images[split] = min(limit or len(evaluated), len(evaluated))
+            size = f"{len(evaluated)} images"
+            if eval_images[split] < len(evaluated):
+                size = f"first {eval_images[split]} of {size} (--subset / --eval-subset)"
+            checked.append(f"evaluation: {label} {split}, {size}")
     check_precision(config, device)
     data = TrainingData(config, train, heldout, source)
-    return Preflight(data, steps, checked, time.perf_counter() - start)
+    return Preflight(data, steps, checked, time.perf_counter() - start, eval_images)
