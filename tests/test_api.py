@@ -29,6 +29,7 @@ def test_cli_subcommands_are_pinned():
         "eval",
         "measure",
         "metrics",
+        "compare",
         "sweep",
         "plot",
         "report",

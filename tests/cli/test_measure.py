@@ -16,22 +16,24 @@ from helpers.reference import lunif64, sphere
 
 def test_sts_table_json_and_out(tmp_path, capsys):
     model, data = f"hf:{minilm_dir()}", str(sts_head(tmp_path, 30))
-    assert main(["measure", model, "--protocol", "sts", "--data", data, "--no-progress"]) == 0
+    assert main(["measure", model, "--protocol", "sts", "--dataset", data, "--no-progress"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[1].startswith("protocol    sts: positives = pairs with score >= 4 on the 0-5")
     assert "estimator whole-set; alpha=2, t=2" in lines[1]
     assert lines[2].startswith("alignment") and lines[3].startswith("uniformity")
-    assert "warning: sentence embeddings: " in captured.err
+    assert "not unit vectors" not in captured.err  # MiniLM's pipeline ends in Normalize
     out = tmp_path / "out"
-    args = ["measure", model, "--protocol", "sts", "--data", data, "--json", "--out", str(out)]
+    args = ["measure", model, "--protocol", "sts", "--dataset", data, "--json", "--out", str(out)]
     assert main([*args, "--no-progress"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert json.loads((out / "measure.json").read_text()) == printed
     assert printed["protocol"]["estimator"] == "whole-set"
+    assert abs(printed["diagnostics"]["mean_norm"] - 1) < 1e-6  # what the pipeline outputs
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "n_positive_pairs" in html
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sts-head.tsv"]  # no temp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sts-head.tsv"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".measure.")]  # no temp left
 
 
 def test_embeddings_file_is_a_model(tmp_path, capsys):
@@ -44,7 +46,7 @@ def test_embeddings_file_is_a_model(tmp_path, capsys):
             str(tmp_path / "z.npy"),
             "--protocol",
             "pairs",
-            "--data",
+            "--dataset",
             str(tmp_path / "p.tsv"),
             "--json",
         ]
@@ -63,11 +65,12 @@ def bad_cases(tmp_path):
     nan = sphere(10, 3, 0).numpy()
     nan[2, 0] = np.nan
     np.save(tmp_path / "nan.npy", nan)
-    hf, sts = f"hf:{minilm_dir()}", ["--protocol", "sts", "--data"]
+    hf, sts = f"hf:{minilm_dir()}", ["--protocol", "sts", "--dataset"]
+    x = str(tmp_path / "x.tsv")  # data is read before the model, so it must be valid here
     return {
-        "no weights": ([f"hf:{no_weights}", *sts, "x.tsv"], "has no weights"),
+        "no weights": ([f"hf:{no_weights}", *sts, x], "has no weights"),
         "no tokenizer": (
-            [f"hf:{copy_without(tmp_path / 'tok', 'tokenizer.json', 'vocab.txt')}", *sts, "x.tsv"],
+            [f"hf:{copy_without(tmp_path / 'tok', 'tokenizer.json', 'vocab.txt')}", *sts, x],
             "has no tokenizer",
         ),
         "malformed": ([hf, *sts, str(tmp_path / "bad.tsv")], "bad.tsv, line 3: expected"),
@@ -77,8 +80,8 @@ def bad_cases(tmp_path):
         ),
         "few": ([hf, *sts, str(tmp_path / "few.tsv")], "alignment needs at least 2 positives"),
         "nan": ([str(tmp_path / "nan.npy"), "--protocol", "pairs"], "NaN or Inf"),
-        "pooler": ([hf, "--pooler", "max", *sts, "x.tsv"], "unknown pooler 'max'"),
-        "protocol": ([hf, "--protocol", "nli", "--data", "x"], "unknown protocol 'nli'"),
+        "pooler": ([hf, "--pooler", "max", *sts, x], "unknown pooler 'max'"),
+        "protocol": ([hf, "--protocol", "nli", "--dataset", "x"], "unknown protocol 'nli'"),
     }
 
 
@@ -103,12 +106,14 @@ def test_views_with_torchvision_resnet18_says_random_weights(fmnist_dir, capsys,
             "torchvision:resnet18",
             "--protocol",
             "views",
-            "--data",
+            "--dataset",
             "fashion-mnist",
             "--data-dir",
             str(fmnist_dir),
-            "--limit",
+            "--subset",
             "16",
+            "--recipe",
+            "dataset",
             "--no-progress",
         ]
     )

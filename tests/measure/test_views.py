@@ -20,11 +20,14 @@ def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread
         data_dir=str(fmnist_dir),
         limit=24,
         batch_size=12,
+        recipe="dataset",
     )
     assert result.model["weights"] is None
     assert "randomly initialised" in result.warnings[0]
     assert result.diagnostics["dim"] == 512 and result.protocol["n_positive_pairs"] == 24
-    assert result.protocol["recipe"] == "fashion-mnist"
+    recipe = result.protocol["recipe"]
+    assert recipe["name"] == "fashion-mnist" and recipe["chosen_as"] == "dataset"
+    assert recipe["size"] == 28 and recipe["mean"] == [0.2860]  # the recipe in full
     assert 0 < result.alignment < 4 and math.isfinite(result.uniformity)
     again = measure(
         "torchvision:resnet18",
@@ -33,6 +36,7 @@ def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread
         data_dir=str(fmnist_dir),
         limit=24,
         batch_size=12,
+        recipe="dataset",
     )
     assert again.alignment == result.alignment  # seeded views
 
@@ -63,3 +67,34 @@ def test_a_run_directory_at_any_tap(fmnist_dir, tmp_path, one_thread):
     )
     assert labels.model["tap"] != "out" and labels.protocol["n_classes"] > 1
     assert torch.isfinite(torch.tensor(labels.alignment))
+
+
+def test_a_pretrained_models_own_preprocessing(fmnist_dir, one_thread):
+    """labels: images through torchvision's own weights.transforms() (resize 256, crop 224,
+    ImageNet mean/std), equal to applying that transform by hand; views: the dataset's recipe
+    at the model's size and normalisation."""
+    from torchvision import models
+
+    from alignuniform.data import load_dataset
+    from alignuniform.measure.views import dataset_rows
+    from alignuniform.models.external import load_torchvision
+    from helpers.reference import lunif64
+
+    kwargs = {"data_dir": str(fmnist_dir), "limit": 4, "batch_size": 4}
+    encoder = load_torchvision("resnet18")
+    result = measure(encoder, "labels", "fashion-mnist", **kwargs)
+    recipe = result.protocol["recipe"]
+    assert recipe["name"] == "model" and recipe["source"] == "torchvision weights transforms()"
+    assert (recipe["size"], recipe["resize"], recipe["interpolation"]) == (224, 256, "bilinear")
+    data = load_dataset("fashion-mnist", "test", data_dir=str(fmnist_dir))
+    images = data.get_batch(dataset_rows(len(data), 4, 0))[0].expand(-1, 3, -1, -1)
+    by_hand = models.get_model_weights("resnet18").DEFAULT.transforms()(images)
+    with torch.no_grad():
+        z = encoder(by_hand).double()
+    z = z / z.norm(dim=1, keepdim=True)
+    assert abs(result.uniformity - lunif64(z)) < 1e-5
+    views = measure(encoder, "views", "fashion-mnist", **kwargs)
+    recipe = views.protocol["recipe"]
+    assert recipe["chosen_as"] == "model" and recipe["size"] == 224
+    assert recipe["mean"] == [0.485, 0.456, 0.406] and recipe["crop_scale"] == [0.3, 1.0]
+    assert views.diagnostics["dim"] == 512

@@ -17,7 +17,17 @@ from alignuniform import __version__
 from alignuniform.cli.options import HelpFormatter, examples_epilog
 from alignuniform.core.errors import AlignUniformError
 
-SUBCOMMANDS = ("train", "eval", "measure", "metrics", "sweep", "plot", "report", "reproduce")
+SUBCOMMANDS = (
+    "train",
+    "eval",
+    "measure",
+    "metrics",
+    "compare",
+    "sweep",
+    "plot",
+    "report",
+    "reproduce",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,73 +1,115 @@
-"""`alignuniform measure MODEL --protocol P --data D`: alignment and uniformity of any encoder.
+"""`alignuniform measure MODEL --protocol P --dataset D`: alignment and uniformity of any encoder.
 
-Prints the values with the protocol that made them (or ``--json``); ``--out DIR`` writes
-``measure.json`` and ``report.html``, built in a temporary directory beside DIR and renamed at
-the end, so a failed measurement leaves no half-written DIR.
+Prints the values with the protocol that made them (or ``--json``). ``--out DIR`` writes
+``measure.json`` and ``report.html`` the way ``train`` writes a run: DIR is locked, refused if it
+holds files that are not a measurement's, and the new files are built beside the old ones and
+swapped in by rename (measure.json last), so nothing of the user's is deleted and a crash leaves
+the old result or the new one. ``--results DIR`` files the record in a results tree,
+``DIR/<model>/<protocol fingerprint>/measure.json``, skipping a measurement already there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import math
+import os
+import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from alignuniform.cli.options import add_renamed, add_subcommand
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
 
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
-OUT_FILES = ("measure.json", "report.html", "positive-distances.png", "positive-distances.svg")
+TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in
+OUT_FILES = (
+    "measure.json",
+    "report.html",
+    "positive-distances.png",
+    "positive-distances.svg",
+    "pair-distances.png",
+    "pair-distances.svg",
+)
+DESCRIPTION = """
+Measure L_align = E ||f(x) - f(y)||^alpha over a protocol's positive pairs and
+L_uniform = log E exp(-t ||f(x) - f(y)||^2) over its items, on unit-normalised
+embeddings, with the protocol written beside the numbers.
+
+MODEL: hf:DIR, timm:NAME, torchvision:NAME, torchscript:FILE, package.module:callable,
+a run directory, or an embeddings file (.npy .npz .pt .safetensors).
+"""
+EXAMPLES = (
+    "alignuniform measure hf:all-MiniLM-L6-v2 --protocol sts --dataset sts-mini.tsv",
+    "alignuniform measure runs/fmnist --protocol views --subset 2000 --out runs/fmnist/measure",
+    "alignuniform measure timm:resnet18 --weights r18.pth --protocol labels --dataset cifar10",
+)
+# what changes the numbers of a request, beside the model and the data (for --results skips)
+REQUEST = (
+    "protocol", "pooler", "weights", "random_init", "layers", "key", "max_length",
+    "second_model", "alpha", "t", "threshold", "score_max", "estimator", "max_pairs", "seed",
+    "split", "subset", "image_size", "recipe", "precision",
+)  # fmt: skip
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "measure",
+        examples=EXAMPLES,
         help="alignment / uniformity of any encoder under a named protocol",
-        description=(
-            "Measure L_align = E ||f(x) - f(y)||^alpha over a protocol's positive pairs and "
-            "L_uniform = log E exp(-t ||f(x) - f(y)||^2) over its items, on unit-normalised "
-            "embeddings, with the protocol written beside the numbers. MODEL: hf:DIR, "
-            "timm:NAME, torchvision:NAME, torchscript:FILE, package.module:callable, a run "
-            "directory, or an embeddings file (.npy .npz .pt .safetensors)."
-        ),
+        description=DESCRIPTION,
     )
-    parser.add_argument("model", metavar="MODEL")
+    parser.add_argument("model", metavar="MODEL", help="the encoder or embeddings (see above)")
     parser.add_argument("--protocol", required=True, metavar="P", help=", ".join(PROTOCOLS))
     parser.add_argument(
-        "--data",
+        "--dataset",
         metavar="D",
         help="STS file (sts), pairs TSV/JSONL (pairs, cross-modal), dataset name (views, "
-        "labels), labels file (labels), interactions TSV (weighted)",
+        "labels; default for a run directory: the run's dataset), labels file (labels), "
+        "interactions TSV (weighted)",
     )
+    add_renamed(parser, "--data", "--dataset", "dataset", metavar="D")
     model = parser.add_argument_group("model")
-    model.add_argument("--pooler", metavar="NAME", help="hf: " + " | ".join(POOLERS))
-    model.add_argument("--checkpoint", metavar="FILE", help="timm: local weights file")
-    model.add_argument("--weights", metavar="FILE", help="torchvision: local weights file")
+    model.add_argument("--pooler", metavar="NAME", help="hf: " + " | ".join(POOLERS) +
+                       " (default: the directory's sentence-transformers pooling)")  # fmt: skip
+    model.add_argument("--weights", metavar="FILE", help="timm: / torchvision: local weights file")
+    add_renamed(model, "--checkpoint", "--weights", "weights", metavar="FILE")
     model.add_argument(
         "--random-init", action="store_true", help="hf: the architecture with random weights"
     )
-    model.add_argument("--tap", default="out", help="run directory: layer tap (default out)")
+    model.add_argument("--layers", metavar="TAP", default="out", help="run directory: layer tap")
+    add_renamed(model, "--tap", "--layers", "layers", metavar="TAP")
     model.add_argument(
         "--modality",
         choices=("image", "text"),
         default="image",
-        help="what a TorchScript file or entry point takes (default image)",
+        help="what a TorchScript file or entry point takes",
     )
     model.add_argument("--key", help="array to read from an embeddings file holding several")
-    model.add_argument("--max-length", type=int, metavar="N", help="hf: truncate to N tokens")
+    model.add_argument(
+        "--max-length",
+        type=int,
+        metavar="N",
+        help="hf: truncate to N tokens, 1 to the model's limit (default: its own setting)",
+    )
     model.add_argument(
         "--second-model",
         metavar="MODEL2",
         help="cross-modal: the second tower; weighted: the item embeddings",
     )
     proto = parser.add_argument_group("protocol")
-    proto.add_argument("--alpha", type=float, default=2.0, help="alignment exponent (default 2)")
-    proto.add_argument("--t", type=float, default=2.0, help="uniformity temperature (default 2)")
+    proto.add_argument("--alpha", type=float, default=2.0, help="alignment exponent")
+    proto.add_argument("--t", type=float, default=2.0, help="uniformity temperature")
     proto.add_argument(
         "--threshold",
         type=float,
@@ -77,75 +119,113 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--score-max",
         type=float,
         default=5.0,
-        choices=(5.0, 1.0),
-        help="sts: the score scale, 0-5 (default) or 0-1",
+        metavar="S",
+        help="sts: the top of the score scale (any positive number: 5, 1, 100, ...)",
     )
     proto.add_argument(
         "--estimator",
         choices=("whole-set", "per-batch"),
         default="whole-set",
-        help="sts: one whole-set estimate (default), or per-batch means to reproduce legacy "
-        "numbers",
+        help="sts: one whole-set estimate, or per-batch means to reproduce legacy numbers",
     )
     proto.add_argument(
         "--max-pairs", type=int, metavar="K", help="sampled estimates from K random pairs"
     )
     proto.add_argument("--seed", type=int, default=0, help="views, sampling, random init")
     proto.add_argument("--split", default="test", help="views/labels: dataset split")
-    proto.add_argument("--data-dir", help="views/labels: where the dataset lies")
-    proto.add_argument("--limit", type=int, metavar="N", help="views/labels: N random images")
-    proto.add_argument("--image-size", type=int, default=224, help="image files: side")
+    proto.add_argument("--data-dir", metavar="DIR", help="views/labels: where the dataset lies")
+    proto.add_argument("--subset", type=int, metavar="N", help="views/labels: N random images")
+    add_renamed(proto, "--limit", "--subset", "subset", type=int, metavar="N")
+    proto.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="views/labels: image preprocessing: model (a timm/torchvision model's own; the "
+        "default for them), dataset (the dataset's recipe; the default otherwise), or a recipe "
+        "name (fashion-mnist, cifar, cifar100, stl10-paper, imagenet)",
+    )
+    proto.add_argument("--image-size", type=int, default=224, metavar="PX",
+                       help="image files: side in pixels")  # fmt: skip
     run = parser.add_argument_group("run")
-    run.add_argument("--device", default="cpu")
-    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--batch-size", type=int, default=64, metavar="B", help="items per batch")
     run.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
         help="encoding precision (metrics are computed in fp32/fp64)",
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress report")
     run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.add_argument("--out", metavar="DIR", help="write measure.json and report.html")
+    run.add_argument("--out", metavar="DIR", help="write measure.json and report.html into DIR")
+    run.add_argument(
+        "--results",
+        metavar="DIR",
+        help="file measure.json under DIR/<model>/<protocol fingerprint>/ (a results tree); "
+        "a measurement already there is skipped",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="--results: measure again and replace"
+    )
     parser.set_defaults(run=run_measure)
     return parser
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    from alignuniform.core.distributed import init_from_env
     from alignuniform.measure import measure
+    from alignuniform.training.runtime import resolve_device
 
     out = check_out(args.out)
-    result = measure(
-        args.model,
-        args.protocol,
-        args.data,
-        second_model=args.second_model,
-        pooler=args.pooler,
-        checkpoint=args.checkpoint,
-        weights=args.weights,
-        random_init=args.random_init,
-        tap=args.tap,
-        modality=args.modality,
-        key=args.key,
-        max_length=args.max_length,
-        alpha=args.alpha,
-        t=args.t,
-        threshold=args.threshold,
-        score_max=args.score_max,
-        estimator=args.estimator,
-        max_pairs=args.max_pairs,
-        seed=args.seed,
-        split=args.split,
-        data_dir=args.data_dir,
-        limit=args.limit,
-        image_size=args.image_size,
-        device=args.device,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        progress=not args.no_progress,
-    )
-    if out is not None:
-        write_out(out, result)
+    if args.score_max <= 0 or not math.isfinite(args.score_max):
+        raise InvalidValueError(f"--score-max must be a positive number, got {args.score_max:g}")
+    dataset = args.dataset if args.dataset is not None else run_dataset(args.model)
+    request = request_of(args, dataset)
+    if args.results and not args.overwrite:
+        done = find_result(Path(args.results), request)
+        if done is not None:
+            print(f"already measured: {done} (pass --overwrite to measure again)", file=sys.stderr)
+            print(done.read_text().strip() if args.json else as_text(json.loads(done.read_text())))
+            return 0
+    device = str(resolve_device(args.device))
+    info = init_from_env(device.split(":")[0])  # scale: torchrun, one shard per rank
+    if info.enabled and device == "cuda":
+        device = f"cuda:{info.local_rank}"
+    with own_out(out if info.is_main else None):  # scale: rank 0 holds the lock and writes
+        result = measure(
+            args.model,
+            args.protocol,
+            dataset,
+            second_model=args.second_model,
+            pooler=args.pooler,
+            weights=args.weights,
+            random_init=args.random_init,
+            tap=args.layers,
+            modality=args.modality,
+            key=args.key,
+            max_length=args.max_length,
+            alpha=args.alpha,
+            t=args.t,
+            threshold=args.threshold,
+            score_max=args.score_max,
+            estimator=args.estimator,
+            max_pairs=args.max_pairs,
+            seed=args.seed,
+            split=args.split,
+            data_dir=args.data_dir,
+            limit=args.subset,
+            image_size=args.image_size,
+            recipe=args.recipe,
+            device=device,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            progress=not args.no_progress,
+        )
+        if out is not None and info.is_main:
+            write_out(out, result)
+    if not info.is_main:
+        return 0
+    if args.results:
+        write_result(Path(args.results), result, request, args.overwrite)
     print(to_json(result.to_dict()) if args.json else as_text(result.to_dict()))
     if not args.json:
         for warning in result.warnings:
@@ -153,38 +233,145 @@ def run_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_dataset(model: str) -> str | None:
+    """The dataset of a run directory's config.yaml (the default --dataset for MODEL = RUN)."""
+    config = Path(model).expanduser() / "config.yaml"
+    if not config.is_file():
+        return None
+    from alignuniform.runs.config import load_config
+
+    return load_config(config).dataset
+
+
 def check_out(out: str | None) -> Path | None:
-    """Refuse, before any work, an --out that is a file or a directory holding other files."""
+    """Refuse, before any work, an --out that is a file or a folder that is not a
+    measurement's (the rule of ``train --out``)."""
     if out is None:
         return None
+    from alignuniform.runs.lock import is_locked
+    from alignuniform.runs.rundir import LOCK, check_out_dir
+
     path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise InvalidValueError(f"--out {out} is a file; give a directory")
-    if path.is_dir():
-        others = sorted(p.name for p in path.iterdir() if p.name not in OUT_FILES)
-        if others:
-            raise InvalidValueError(
-                f"--out {out} already holds other files ({', '.join(others[:3])}); "
-                "give a new or empty directory"
-            )
+    check_out_dir(path, holds_measure(path) or is_locked(path / LOCK), "measure")
     return path
 
 
-def write_out(out: Path, result: Any) -> None:
-    """measure.json + report.html into a temporary directory beside ``out``, then renamed."""
-    from alignuniform.report.measure import write_measure_report
+def holds_measure(path: Path) -> bool:
+    """True when ``path`` holds a measure.json (a measurement of ours), or only the lock and
+    temporary folders of a measurement that was killed before its first result."""
+    record = path / "measure.json"
+    if record.is_file() and not record.is_symlink():
+        return True
+    from alignuniform.runs.rundir import LOCK
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    entries = list(path.iterdir()) if path.is_dir() else []
+    return bool(entries) and all(p.name == LOCK or _is_temp(p) for p in entries)
+
+
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(TEMP[0]) and path.name.endswith(TEMP[1]) and path.is_dir()
+
+
+@contextlib.contextmanager
+def own_out(out: Path | None) -> Iterator[None]:
+    """Hold ``out``'s lock for the whole measurement (like a run's): a second ``measure --out``
+    meanwhile is refused; checked again once held (another process may have written)."""
+    if out is None:
+        yield
+        return
+    from alignuniform.runs.lock import hold_lock
+    from alignuniform.runs.rundir import LOCK
+
+    with hold_lock(out / LOCK, "measure folder"):
+        check_out(str(out))
+        yield
+
+
+def write_out(out: Path, result: Any) -> None:
+    """measure.json + report.html built in a temporary folder inside ``out`` (whose lock the
+    caller holds), then each renamed over its old version, measure.json last; nothing else
+    is touched but the temporary folders of killed measurements."""
+    from alignuniform.report.measure import write_measure_report
+    from alignuniform.runs.atomic import atomic_write_text
+
+    for stale in [p for p in out.iterdir() if _is_temp(p)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP[0], suffix=TEMP[1], dir=out))
     try:
-        (tmp / "measure.json").write_text(to_json(result.to_dict(), indent=2) + "\n")
+        atomic_write_text(tmp / "measure.json", to_json(result.to_dict(), indent=2) + "\n")
         write_measure_report(tmp, result)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
+        made = sorted(p.name for p in tmp.iterdir() if p.is_file())
+        for name in [n for n in made if n != "measure.json"] + ["measure.json"]:
+            os.replace(tmp / name, out / name)
+        for name in OUT_FILES:
+            stale = out / name
+            if name not in made and (stale.is_file() or stale.is_symlink()):
+                stale.unlink()  # a file of the previous measurement this one did not write
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def request_of(args: argparse.Namespace, dataset: str | None) -> dict[str, Any]:
+    """What was asked, for the results tree: the options that change the numbers, the model
+    and the data (a file by its sha256)."""
+    from alignuniform.measure.record import data_record
+
+    request = {name: getattr(args, name) for name in REQUEST}
+    request["model"] = args.model
+    data = data_record(dataset)
+    request["data"] = data.get("sha256") or data.get("name")
+    return request
+
+
+def request_key(request: dict[str, Any]) -> str:
+    text = json.dumps(request, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def result_name(model: dict[str, Any]) -> str:
+    """The model's folder in a results tree: its name (a Hugging Face cache path gives
+    org__name), the pooler when chosen, "random-init" for random weights."""
+    spec = str(model.get("spec", "model"))
+    kind, sep, rest = spec.partition(":")
+    path = Path(rest if sep and kind in ("hf", "timm", "torchvision", "torchscript") else spec)
+    repo = next((p for p in path.parts if p.startswith("models--")), None)
+    name = repo.removeprefix("models--").replace("--", "__") if repo else path.name or spec
+    if model.get("pooler_source") == "chosen":
+        name += f"-{model['pooler']}"
+    if model.get("weights", "") is None:
+        name += "-random-init"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+
+
+def find_result(root: Path, request: dict[str, Any]) -> Path | None:
+    """The measure.json of the tree under ``root`` made by the same request, if any."""
+    key = request_key(request)
+    for path in sorted(root.glob("*/*/measure.json")) if root.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("request_key") == key:
+                return path
+    return None
+
+
+def write_result(root: Path, result: Any, request: dict[str, Any], overwrite: bool) -> Path:
+    """``root/<model>/<fingerprint>/measure.json`` (with the request's key), atomically."""
+    from alignuniform.runs.atomic import atomic_write_text
+
+    record = result.to_dict() | {"request_key": request_key(request)}
+    name = result_name(result.model)
+    if request.get("max_length"):
+        name += f"-len{request['max_length']}"
+    path = root / name / record["protocol_fingerprint"] / "measure.json"
+    if path.exists() and not overwrite:
+        print(
+            f"kept {path}: it holds this model under this protocol already (asked with options "
+            "that do not change the numbers); pass --overwrite to replace it",
+            file=sys.stderr,
+        )
+        return path
+    atomic_write_text(path, to_json(record, indent=2) + "\n")
+    print(f"filed in {path}", file=sys.stderr)
+    return path
 
 
 def as_text(record: dict[str, Any]) -> str:

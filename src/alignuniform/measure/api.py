@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.distributed import across_ranks
+from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.measure.encode import timed
 from alignuniform.measure.models import Embeddings, resolve_model
 from alignuniform.measure.options import Options
+from alignuniform.measure.record import data_record, environment, model_record
 from alignuniform.measure.result import MeasureResult
 
 MODEL_OPTIONS = (
@@ -54,6 +57,7 @@ def _protocols() -> dict[str, Callable[..., MeasureResult]]:
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 NEEDS_DATA = ("sts", "views", "labels", "weighted")
 TWO_TOWERS = ("cross-modal", "weighted")
+FILE_DATA = ("pairs", "cross-modal", "weighted")
 
 
 def measure(
@@ -76,12 +80,37 @@ def measure(
     check_request(protocol, data, second_model)
     model_kwargs = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
     opts = Options.from_kwargs(options)
+    run = check_data(protocol, data, opts)  # before the model: a bad file fails in a second
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
-    run = _protocols()[protocol]
-    if protocol in TWO_TOWERS:
-        second = None if second_model is None else as_model(second_model, seed=opts.seed)
-        return run(encoder, data, opts, second)
-    return run(encoder, data, opts)
+    # in a process group: shards encoded and pairs divided across ranks
+    with timed() as clock, across_ranks():
+        if protocol in TWO_TOWERS:
+            second = None if second_model is None else as_model(second_model, seed=opts.seed)
+            result = run(encoder, data, opts, second)
+        else:
+            result = run(encoder, data, opts)
+    seconds = clock["encode_seconds"]
+    result.timing = {
+        "encode_seconds": seconds,
+        "items_per_second": clock["items"] / seconds if seconds > 0 else None,
+    }
+    result.environment = environment(opts.device, opts.precision)
+    result.data = data_record(data)
+    result.model |= model_record(result.model)
+    return result
+
+
+def check_data(protocol: str, data: Any, opts: Options) -> Callable[..., MeasureResult]:
+    """The protocol's function, after reading what can be read of its data without a model
+    (an STS file is parsed here and handed on; other data files must exist)."""
+    if protocol == "sts":
+        from alignuniform.measure.sts import measure_sts_pairs, read_sts
+
+        pairs = read_sts(data, opts.score_max)
+        return lambda encoder, data, opts: measure_sts_pairs(encoder, pairs, opts, data=str(data))
+    if protocol in FILE_DATA and data is not None and not Path(str(data)).expanduser().exists():
+        raise MissingFileError(f"data file {str(data)!r} does not exist")
+    return _protocols()[protocol]
 
 
 def check_request(protocol: str, data: Any, second_model: Any) -> None:
@@ -89,7 +118,7 @@ def check_request(protocol: str, data: Any, second_model: Any) -> None:
     if protocol not in PROTOCOLS:
         raise InvalidValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     if data is None and protocol in NEEDS_DATA:
-        raise InvalidValueError(f"protocol {protocol!r} needs --data")
+        raise InvalidValueError(f"protocol {protocol!r} needs --dataset")
     if second_model is not None and protocol not in TWO_TOWERS:
         raise InvalidValueError(
             f"--second-model applies to the {' and '.join(TWO_TOWERS)} protocols, not {protocol}"

@@ -84,16 +84,16 @@ def same_label_alignment(
 def measure_labels(model: Any, data: str | Path, opts: Options) -> MeasureResult:
     if getattr(model, "modality", None) == "embeddings":
         raw, labels = torch.as_tensor(model.values), read_labels(data)
-        source = str(data)
+        source, recipe = str(data), None
         if len(labels) != len(raw):
             raise InvalidValueError(
                 f"{data} holds {len(labels)} labels for {len(raw)} embeddings: give one per row"
             )
     else:
         dataset, rows = load_rows(str(data), opts)
-        from alignuniform.data import build_eval_transform
+        from alignuniform.measure.preprocess import eval_transform
 
-        evaluate = build_eval_transform(dataset.default_recipe)
+        evaluate, recipe = eval_transform(model, dataset.default_recipe, opts.recipe)
         raw = encode_images(
             model, len(rows), lambda a, b: evaluate(dataset.get_batch(rows[a:b])[0]), opts
         )
@@ -123,4 +123,6 @@ def measure_labels(model: Any, data: str | Path, opts: Options) -> MeasureResult
         "uniformity_over": "all labelled items",
         "n_items": len(raw),
     } | opts.record()
+    if recipe is not None:
+        protocol["recipe"] = recipe
     return result_from(model, protocol, out, {})

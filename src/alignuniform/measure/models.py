@@ -1,7 +1,7 @@
 """MODEL specs: what can be measured, resolved to an encoder or to precomputed embeddings.
 
 hf:DIR                 a local Hugging Face / sentence-transformers directory (text)
-timm:NAME              with checkpoint=FILE (else randomly initialised)
+timm:NAME              with weights=FILE (or checkpoint=FILE; else randomly initialised)
 torchvision:NAME       with weights=FILE (else randomly initialised)
 torchscript:FILE       or a .pt/.pth file that is a TorchScript archive
 package.module:fn      a Python entry point returning an nn.Module or a function of a batch
@@ -71,10 +71,11 @@ def resolve_model(
         raise InvalidValueError(f"MODEL must be a non-empty string, got {spec!r}")
     kind, sep, rest = spec.partition(":")
     options = {"pooler": pooler, "checkpoint": checkpoint, "weights": weights}
-    owners = {"pooler": "hf", "checkpoint": "timm", "weights": "torchvision"}
+    owners = {"pooler": ("hf",), "checkpoint": ("timm",), "weights": ("timm", "torchvision")}
     for name, value in options.items():
-        if value is not None and kind != owners[name]:
-            raise InvalidValueError(f"--{name} applies to {owners[name]}:... models, not {spec}")
+        if value is not None and kind not in owners[name]:
+            models = " and ".join(f"{o}:..." for o in owners[name])
+            raise InvalidValueError(f"--{name} applies to {models} models, not {spec}")
     if random_init and kind != "hf":
         raise InvalidValueError(
             "--random-init applies to hf: models (timm: and torchvision: models without "
@@ -86,7 +87,7 @@ def resolve_model(
         if kind == "hf":
             return load_hf(rest, pooler, random_init=random_init, seed=seed, max_length=max_length)
         if kind == "timm":
-            return load_timm(rest, checkpoint, seed)
+            return load_timm(rest, checkpoint or weights, seed)
         if kind == "torchvision":
             return load_torchvision(rest, weights, seed)
         return load_torchscript(rest, modality)

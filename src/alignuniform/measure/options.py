@@ -31,6 +31,7 @@ class Options:
     data_dir: str | None = None
     limit: int | None = None
     image_size: int = 224
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         self.alpha = check_positive(self.alpha, "alpha")

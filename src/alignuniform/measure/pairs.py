@@ -36,7 +36,7 @@ def measure_pairs(
     is_file = getattr(model, "modality", None) == "embeddings"
     if data is None or (is_file and Path(data).suffix in SUFFIXES):
         if not is_file:
-            raise InvalidValueError("protocol 'pairs' needs --data: a TSV or JSONL of pairs")
+            raise InvalidValueError("protocol 'pairs' needs --dataset: a TSV or JSONL of pairs")
         return _row_pairs(model, data, opts, positives_key, names)
     pairs = read_pairs(data)
     items = list(dict.fromkeys(x for pair in pairs for x in pair))

@@ -32,6 +32,13 @@ class MeasureResult:
             effective rank, n and dim.
         warnings: what the user should know (not unit vectors, random weights, legacy estimator).
         positive_distances: ||f(x) - f(y)|| of the positives, for the histogram (not in to_dict).
+        environment: {"alignuniform", "torch", "device", "precision"} of the run.
+        timing: {"encode_seconds", "items_per_second"}.
+        data: {"path", "sha256", "size", "sha256_scope"} of a data file ({"name"} otherwise).
+        pair_distances: ||f(x) - f(y)|| of all pairs of a sample of the items, for the
+            uniformity figure (not in to_dict).
+
+    ``to_dict()`` adds ``protocol_fingerprint`` (see `protocol_fingerprint`).
     """
 
     model: dict[str, Any]
@@ -43,14 +50,24 @@ class MeasureResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     positive_distances: torch.Tensor | None = field(default=None, repr=False)
+    pair_distances: torch.Tensor | None = field(default=None, repr=False)
+    environment: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        precision = self.environment.get("precision", "fp32")
+        return protocol_fingerprint(self.protocol, self.data.get("sha256"), precision)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (NaN/Inf become None); the distances are left out."""
         out = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name != "positive_distances"
+            if f.name not in ("positive_distances", "pair_distances")
         }
+        out["protocol_fingerprint"] = self.fingerprint
         return _plain(out)
 
 
@@ -76,6 +93,14 @@ def result_from(
     warnings = list(out["warnings"])
     if info.get("weights", "") is None:
         warnings.insert(0, f"{info.get('spec')} is randomly initialised: no weights were loaded")
+    if "pipeline_normalises" in info:  # a sentence-transformers pipeline: say what it does
+        said = "normalises" if info["pipeline_normalises"] else "has no Normalize module"
+        warnings = [
+            f"{w} (the model's sentence-transformers pipeline {said})"
+            if "not unit vectors" in w
+            else w
+            for w in warnings
+        ]
     return MeasureResult(
         model=info,
         protocol=protocol,
@@ -86,11 +111,21 @@ def result_from(
         diagnostics=out["diagnostics"],
         warnings=warnings,
         positive_distances=out["distances"],
+        pair_distances=out.get("pair_distances"),
     )
 
 
-def protocol_fingerprint(protocol: dict[str, Any]) -> str:
+def protocol_fingerprint(
+    protocol: dict[str, Any], data_sha256: str | None = None, precision: str = "fp32"
+) -> str:
     """16 hex digits of sha256 over the protocol's fields (sorted JSON): two results compare
-    only when their fingerprints are equal."""
-    text = json.dumps(_plain(protocol), sort_keys=True, separators=(",", ":"))
+    only when their fingerprints are equal. With the data file's ``data_sha256`` the file is
+    named by its content, not its path (the same file elsewhere gives the same fingerprint);
+    an encoding precision other than fp32 (it moves the numbers) is part of it."""
+    fields = dict(protocol)
+    if data_sha256 is not None:
+        fields["data"] = {"sha256": data_sha256}
+    if precision != "fp32":
+        fields["precision"] = precision
+    text = json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

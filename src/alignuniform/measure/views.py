@@ -3,7 +3,8 @@
     alignment  = mean_i ||z(aug_1(x_i)) - z(aug_2(x_i))||^alpha, two seeded random views of x_i
     uniformity = log mean_{i<j} exp(-t ||z(e(x_i)) - z(e(x_j))||^2), e the evaluation transform
 
-Any dataset `alignuniform.data.load_dataset` reads; the augmentation recipe is the dataset's own.
+Any dataset `alignuniform.data.load_dataset` reads; the augmentation recipe is the dataset's own,
+at a pretrained model's input size and normalisation (`alignuniform.measure.preprocess`).
 Grayscale images are repeated to the network's channels (see `ExternalEncoder`).
 """
 
@@ -13,10 +14,11 @@ from typing import Any
 
 import torch
 
-from alignuniform.data import build_augmentation, build_eval_transform, load_dataset
+from alignuniform.data import load_dataset
 from alignuniform.measure.compute import measure_set
 from alignuniform.measure.items import encode_images
 from alignuniform.measure.options import Options
+from alignuniform.measure.preprocess import view_transforms
 from alignuniform.measure.result import MeasureResult, result_from
 
 
@@ -35,8 +37,7 @@ def load_rows(name: str, opts: Options):
 
 def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
     dataset, rows = load_rows(str(data), opts)
-    augment = build_augmentation(dataset.default_recipe)
-    evaluate = build_eval_transform(dataset.default_recipe)
+    augment, evaluate, recipe = view_transforms(model, dataset.default_recipe, opts.recipe)
 
     def images(transform):
         return lambda a, b: transform(dataset.get_batch(rows[a:b])[0])
@@ -59,8 +60,8 @@ def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
     protocol = {
         "name": "views",
         "data": f"{data} ({opts.split})",
-        "recipe": dataset.default_recipe,
-        "positives": f"two random views of each image ({dataset.default_recipe} augmentation)",
+        "recipe": recipe,
+        "positives": f"two random views of each image ({recipe['name']} augmentation)",
         "n_positive_pairs": len(rows),
         "uniformity_over": "the images through the evaluation transform",
         "n_items": len(rows),

@@ -1,6 +1,7 @@
 """What every figure shares: curve colours, axis labels,
 titles of results columns, the red-to-blue colour scale of scores (blue = better), and saving a
-figure as PNG + SVG with matplotlib's Agg backend (no pyplot, no global state)."""
+figure as PNG + SVG with matplotlib's Agg backend (no pyplot, no global state), each file written
+atomically."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.runs.atomic import atomic_write_bytes
 
 CURVE_COLORS = {"uniform": "#1f77b4", "align": "#ff7f0e", "accuracy": "#2ca02c"}
 LABEL_ALIGN = r"$\mathcal{L}_\mathrm{align}(\alpha{=}2)$"
@@ -68,6 +70,6 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> tuple[Path, Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     png, svg = base.with_name(base.name + ".png"), base.with_name(base.name + ".svg")
-    fig.savefig(png, dpi=130)
-    fig.savefig(svg)
+    atomic_write_bytes(png, lambda f: fig.savefig(f, format="png", dpi=130))
+    atomic_write_bytes(svg, lambda f: fig.savefig(f, format="svg"))
     return png, svg

@@ -78,7 +78,7 @@ class ExternalEncoder(nn.Module):
             raise InvalidTypeError(
                 f"the encoder returned {type(out).__name__}, expected a tensor [B, d]"
             )
-        return out.flatten(1)
+        return out.flatten(1) if out.ndim > 2 else out  # [B, C, H, W] maps -> [B, CHW]
 
 
 def adapt_channels(images: torch.Tensor, in_channels: int | None) -> torch.Tensor:

@@ -1,9 +1,11 @@
 """timm and torchvision backbones as pooled-feature encoders (classifier removed).
 
-    timm:NAME         timm.create_model(NAME, pretrained=False, num_classes=0) + --checkpoint FILE
+    timm:NAME         timm.create_model(NAME, pretrained=False, num_classes=0) + --weights FILE
     torchvision:NAME  torchvision.models.get_model(NAME, weights=None) + --weights FILE, then its
                       head (fc / classifier / heads / head) replaced by the identity
 
+Each loader records the model's own preprocessing (``info["preprocessing"]``: torchvision's
+weights ``transforms()``, timm's resolved data config), which measure applies to images.
 Weights are read from the local file only (``torch.load(weights_only=True)``; a dict holding
 "state_dict" or "model" is unwrapped, a "module." prefix stripped); without a file the network
 is randomly initialised, and ``info["weights"]`` is None so the caller can say so.
@@ -11,6 +13,7 @@ is randomly initialised, and ``info["weights"]`` is None so the caller can say s
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,7 @@ def load_timm(name: str, checkpoint: str | Path | None = None, seed: int = 0) ->
         state = {k: v for k, v in state.items() if k in own or not (head and k.startswith(head))}
         _load(model, state, path, f"timm:{name}")
     info = {"kind": "timm", "spec": f"timm:{name}", "weights": _path(checkpoint)}
+    info["preprocessing"] = timm_preprocessing(timm, model)
     if checkpoint is None:
         info["seed"] = seed
     return ExternalEncoder(
@@ -111,12 +115,48 @@ def load_torchvision(
         "spec": f"torchvision:{name}",
         "weights": _path(weights),
         "removed_head": head,
+        "preprocessing": torchvision_preprocessing(models, name),
     }
     if weights is None:
         info["seed"] = seed
     return ExternalEncoder(
         model.eval(), modality="image", info=info, in_channels=first_conv_channels(model)
     )
+
+
+def timm_preprocessing(timm: Any, model: nn.Module) -> dict[str, Any]:
+    """The model's resolved data config as {size, resize, interpolation, crop, mean, std}:
+    resize the shorter side to floor(size / crop_pct), centre crop size (timm's eval transform)."""
+    config = timm.data.resolve_data_config({}, model=model)
+    size = int(config["input_size"][-1])
+    crop = str(config.get("crop_mode", "center"))
+    return {
+        "source": "timm resolve_data_config",
+        "size": size,
+        "resize": math.floor(size / float(config.get("crop_pct", 1.0))),
+        "interpolation": str(config.get("interpolation", "bilinear")),
+        "crop": crop,
+        "mean": [float(v) for v in config["mean"]],
+        "std": [float(v) for v in config["std"]],
+    }
+
+
+def torchvision_preprocessing(models: Any, name: str) -> dict[str, Any] | None:
+    """The default weights' ``transforms()`` (resize, centre crop, normalise) of model ``name``
+    as {size, resize, interpolation, crop, mean, std}; None for a model without weights."""
+    try:
+        transform = models.get_model_weights(name).DEFAULT.transforms()
+    except (ValueError, AttributeError, KeyError):
+        return None
+    return {
+        "source": "torchvision weights transforms()",
+        "size": int(transform.crop_size[0]),
+        "resize": int(transform.resize_size[0]),
+        "interpolation": str(transform.interpolation.value),
+        "crop": "center",
+        "mean": [float(v) for v in transform.mean],
+        "std": [float(v) for v in transform.std],
+    }
 
 
 def _path(path: str | Path | None) -> str | None:
