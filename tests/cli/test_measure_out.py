@@ -178,7 +178,7 @@ def test_a_killed_measurements_leftovers_are_ours(toy, tmp_path, capsys):
     (out / ".measure.x1.tmp" / "measure.json").write_text("{")  # torn, never swapped in
     (out / ".lock").write_text("12345\n")
     assert main([*args, "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("positive")) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(("positive", "pair"))) == [
         ".lock",
         "measure.json",
         "report.html",

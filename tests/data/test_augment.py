@@ -16,6 +16,12 @@ from alignuniform.data import (
     load_dataset,
     recipe_info,
 )
+from alignuniform.data.augment import (
+    batched_resized_crops,
+    get_recipe,
+    random_resized_boxes,
+    resized_crops,
+)
 from helpers.formats import save_image
 
 NATIVE = {
@@ -23,7 +29,8 @@ NATIVE = {
     "cifar": (3, 32),
     "cifar100": (3, 32),
     "fashion-mnist": (1, 28),
-    "imagenet": (3, 240),
+    "imagenet-cmc": (3, 240),
+    "imagenet-mocov2": (3, 240),
 }
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -197,3 +204,69 @@ def test_training_crops_of_an_imagenet_jpeg_reach_beyond_its_centre(
         assert views.shape == (64, 3, 224, 224)
         red += int(((views[:, 0] > 0.6) & (views[:, 1] < 0.4)).flatten(1).any(1).sum())
     assert (red > 0) == reaches_the_frame, red
+
+
+def pil_resized_crops(batch: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """torchvision's PIL path: ``image.crop(box).resize((size, size), BILINEAR)`` per image
+    (Pillow's default reducing_gap=None: one antialiased bilinear pass, no draft reduction)."""
+    out = []
+    for image, (left, top, width, height) in zip(batch, boxes.long().tolist(), strict=True):
+        pil = PIL.Image.fromarray(image.permute(1, 2, 0).numpy())
+        crop = pil.crop((left, top, left + width, top + height))
+        resized = crop.resize((size, size), PIL.Image.Resampling.BILINEAR)
+        out.append(torch.from_numpy(np.array(resized)).permute(2, 0, 1))
+    return torch.stack(out).double() / 255
+
+
+@pytest.mark.parametrize("crop", [resized_crops, batched_resized_crops])
+@pytest.mark.parametrize("side, size", [(96, 64), (96, 24), (40, 56)])
+def test_crops_are_resized_as_pil_resizes_them(side, size, crop):
+    """Shrinking (96 -> 64 or 24: antialiased, each output pixel averages the pixels it covers)
+    and enlarging (40 -> 56: plain bilinear), on crops of every shape the sampler draws; by the
+    CPU path (torch's interpolate per crop) and the accelerator path (one batched product).
+
+    Tolerance 1/255 (+ float slack): PIL works on uint8 and rounds twice, after its horizontal
+    and after its vertical pass; the first rounding (<= 1/2 level) passes through the vertical
+    pass's convex weights (still <= 1/2), the second adds <= 1/2. An unantialiased warp misses
+    by tens of levels on this noise (checked below), a shifted sampling grid by several."""
+    generator = torch.Generator().manual_seed(side)
+    batch = (torch.rand(6, 3, side, side, generator=generator) * 255).round().to(torch.uint8)
+    torch.manual_seed(size)
+    boxes = random_resized_boxes(
+        torch.tensor([[side, side]]).expand(6, 2), (0.08, 1), (0.75, 4 / 3)
+    )
+    ours = crop(batch.double() / 255, boxes, size)
+    reference = pil_resized_crops(batch, boxes, size)
+    assert ours.shape == reference.shape == (6, 3, size, size)
+    assert (ours - reference).abs().max() <= 1 / 255 + 1e-6
+    # the same crops through torch's antialiased interpolate (float, no rounding): near exact
+    for b, (left, top, width, height) in enumerate(boxes.long().tolist()):
+        crop = batch[b : b + 1, :, top : top + height, left : left + width].double() / 255
+        torch_resized = torch.nn.functional.interpolate(
+            crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+        assert torch.allclose(ours[b : b + 1], torch_resized, atol=1e-6)
+
+
+def test_shrinking_crops_are_antialiased_unlike_a_plain_bilinear_warp():
+    """A one-pixel checkerboard shrunk 3x: the antialiased crop is within 2% of its mean grey
+    (a triangle 3 pixels wide averages 5 pixels); plain bilinear sampling (no antialiasing)
+    lands on pixel centres and keeps the checkerboard's full contrast."""
+    checker = ((torch.arange(48)[:, None] + torch.arange(48)) % 2).double().expand(1, 1, 48, 48)
+    whole = torch.tensor([[0.0, 0.0, 48.0, 48.0]])
+    shrunk = batched_resized_crops(checker, whole, 16)[..., 1:-1, 1:-1]  # the border renormalises
+    assert (shrunk - 0.5).abs().max() < 0.02
+    plain = torch.nn.functional.interpolate(checker, size=(16, 16), mode="bilinear")
+    assert (plain - 0.5).abs().max() > 0.4
+
+
+def test_imagenet_cmc_is_the_papers_recipe_and_the_old_name_is_mocov2():
+    cmc = get_recipe("imagenet-cmc")
+    assert (cmc.size, cmc.crop_scale, cmc.jitter, cmc.jitter_p) == (224, (0.2, 1.0), (0.4,) * 4, 1)
+    assert (cmc.grayscale_p, cmc.grayscale_first, cmc.blur_p, cmc.flip_p) == (0.2, True, 0, 0.5)
+    assert get_recipe("imagenet") == get_recipe("imagenet-mocov2")
+    assert get_recipe("imagenet").blur_p == 0.5 and get_recipe("imagenet").jitter_p == 0.8
+    ops = [type(op).__name__ for op in build_augmentation("imagenet-cmc", image_size=16).ops]
+    assert ops == ["RandomHorizontalFlip", "RandomGrayscale", "ColorJitter", "Normalize"]
+    ops = [type(op).__name__ for op in build_augmentation("stl10-paper", image_size=16).ops]
+    assert ops == ["RandomHorizontalFlip", "ColorJitter", "RandomGrayscale", "Normalize"]

@@ -315,7 +315,11 @@ def test_imagefolder_png_decodes_exactly_and_crops_the_centre(tmp_path):
     save_image(tmp_path / "val" / "dog" / "c.png", square[::-1].copy())
     train = load_dataset(f"imagefolder:{tmp_path}", image_size=8, resize=8)
     assert train.classes == ["cat", "dog"] and train.labels.tolist() == [0, 1]
-    assert (train.channels, train.image_size, train.default_recipe) == (3, (8, 8), "imagenet")
+    assert (train.channels, train.image_size, train.default_recipe) == (
+        3,
+        (8, 8),
+        "imagenet-mocov2",
+    )
     images, _ = train.get_batch(torch.tensor([0, 1]))
     assert torch.equal(images[0], torch.from_numpy(tall[2:10]).permute(2, 0, 1))
     assert torch.equal(images[1], torch.from_numpy(square).permute(2, 0, 1))
@@ -372,7 +376,7 @@ def test_imagenet100_keeps_only_the_100_classes(tmp_path):
     assert len(data) == 100 and data.num_classes == 100
     assert data.classes == sorted(classes)
     assert data.labels.tolist() == list(range(100))
-    assert data.image_size == (4, 4) and data.default_recipe == "imagenet"
+    assert data.image_size == (4, 4) and data.default_recipe == "imagenet-cmc"
     with pytest.raises(DatasetNotFoundError, match="1 of the 100") as err:
         load_dataset(f"imagenet100:{tmp_path}", "test")
     assert classes[99] in str(err.value)

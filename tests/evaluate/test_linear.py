@@ -6,9 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alignuniform.data import build_augmentation, load_dataset
+from alignuniform.data import build_augmentation, load_dataset, recipe_info
 from alignuniform.evaluate.linear import fit_linear_probe, linear_probe_accuracy
-from alignuniform.evaluate.paper_probe import milestones, probe_accuracy, train_paper_probe
+from alignuniform.evaluate.paper_probe import (
+    PAPER_PROBES,
+    milestones,
+    probe_accuracy,
+    probe_augmentation,
+    train_paper_probe,
+)
 from alignuniform.models import create_encoder
 
 
@@ -144,3 +150,82 @@ def test_paper_probe_learns_the_classes(fmnist_dir):
             layer="pixels",
         )
     assert probe_accuracy(classifier, features, test.labels) > 50.0  # chance is 10%
+
+
+def colour_swatches(n: int, side: int) -> torch.Tensor:
+    """n flat-coloured uint8 images [n, 3, side, side]: crops and flips leave each unchanged."""
+    colours = torch.randint(40, 216, (n, 3), generator=torch.Generator().manual_seed(n))
+    return colours.to(torch.uint8)[:, :, None, None].expand(n, 3, side, side)
+
+
+def test_stl10_paper_probe_trains_on_crop_and_flip_only():
+    """The official linear_eval.py: RandomResizedCrop(64, scale=(0.08, 1)) + flip, no colour
+    ops: flat colours come through exactly, unlike the training recipe (jitter on every image,
+    grayscale 1 in 5)."""
+    swatches = colour_swatches(64, 96)
+    mean, std, _, _ = recipe_info("stl10-paper")
+    shape = (1, 3, 1, 1)
+    torch.manual_seed(0)
+    views = probe_augmentation("paper", "stl10-paper", 64)(swatches)
+    pixels = views.double() * torch.tensor(std).view(shape) + torch.tensor(mean).view(shape)
+    expected = swatches[:, :, :64, :64].double() / 255
+    assert views.shape == (64, 3, 64, 64)
+    assert (pixels - expected).abs().max() < 1e-5
+    ops = [type(op).__name__ for op in probe_augmentation("paper", "stl10-paper", 64).ops]
+    assert ops == ["RandomHorizontalFlip", "Normalize"]
+    torch.manual_seed(0)
+    training = build_augmentation("stl10-paper")(swatches).double()
+    training = training * torch.tensor(std).view(shape) + torch.tensor(mean).view(shape)
+    assert ((training - expected).abs().amax(dim=(1, 2, 3)) > 1e-3).all()
+
+
+def test_imagenet100_probe_is_cmcs_sgd_recipe_on_cmcs_views():
+    probe = PAPER_PROBES["paper-imagenet100"]
+    assert (probe.epochs, probe.batch_size, probe.lr, probe.gamma) == (60, 256, 10.0, 0.2)
+    assert probe.milestones(60) == [30, 40, 50] and probe.milestones(6) == [3, 4, 5]
+    optimizer = probe.build_optimizer([torch.nn.Parameter(torch.zeros(2))])
+    assert isinstance(optimizer, torch.optim.SGD)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (10.0, 0.9, 0)
+    stl = PAPER_PROBES["paper"]
+    assert (stl.epochs, stl.batch_size, stl.lr, stl.milestones(100)) == (100, 128, 1e-3, [60, 80])
+    assert isinstance(stl.build_optimizer([torch.nn.Parameter(torch.zeros(2))]), torch.optim.Adam)
+    augment = probe_augmentation("paper-imagenet100", "imagenet-cmc", 16)
+    ops = [type(op).__name__ for op in augment.ops]
+    assert ops == ["RandomHorizontalFlip", "RandomGrayscale", "ColorJitter", "Normalize"]
+    swatches = colour_swatches(200, 20)
+    torch.manual_seed(0)
+    views = augment(swatches).double()
+    mean, std, _, _ = recipe_info("imagenet-cmc")
+    pixels = views * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
+    spread = (pixels.amax(dim=1) - pixels.amin(dim=1)).amax(dim=(1, 2))  # 0: a gray image
+    assert 0.1 < (spread < 1e-4).double().mean() < 0.3  # RandomGrayscale(p=0.2)
+
+
+def test_paper_probe_trains_by_its_recipe(fmnist_dir):
+    """SGD at lr 10 is not Adam at lr 1e-3: the two recipes give different classifiers from the
+    same seed, and the SGD one moves its weights far more in one epoch."""
+    data = load_dataset("fashion-mnist", "train", data_dir=fmnist_dir)
+    encoder = create_encoder("identity")
+    augment = probe_augmentation("paper", data.default_recipe, 28)
+    rows = torch.arange(256)
+    adam = train_paper_probe(encoder, "pixels", data, rows, augment, 10, epochs=1)
+    sgd = train_paper_probe(
+        encoder,
+        "pixels",
+        data,
+        rows,
+        augment,
+        10,
+        epochs=1,
+        probe=PAPER_PROBES["paper-imagenet100"],
+    )
+    torch.manual_seed(0)
+    initial = torch.nn.Linear(784, 10).weight  # seeded() starts every probe from seed 0
+    assert (sgd.weight - initial).abs().max() > 10 * (adam.weight - initial).abs().max()
+
+
+def test_the_config_schema_names_every_paper_probe():
+    from alignuniform.runs.config import LINEAR_PROTOCOLS
+
+    assert tuple(LINEAR_PROTOCOLS) == ("fast", *PAPER_PROBES)

@@ -27,6 +27,7 @@ from alignuniform.evaluate import (
 from alignuniform.models import create_encoder
 from alignuniform.runs.checkpoint import CheckpointError, save_checkpoint
 from alignuniform.runs.config import TrainConfig, dump_config
+from helpers.formats import write_imagenet_tree
 from helpers.reference import lunif64
 
 # A recipe whose two "augmentations" are the same image: crop of the whole square, no flip.
@@ -299,9 +300,8 @@ def test_encoder_for_other_images_is_refused(fmnist_dir):
 
 
 def test_paper_linear_protocol_trains_through_the_encoder(fmnist_dir):
-    from alignuniform.data import build_augmentation
     from alignuniform.evaluate import train_paper_probe
-    from alignuniform.evaluate.paper_probe import probe_accuracy
+    from alignuniform.evaluate.paper_probe import probe_accuracy, probe_augmentation
 
     encoder = create_encoder("identity")
     results = evaluate_encoder(
@@ -323,7 +323,7 @@ def test_paper_linear_protocol_trains_through_the_encoder(fmnist_dir):
         "pixels",
         train,
         torch.arange(128),
-        build_augmentation("fashion-mnist"),
+        probe_augmentation("paper", "fashion-mnist", 28),  # crop + flip, no jitter
         10,
         epochs=2,
     )
@@ -331,6 +331,34 @@ def test_paper_linear_protocol_trains_through_the_encoder(fmnist_dir):
         encoder, test, ["pixels"], transform=build_eval_transform("fashion-mnist")
     )["pixels"]
     assert entry["linear"]["accuracy"] == probe_accuracy(classifier, features, test.labels)
+    assert results["linear_protocol"] == "paper, 2 epochs"
+
+
+def test_imagenet100_probe_crops_whole_images_of_a_folder_dataset(tmp_path):
+    """The ImageNet-100 probe on an image folder: its training views come from the whole decoded
+    images (a `Canvas`), as CMC's ImageFolder + RandomResizedCrop does; eval.json names it."""
+    from alignuniform.data.imagedata import Canvas
+    from alignuniform.evaluate.run import whole_images
+
+    root = write_imagenet_tree(tmp_path / "in", size=(30, 40))
+    name = f"imagefolder:{root}"
+    train = load_dataset(name, "train", image_size=16, resize=18)
+    whole = whole_images(name, None, None, train)
+    images, _ = whole.get_batch(torch.arange(2))
+    assert isinstance(images, Canvas) and images.extents.tolist() == [[30, 40], [30, 40]]
+    assert whole.labels.tolist() == train.labels.tolist()
+    assert whole_images((train, train), None, None, train) is train
+    results = evaluate_encoder(
+        create_encoder("identity", in_channels=3),
+        name,
+        layers=["penultimate"],
+        protocols=["linear"],
+        linear_protocol="paper-imagenet100",
+        paper_epochs=1,
+        subset=8,
+    )
+    assert results["linear_protocol"] == "paper-imagenet100, 1 epochs"
+    assert 0 <= results["layers"]["penultimate"]["linear"]["accuracy"] <= 100
 
 
 @pytest.mark.realdata

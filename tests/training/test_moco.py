@@ -105,6 +105,7 @@ def test_short_moco_run_trains_without_nan(fmnist_dir, tmp_path):
         epochs=2,
         method="moco",
         moco_queue=128,
+        moco_bn_groups=4,  # shuffled BN on one process: four groups of 16 keys
         loss="align(alpha=2) + uniform(t=3)",
         heldout=64,
         evaluate=False,
@@ -163,7 +164,7 @@ def _shuffle_bn_worker(rank: int, world: int, port: int, out: str) -> None:
     share = views.chunk(world)[rank]
     encoder = BatchNormKeys()
     torch.manual_seed(7)  # rank 0 draws the permutation from this state
-    keys = global_keys(encoder, share, shuffle_bn=True)
+    keys = global_keys(encoder, share, shuffle_bn=True, groups=3)  # groups: one process only
     # the one-process reference: the same permutation, each share encoded on its own (as its
     # process would, with its own batch statistics), then the original order restored
     order = torch.randperm(len(views), generator=torch.Generator().manual_seed(7))
@@ -201,3 +202,60 @@ def test_shuffling_bn_encodes_a_permuted_batch_and_restores_the_order(tmp_path):
         assert report["saw_its_shuffled_share"] and not report["saw_its_own_share"], report
         assert report["keys_error"] < 1e-6, report
         assert report["differs_from_no_shuffle"] > 1e-3, report  # the test has teeth
+
+
+def grouped_reference(views: torch.Tensor, order: torch.Tensor, groups: int) -> torch.Tensor:
+    """Shuffled BN on one process, written out: each group of the permuted batch through a fresh
+    copy of the key encoder (its own batch statistics), then row ``order[i]`` gets key i."""
+    encoder = BatchNormKeys()
+    encoded = torch.cat([encoder(part) for part in views[order].tensor_split(groups)])
+    keys = torch.empty_like(encoded)
+    keys[order] = nn.functional.normalize(encoded, dim=1)
+    return keys
+
+
+def test_one_process_shuffled_bn_encodes_groups_with_their_own_statistics():
+    from alignuniform.training.methods.moco import global_keys
+
+    views = torch.randn(12, 6, generator=torch.Generator().manual_seed(5))
+    encoder = BatchNormKeys()
+    torch.manual_seed(7)
+    keys = global_keys(encoder, views, shuffle_bn=True, groups=3)
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(7))
+    assert [len(seen) for seen in encoder.seen] == [4, 4, 4]
+    assert all(torch.equal(a, b) for a, b in zip(encoder.seen, views[order].chunk(3), strict=True))
+    assert (keys - grouped_reference(views, order, 3)).abs().max() < 1e-6
+    whole = nn.functional.normalize(BatchNormKeys()(views), dim=1)
+    assert (keys - whole).abs().max() > 1e-3  # per-group statistics change the keys
+    # one group, or shuffling off: the whole batch at once, as before
+    for groups, shuffle in ((1, True), (3, False)):
+        plain = global_keys(BatchNormKeys(), views, shuffle_bn=shuffle, groups=groups)
+        assert torch.allclose(plain, whole, atol=1e-6)
+
+
+def test_one_process_shuffled_bn_puts_every_key_back_on_its_row():
+    """A key encoder without batch statistics (BN in eval mode): grouping and shuffling must then
+    change nothing, so every key is back on its own query's row."""
+    from alignuniform.training.methods.moco import global_keys
+
+    views = torch.randn(10, 6, generator=torch.Generator().manual_seed(1))
+    encoder = BatchNormKeys().eval()
+    torch.manual_seed(3)
+    grouped = global_keys(encoder, views, shuffle_bn=True, groups=4)  # uneven: 3, 3, 2, 2
+    assert [len(seen) for seen in encoder.seen] == [3, 3, 2, 2]
+    assert not torch.equal(torch.cat(encoder.seen), views)  # the groups saw a shuffled batch
+    expected = nn.functional.normalize(BatchNormKeys().eval()(views), dim=1)
+    assert torch.allclose(grouped, expected, atol=1e-6)
+    encoder.seen.clear()
+    global_keys(encoder, views[:5], shuffle_bn=True, groups=4)  # two keys a group at least
+    assert [len(seen) for seen in encoder.seen] == [3, 2]
+
+
+def test_moco_bn_groups_is_read_from_the_config_and_checked():
+    config = TrainConfig(method="moco", batch_size=8, moco_bn_groups=4, out_dim=8)
+    method = MocoMethod.from_config(
+        nn.Linear(4, 8), nn.Identity(), config.validate(), train_data=None
+    )
+    assert method.bn_groups == 4 and method.shuffle_bn
+    with pytest.raises(ValueError, match="moco_bn_groups: must be an integer >= 1"):
+        TrainConfig(method="moco", moco_bn_groups=0).validate()

@@ -57,6 +57,12 @@ def test_encoder_passes_of_each_protocol():
     # alignment reads at most MAX_ROWS test images
     big = encoder_passes(0, 3 * MAX_ROWS, protocols=["linear"], linear_protocol="fast", **common)
     assert big == 3 * MAX_ROWS + 2 * MAX_ROWS
+    # paper_epochs None: each probe's own (ImageNet-100's SGD probe: 60 epochs)
+    own = {**common, "paper_epochs": None}
+    imagenet = encoder_passes(
+        100, 40, protocols=["linear"], linear_protocol="paper-imagenet100", **own
+    )
+    assert imagenet == 40 + 80 + 2 * 60 * 100
 
 
 def test_dry_run_prices_monitor_and_evaluation(fmnist_dir, tmp_path, one_thread):

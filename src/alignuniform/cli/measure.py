@@ -171,6 +171,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    from alignuniform.core.distributed import init_from_env
     from alignuniform.measure import measure
     from alignuniform.training.runtime import resolve_device
 
@@ -186,7 +187,10 @@ def run_measure(args: argparse.Namespace) -> int:
             print(done.read_text().strip() if args.json else as_text(json.loads(done.read_text())))
             return 0
     device = str(resolve_device(args.device))
-    with own_out(out):
+    info = init_from_env(device.split(":")[0])  # scale: torchrun, one shard per rank
+    if info.enabled and device == "cuda":
+        device = f"cuda:{info.local_rank}"
+    with own_out(out if info.is_main else None):  # scale: rank 0 holds the lock and writes
         result = measure(
             args.model,
             args.protocol,
@@ -216,8 +220,10 @@ def run_measure(args: argparse.Namespace) -> int:
             precision=args.precision,
             progress=not args.no_progress,
         )
-        if out is not None:
+        if out is not None and info.is_main:
             write_out(out, result)
+    if not info.is_main:
+        return 0
     if args.results:
         write_result(Path(args.results), result, request, args.overwrite)
     print(to_json(result.to_dict()) if args.json else as_text(result.to_dict()))

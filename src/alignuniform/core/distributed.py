@@ -10,13 +10,17 @@ ranks, which gives exactly dL/dtheta — the gradient one process would get on t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.logmeanexp import LogMeanExpState, merge_states
 
 
 @dataclass(frozen=True)
@@ -141,3 +145,64 @@ def unshuffle(gathered: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     restored = torch.empty_like(gathered)
     restored[order] = gathered
     return restored
+
+
+_ACROSS_RANKS = contextvars.ContextVar("alignuniform_across_ranks", default=False)
+
+
+@contextlib.contextmanager
+def across_ranks() -> Iterator[None]:
+    """Inside: measurement code divides its work across the ranks of the process group
+    (encoding by shards, uniformity's tiles); every rank must run the same calls."""
+    token = _ACROSS_RANKS.set(True)
+    try:
+        yield
+    finally:
+        _ACROSS_RANKS.reset(token)
+
+
+def sharing_work() -> bool:
+    """Inside `across_ranks` and an initialised process group of more than one process."""
+    return _ACROSS_RANKS.get() and is_distributed()
+
+
+def shard_range(n: int, rank: int | None = None, world: int | None = None) -> tuple[int, int]:
+    """Rows [lo, hi) of this rank's shard of n rows: contiguous, sizes differing by at most 1."""
+    info = dist_info()
+    rank = info.rank if rank is None else rank
+    world = info.world_size if world is None else world
+    return rank * n // world, (rank + 1) * n // world
+
+
+def _wire() -> torch.device:
+    """Where collectives need their tensors: this rank's GPU under nccl, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", dist_info().local_rank)
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's rows in rank order, shards of any (uneven) size, on x's device;
+    identity when no process group is initialised."""
+    if not is_distributed():
+        return x
+    world, wire = dist.get_world_size(), _wire()
+    sizes = [torch.zeros(1, dtype=torch.long, device=wire) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=wire))
+    sizes = [int(s) for s in sizes]
+    padded = torch.zeros(max(sizes), *x.shape[1:], dtype=x.dtype, device=wire)
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).to(x.device)
+
+
+def merge_across_ranks(state: LogMeanExpState) -> LogMeanExpState:
+    """Every rank's `LogMeanExpState` merged in rank order: the same state on every rank."""
+    if not is_distributed():
+        return state
+    wire = _wire()
+    parts = [torch.zeros(6, dtype=torch.float64, device=wire) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, state.to_tensor().to(wire))
+    return merge_states(LogMeanExpState.from_tensor(part) for part in parts)

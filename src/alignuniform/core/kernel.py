@@ -41,6 +41,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.logmeanexp import LogMeanExpState
+from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import check_embeddings, check_positive, check_same_width
 
 CPU_BLOCK_SIZE = 2048
@@ -136,25 +138,39 @@ def _careful_options(
     expm1 (which cancels unless each tile's largest term is 1) and where exp(-t D_max) could
     underflow (`NO_SHIFT_EXPONENT`); otherwise exponents are <= 0 a priori and go unshifted.
     """
-    d = rows.shape[1] - 2
     # rows^T c = [sum c x, sum c, sum c |x|^2]: every sum needed, in one pass over the rows
     sums_x = (rows.T @ c if weighted else rows.sum(0)).double()
     sums_y = sums_x if within else (other.T @ w if weighted else other.sum(0)).double()
-    reach = rows[:, d + 1].max().sqrt() + other[:, d + 1].max().sqrt()
+    self_mass = (c @ c).double() if weighted else rows.shape[0]
+    reach = rows[:, -1].max().sqrt() + other[:, -1].max().sqrt()
+    return _decide(sums_x, sums_y, reach.item(), self_mass, within, t, rows.dtype)
+
+
+def _decide(
+    sums_x: torch.Tensor,
+    sums_y: torch.Tensor,
+    reach: float,
+    self_mass: float | torch.Tensor,
+    within: bool,
+    t: float,
+    dtype: torch.dtype,
+) -> tuple[bool, bool]:
+    """`_careful_options` from the weighted column sums of [x - c, 1, |x - c|^2] (float64),
+    max |x - c| + max |y - c| and sum c^2 (one set)."""
+    d = sums_x.shape[0] - 2
     if within:  # sum_{i != j} c_i c_j D_ij = 2 (C sum c |x|^2 - |sum c x|^2)
         total, pulled = sums_x[d], sums_x[:d]
-        self_mass = (c @ c).double() if weighted else rows.shape[0]
         mean_sq = 2 * (total * sums_x[d + 1] - pulled @ pulled) / (total * total - self_mass)
     else:
         mean_sq = sums_x[d + 1] / sums_x[d] + sums_y[d + 1] / sums_y[d]
         mean_sq = mean_sq - 2 * (sums_x[:d] @ sums_y[:d]) / (sums_x[d] * sums_y[d])
-    d_max = reach.item() ** 2
-    mean_sq = max(mean_sq.item(), 0.0)
+    d_max = reach**2
+    mean_sq = max(float(mean_sq), 0.0)
     if d_max == 0:
         return True, True
     chord = math.expm1(-t * d_max) * min(mean_sq / d_max, 1.0)  # upper bound of mean E, - 1
     careful = chord > -1 and -math.log1p(chord) < FAST_MIN_LOG_MEAN
-    return careful or t * d_max > NO_SHIFT_EXPONENT[rows.dtype], careful
+    return careful or t * d_max > NO_SHIFT_EXPONENT[dtype], careful
 
 
 class _Pull:
@@ -224,10 +240,13 @@ def blockwise_log_mean(
     c_I^T E d_J, one matrix-vector product. Weights are forward only (no gradients), must be
     >= 0 and give the pairs a positive total weight.
     """
-    within = y is None
     weighted = x_weights is not None or y_weights is not None
     if weighted and (grad_x or grad_y):
         raise InvalidValueError("weighted log-means are forward only: no gradients")
+    if not (grad_x or grad_y):
+        state = log_mean_state(x, y, t, block_size, x_weights, y_weights)
+        return torch.tensor(state.log_mean(), dtype=torch.float64, device=x.device), None, None
+    within = y is None
     dtype = compute_dtype(x, y)
     with torch.autocast(device_type=x.device.type, enabled=False):
         # distances do not change under translation; centring makes the Gram form accurate for
@@ -239,24 +258,17 @@ def blockwise_log_mean(
         rows = _augmented(x, center.to(dtype), dtype)
         other = rows if within else _augmented(y, center.to(dtype), dtype)
         d = x.shape[1]
-        cols = torch.empty_like(other)
-        torch.mul(other[:, :d], 2 * t, out=cols[:, :d])
-        torch.mul(other[:, d + 1], -t, out=cols[:, d])
-        cols[:, d + 1] = -t
-        c = _weights(x_weights, rows)
-        w = c if within else _weights(y_weights, other)
-        shifted, careful = _careful_options(rows, other, within, t, c, w, weighted)
+        cols = _columns(other, t)
+        ones = rows.new_ones(rows.shape[0])
+        others = ones if within else other.new_ones(other.shape[0])
+        shifted, careful = _careful_options(rows, other, within, t, ones, others, False)
         x_blocks = _blocks(rows.shape[0], block_size)
         y_blocks = x_blocks if within else _blocks(other.shape[0], block_size)
-        if weighted:
-            x_mass, y_mass, x_squares = _block_masses(c, w, x_blocks, y_blocks, within)
-        else:  # every weight is 1
-            x_mass = x_squares = [i1 - i0 for i0, i1 in x_blocks]
-            y_mass = [j1 - j0 for j0, j1 in y_blocks]
+        x_mass = [i1 - i0 for i0, i1 in x_blocks]
+        y_mass = [j1 - j0 for j0, j1 in y_blocks]
         pull_x = _Pull(rows[:, :d], x_blocks) if grad_x else None
         pull_y = pull_x if within else _Pull(other[:, :d], y_blocks) if grad_y else None
         pulls = [p for p in (pull_x, None if within else pull_y) if p is not None]
-        row_sums = None if pulls else c.new_zeros(c.shape[0])  # sum_j scale e_ij w_j, halved
         # with e = E / exp(top) - 1 (expm1), each pair also adds [o_j, 1]: its column sums
         x_sums = [rows[i0:i1, : d + 1].sum(0) for i0, i1 in x_blocks] if careful else None
         y_sums = [other[j0:j1, : d + 1].sum(0) for j0, j1 in y_blocks] if careful else None
@@ -271,9 +283,9 @@ def blockwise_log_mean(
                 diagonal = within and bi == bj
                 # a symmetric diagonal tile holds each of its pairs twice, and no self-pairs
                 mass = x_mass[bi] * y_mass[bj]
-                mass = (mass - x_squares[bi]) / 2 if diagonal else mass
+                mass = (mass - x_mass[bi]) / 2 if diagonal else mass
                 if mass <= 0:
-                    continue  # no pair of this tile has any weight (or a 1 x 1 diagonal tile)
+                    continue  # a 1 x 1 diagonal tile
                 e = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)  # one tile's memory
                 torch.matmul(rows[i0:i1], cols[j0:j1].T, out=e)
                 top = 0.0
@@ -285,8 +297,6 @@ def blockwise_log_mean(
                     if top > shift:  # rare: the running maximum grows O(log tiles) times
                         for pull in pulls:
                             pull.rescale(math.exp(shift - top))
-                        if row_sums is not None:
-                            row_sums.mul_(math.exp(shift - top))
                         shift = top
                 if careful:
                     e.expm1_()  # e = E / exp(top) - 1
@@ -297,8 +307,6 @@ def blockwise_log_mean(
                 tile_top.append(top)
                 tile_mass.append(mass)
                 scale = math.exp(top - shift)
-                if not pulls:
-                    row_sums[i0:i1].addmv_(e, w[j0:j1], alpha=scale / 2 if diagonal else scale)
                 if pull_x is not None:
                     extra = y_sums[bj] if careful else None
                     pull_x.add(bi, e, other[j0:j1, : d + 1], extra, scale)
@@ -307,16 +315,172 @@ def blockwise_log_mean(
                     pull_y.add(bj, e.T, rows[i0:i1, : d + 1], extra, scale)
 
         # with gradients, the rows and the columns of a one-set tile each hold its sum
-        sum_e = pulls[0].sum_e() / (2 if within else 1) if pulls else row_sums.double() @ c.double()
+        sum_e = pulls[0].sum_e() / (2 if within else 1)
         log_mean = _log_mean(sum_e, shift, tile_top, tile_mass, careful)
-        if not pulls:
-            return log_mean, None, None
         # dL/dx_i = (2t / S) sum_j E_ij (y_j - x_i) with S = (number of pairs) exp(L)
         log_factor = shift + math.log(2 * t) - log_mean.item() - math.log(sum(tile_mass))
         factor = math.exp(log_factor)
         gx = None if pull_x is None else pull_x.result(factor, careful)
         gy = None if within or pull_y is None else pull_y.result(factor, careful)
         return log_mean, gx, gy
+
+
+def _columns(other: torch.Tensor, t: float) -> torch.Tensor:
+    """[2t (y - c), -t |y - c|^2, -t] from `_augmented` rows [y - c, 1, |y - c|^2]."""
+    d = other.shape[1] - 2
+    cols = torch.empty_like(other)
+    torch.mul(other[:, :d], 2 * t, out=cols[:, :d])
+    torch.mul(other[:, d + 1], -t, out=cols[:, d])
+    cols[:, d + 1] = -t
+    return cols
+
+
+def _moments(
+    source: RowSource,
+    center: torch.Tensor,
+    weights: torch.Tensor | None,
+    dtype: torch.dtype,
+    block_size: int,
+) -> tuple[torch.Tensor, float]:
+    """(float64 sums of c [x - center, 1, |x - center|^2], max |x - center|), block by block."""
+    sums, reach = None, 0.0
+    for lo, hi in _blocks(source.shape[0], block_size):
+        rows = _augmented(source.read(lo, hi), center, dtype)
+        part = (rows.T @ weights[lo:hi].to(dtype) if weights is not None else rows.sum(0)).double()
+        sums = part if sums is None else sums + part
+        reach = max(reach, rows[:, -1].max().sqrt().item())
+    return sums, reach
+
+
+def tile_shares(
+    x_blocks: list[tuple[int, int]], y_blocks: list[tuple[int, int]], within: bool, parts: int
+) -> list[list[tuple[int, int]]]:
+    """The tiles (bi, bj) of each of ``parts`` workers: consecutive runs of equal cost.
+
+    Tiles are listed row block by row block (one set: bj >= bi) and cost their number of
+    entries; tile k goes to part floor(parts * (cost before k + half its own) / total cost), so
+    parts differ by at most one tile's work and each re-reads few row blocks.
+    """
+    tiles = [
+        (bi, bj) for bi in range(len(x_blocks)) for bj in range(bi if within else 0, len(y_blocks))
+    ]
+    costs = [
+        (x_blocks[bi][1] - x_blocks[bi][0]) * (y_blocks[bj][1] - y_blocks[bj][0])
+        for bi, bj in tiles
+    ]
+    total, before = sum(costs), 0
+    shares: list[list[tuple[int, int]]] = [[] for _ in range(parts)]
+    for tile, cost in zip(tiles, costs, strict=True):
+        shares[min(parts - 1, (parts * (2 * before + cost)) // (2 * total))].append(tile)
+        before += cost
+    return shares
+
+
+def log_mean_state(
+    x: torch.Tensor | RowSource,
+    y: torch.Tensor | RowSource | None,
+    t: float,
+    block_size: int,
+    x_weights: torch.Tensor | None = None,
+    y_weights: torch.Tensor | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> LogMeanExpState:
+    """The mergeable state of L (one set, or two sets; weights as in `blockwise_log_mean`) over
+    share ``part`` of ``parts`` of the tiles (`tile_shares`); merging every part's state gives
+    the state over all pairs. Forward only.
+
+    x and y may be tensors or `RowSource`s (e.g. a file read block by block): a pass over the
+    rows gives the common centre and `_careful_options`; each tile then builds its row and
+    column blocks, so memory is O(block (d + 2) + block^2) beside the weights. Per tile: one
+    matrix product, one exp (or expm1) pass and one matrix-vector product c_I^T e w_J, whose
+    sum is added in float64; every part computes the same tiles the same way, so a split
+    changes only the order of the float64 additions.
+    """
+    within = y is None
+    xs = as_rows(x)
+    ys = xs if within else as_rows(y)
+    dtype = torch.float64 if torch.float64 in (xs.dtype, ys.dtype) else torch.float32
+    sources = [xs] if within else [xs, ys]
+    device = xs.read(0, 1).device
+    with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+        total_rows = sum(src.shape[0] for src in sources)
+        center = sum(
+            src.read(lo, hi).sum(0, dtype=torch.float64)
+            for src in sources
+            for lo, hi in _blocks(src.shape[0], block_size)
+        )
+        center = (center / total_rows).to(dtype)
+        c = None if x_weights is None else x_weights.detach().to(device, torch.float64)
+        w = c if within else y_weights
+        w = None if w is None else w.detach().to(device, torch.float64)
+        sums_x, reach_x = _moments(xs, center, c, dtype, block_size)
+        if within:
+            sums_y, reach_y = sums_x, reach_x
+        else:
+            sums_y, reach_y = _moments(ys, center, w, dtype, block_size)
+        self_mass = float(c @ c) if c is not None else xs.shape[0]
+        shifted, careful = _decide(sums_x, sums_y, reach_x + reach_y, self_mass, within, t, dtype)
+        x_blocks = _blocks(xs.shape[0], block_size)
+        y_blocks = x_blocks if within else _blocks(ys.shape[0], block_size)
+        if c is None and w is None:
+            x_mass = x_squares = [float(i1 - i0) for i0, i1 in x_blocks]
+            y_mass = [float(j1 - j0) for j0, j1 in y_blocks]
+        else:
+            c_or_1 = torch.ones(xs.shape[0], dtype=torch.float64, device=device) if c is None else c
+            w_or_1 = torch.ones(ys.shape[0], dtype=torch.float64, device=device) if w is None else w
+            x_mass, y_mass, x_squares = _block_masses(c_or_1, w_or_1, x_blocks, y_blocks, within)
+        shift = -math.inf if shifted else 0.0  # the sums are held relative to exp(shift)
+        acc = torch.zeros((), dtype=torch.float64, device=device)
+        size = min(block_size, xs.shape[0]) * min(block_size, ys.shape[0])
+        buffer = torch.empty(size, dtype=dtype, device=device)  # one tile's memory, reused
+        tops, masses, pairs = [], [], 0
+        row_block, rows = -1, None
+        for bi, bj in tile_shares(x_blocks, y_blocks, within, parts)[part]:
+            (i0, i1), (j0, j1) = x_blocks[bi], y_blocks[bj]
+            diagonal = within and bi == bj
+            # a symmetric diagonal tile holds each of its pairs twice, and no self-pairs
+            mass = x_mass[bi] * y_mass[bj]
+            mass = (mass - x_squares[bi]) / 2 if diagonal else mass
+            if mass <= 0:
+                continue  # no pair of this tile has any weight (or a 1 x 1 diagonal tile)
+            if bi != row_block:
+                row_block, rows = bi, _augmented(xs.read(i0, i1), center, dtype)
+            cols = _columns(_augmented(ys.read(j0, j1), center, dtype), t)
+            e = buffer[: (i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0)
+            torch.matmul(rows, cols.T, out=e)
+            top = 0.0
+            if shifted:  # only large t can underflow exp() without it
+                if diagonal:
+                    e.fill_diagonal_(-math.inf)
+                top = e.max().item()
+                e.sub_(top)
+                if top > shift:  # rare: the running maximum grows O(log tiles) times
+                    acc.mul_(math.exp(shift - top))
+                    shift = top
+            if careful:
+                e.expm1_()  # e = E / exp(top) - 1
+            else:
+                e.exp_()  # e = E / exp(top)
+            if diagonal:
+                e.fill_diagonal_(0.0)
+            w_j = e.new_ones(j1 - j0) if w is None else w[j0:j1].to(dtype)
+            tile = (e @ w_j).double()
+            tile = tile @ c[i0:i1] if c is not None else tile.sum()
+            acc.add_(tile, alpha=math.exp(top - shift) / (2 if diagonal else 1))
+            tops.append(top)
+            masses.append(mass)
+            tile_pairs = (i1 - i0) * (j1 - j0)
+            pairs += (tile_pairs - (i1 - i0)) // 2 if diagonal else tile_pairs
+    if not masses:
+        return LogMeanExpState()
+    total_mass = math.fsum(masses)
+    sum_e = acc.item()
+    if careful:  # sum_e holds sum_k exp(top_k - shift) sum (E / exp(top_k) - 1)
+        offsets = (m * math.expm1(top - shift) for top, m in zip(tops, masses, strict=True))
+        excess = sum_e + math.fsum(offsets)
+        return LogMeanExpState(shift, excess + total_mass, excess, total_mass, pairs)
+    return LogMeanExpState(shift, sum_e, sum_e - total_mass, total_mass, pairs)
 
 
 def _block_masses(

@@ -18,14 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignuniform.core.distributed import dist_info, merge_across_ranks
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.kernel import (
-    blockwise_log_mean,
     compute_dtype,
     default_block_size,
+    log_mean_state,
     pair_count,
     pool_log_means,
 )
+from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import (
     check_embeddings,
     check_pair,
@@ -100,6 +102,7 @@ def uniformity(
     max_pairs: int | None = None,
     seed: int = 0,
     normalize: bool = False,
+    distribute: bool = False,
 ) -> UniformityResult:
     """log mean_{i<j} exp(-t ||z_i - z_j||^2), exact over all pairs (blockwise, no N x N).
 
@@ -122,6 +125,10 @@ def uniformity(
     (distinct rows, drawn with ``seed``; weighted pairs drawn with probability proportional to
     their weight) with its standard error; see `UniformityResult`. ``n_pairs`` counts the pairs
     averaged over: N (N - 1) / 2, N M, or N (N + 1) / 2 with self-pairs.
+
+    ``distribute=True`` inside an initialised process group: every rank passes the same rows
+    and computes an equal share of the exact computation's tiles; their `LogMeanExpState`s merge
+    and every rank returns the same value (the sampled estimate is the same draw on every rank).
     """
     if y is not None and isinstance(y, Real) and not isinstance(y, bool):
         if t != 2.0:
@@ -161,7 +168,8 @@ def uniformity(
             y, d = _positive_rows(y, d)
         if max_pairs is not None and max_pairs < total:
             return _sampled_uniformity(z, y, c, d, include_self, t, int(max_pairs), seed)
-        return UniformityResult(_exact_uniformity(z, y, c, d, include_self, t), 0.0, total, True)
+        value = _exact_uniformity(z, y, c, d, include_self, t, distribute)
+        return UniformityResult(value, 0.0, total, True)
 
 
 def _check_weights(weights: Any, name: str, rows: torch.Tensor) -> torch.Tensor:
@@ -204,19 +212,56 @@ def _exact_uniformity(
     d: torch.Tensor | None,
     include_self: bool,
     t: float,
+    distribute: bool = False,
 ) -> float:
-    block = default_block_size(z.device)
     if not include_self:
-        value, _, _ = blockwise_log_mean(z, y, t, block, x_weights=c, y_weights=d)
-        return float(value)
+        return exact_state(z, y, t, c, d, distribute).log_mean()
     # self-pairs have E_ii = 1 (log-mean 0); the pairs i != j are held once, halved weight
     w = torch.ones(z.shape[0], dtype=torch.float64, device=z.device) if c is None else c
     self_mass = float(w.pow(2).sum())
     off_mass = (float(w.sum()) ** 2 - self_mass) / 2
     if z.shape[0] < 2 or off_mass <= 0:
         return 0.0
-    off, _, _ = blockwise_log_mean(z, None, t, block, x_weights=c)
+    off = torch.tensor(exact_state(z, None, t, c, None, distribute).log_mean(), dtype=torch.float64)
     return float(pool_log_means([off, off.new_zeros(())], [off_mass, self_mass / 2]))
+
+
+def exact_state(
+    z: torch.Tensor | RowSource,
+    y: torch.Tensor | RowSource | None,
+    t: float,
+    c: torch.Tensor | None = None,
+    d: torch.Tensor | None = None,
+    distribute: bool = False,
+    block_size: int | None = None,
+):
+    """The `LogMeanExpState` over all pairs; with ``distribute`` each rank of the process group
+    computes its share of the tiles and the merged state comes back on every rank."""
+    info = dist_info() if distribute else None
+    part, parts = (info.rank, info.world_size) if info is not None else (0, 1)
+    source = as_rows(z)
+    block = block_size or default_block_size(source.read(0, 1).device)
+    state = log_mean_state(z, y, t, block, c, d, part=part, parts=parts)
+    return merge_across_ranks(state) if parts > 1 else state
+
+
+def rows_uniformity(
+    rows: RowSource,
+    t: float = 2.0,
+    *,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    distribute: bool = False,
+) -> UniformityResult:
+    """`uniformity` (one set, no weights) of rows its caller has validated, e.g. a file read
+    block by block: exact from row blocks, or from ``max_pairs`` sampled pairs reading only the
+    rows drawn. Same value, draws and ``distribute`` rule as `uniformity` on the same rows."""
+    total = pair_count(rows.shape[0])
+    if max_pairs is not None and max_pairs < total:
+        return _sampled_uniformity(rows, None, None, None, False, t, int(max_pairs), seed)
+    return UniformityResult(
+        exact_state(rows, None, t, distribute=distribute).log_mean(), 0.0, total
+    )
 
 
 def _draw(count: int, n: int, w: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
@@ -243,7 +288,8 @@ def _sampled_uniformity(
     """
     generator = torch.Generator().manual_seed(seed)
     dtype = compute_dtype(z, y)
-    other, other_w = (z, c) if y is None else (y, d)
+    z = as_rows(z)
+    other, other_w = (z, c) if y is None else (as_rows(y), d)
     n, m = z.shape[0], other.shape[0]
     shift, sum_g, sum_g2 = -math.inf, 0.0, 0.0
     step = _chunk_rows(z.shape[1])
@@ -259,10 +305,13 @@ def _sampled_uniformity(
             j = _draw(count, n, c, generator)
             while bool((same := i == j).any()):  # c_i c_j restricted to i != j
                 j[same] = _draw(int(same.sum()), n, c, generator)
-        i, j = i.to(z.device), j.to(z.device)
         # differences in the input precision (no cancellation), squared distances summed in float64
-        diff = torch.index_select(z, 0, i).to(dtype)
-        diff.sub_(torch.index_select(other, 0, j).to(dtype))
+        if other is z:  # one read of the rows drawn on either side (a file: one pass)
+            both = z.take(torch.cat([i, j])).to(dtype)
+            diff = both[:count].sub_(both[count:])
+        else:
+            diff = z.take(i).to(dtype)
+            diff.sub_(other.take(j).to(dtype))
         exponent = diff.pow_(2).sum(dim=1, dtype=torch.float64).mul_(-t)
         new_shift = max(shift, float(exponent.max()))
         scale = math.exp(shift - new_shift)
@@ -445,8 +494,12 @@ class AlignUniformMeter:
         reservoir[torch.from_numpy(slots)] = rows[torch.from_numpy(sources[last])]
         self._kept = [reservoir]
 
-    def compute(self) -> dict[str, Any]:
-        """{"alignment": float | None, "uniformity": UniformityResult, "n": rows seen}."""
+    def compute(self, *, distribute: bool = False) -> dict[str, Any]:
+        """{"alignment": float | None, "uniformity": UniformityResult, "n": rows seen}.
+
+        ``distribute=True`` on a synced meter (every rank holds the same rows): each rank
+        computes a share of uniformity's pairs and the merged value comes back on every rank.
+        """
         samples = self.samples
         if samples is None or samples.shape[0] < 2:
             raise InvalidValueError(
@@ -454,7 +507,11 @@ class AlignUniformMeter:
                 f"call update() with more data before compute()"
             )
         align = self._align_sum / self._align_count if self._align_count else None
-        return {"alignment": align, "uniformity": uniformity(samples, t=self.t), "n": self._seen}
+        return {
+            "alignment": align,
+            "uniformity": uniformity(samples, t=self.t, distribute=distribute),
+            "n": self._seen,
+        }
 
     def merge(self, other: AlignUniformMeter) -> AlignUniformMeter:
         """Absorb ``other``'s state, as if its batches had gone through ``update``; return self."""

@@ -16,13 +16,18 @@ Recipes (all normalise with per-channel dataset mean/std after scaling uint8 to 
   brightness/contrast jitter 0.4 with p=0.8.
 - ``nyu-depth-v2``: the STL-10 family (paper App. B.1) at 128 px on NYU's 192 x 256 frames,
   with NYU's own mean/std.
-- ``imagenet``: MoCo v2 at 224 px: crop scale (0.2, 1), ColorJitter(0.4, 0.4, 0.4, 0.1) with
-  p=0.8, grayscale p=0.2, Gaussian blur sigma in (0.1, 2) with p=0.5, flip.
+- ``imagenet-cmc``: the paper's ImageNet-100 pipeline (CMC's / MoCo v1's, which the official
+  moco_align_uniform code runs without ``--aug-plus``): RandomResizedCrop(224, scale=(0.2, 1)),
+  RandomGrayscale(p=0.2), then ColorJitter(0.4, 0.4, 0.4, 0.4) on every image, flip, no blur.
+- ``imagenet-mocov2`` (also accepted as ``imagenet``, its former name): MoCo v2 at 224 px: crop
+  scale (0.2, 1), ColorJitter(0.4, 0.4, 0.4, 0.1) with p=0.8, grayscale p=0.2, Gaussian blur
+  sigma in (0.1, 2) with p=0.5, flip.
 
-Crops use kornia's batched ``resample`` mode (one affine warp for the whole batch), which is
-faster on CPU than the per-sample ``slice`` mode. A `Canvas` batch (whole images of different
-sizes, ``decode="full"`` folder datasets) is cropped from each image's own extent instead, with
-torchvision's RandomResizedCrop sampling rule (10 tries, then a centre crop of clamped ratio).
+Crops follow torchvision's RandomResizedCrop sampling rule (10 tries, then a centre crop of
+clamped ratio), drawn from each image's own extent (a `Canvas` batch of whole images of
+different sizes, ``decode="full"`` folder datasets, or a plain batch), and are resized as PIL
+resizes the crop (`resized_crops`: bilinear, antialiased when the crop is larger than the
+output), for the whole batch at once.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from typing import NamedTuple
 
 import kornia.augmentation as K
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.v2 as T
-from kornia.geometry.transform import crop_and_resize
 from torch import nn
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
@@ -59,7 +64,8 @@ class Recipe:
 
     ``jitter`` is (brightness, contrast, saturation, hue) as in torchvision's ColorJitter, applied
     with probability ``jitter_p``; ``eval_resize`` is the shorter side the evaluation transform
-    resizes to before its centre crop of ``size`` (None: ``size`` itself).
+    resizes to before its centre crop of ``size`` (None: ``size`` itself);
+    ``grayscale_first`` draws the grayscale before the jitter (CMC's order) instead of after.
     """
 
     size: int
@@ -74,6 +80,7 @@ class Recipe:
     grayscale_p: float = 0.0
     blur_p: float = 0.0
     eval_resize: int | None = None
+    grayscale_first: bool = False
 
 
 class RecipeInfo(NamedTuple):
@@ -133,7 +140,17 @@ RECIPES: dict[str, Recipe] = {
         jitter=_PAPER_JITTER,
         grayscale_p=0.2,
     ),
-    "imagenet": Recipe(
+    "imagenet-cmc": Recipe(
+        224,
+        3,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        crop_scale=(0.2, 1.0),
+        jitter=_PAPER_JITTER,
+        grayscale_p=0.2,
+        grayscale_first=True,
+    ),
+    "imagenet-mocov2": Recipe(
         224,
         3,
         IMAGENET_MEAN,
@@ -146,11 +163,14 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+RECIPE_ALIASES = {"imagenet": "imagenet-mocov2"}  # former names, still accepted
+
 
 def get_recipe(recipe: str | Recipe) -> Recipe:
     """The `Recipe` named ``recipe`` (a `Recipe` passes through, for custom pipelines)."""
     if isinstance(recipe, Recipe):
         return recipe
+    recipe = RECIPE_ALIASES.get(recipe, recipe)
     if recipe not in RECIPES:
         raise InvalidValueError(
             f"unknown augmentation recipe {recipe!r}; valid recipes: "
@@ -194,7 +214,7 @@ def random_resized_boxes(
     extents: torch.Tensor, scale: tuple[float, float], ratio: tuple[float, float], tries: int = 10
 ) -> torch.Tensor:
     """RandomResizedCrop boxes for images of (height, width) ``extents`` [B, 2], batched:
-    corners [B, 4, 2] as (x, y), clockwise from the top-left, in pixel coordinates."""
+    float64 [B, 4] rows (left, top, width, height) in whole pixels."""
     h, w = extents[:, :1].double(), extents[:, 1:].double()  # [B, 1] each
     b = len(extents)
     area = h * w * torch.empty(b, tries, dtype=torch.float64).uniform_(*scale)
@@ -212,33 +232,70 @@ def random_resized_boxes(
     offsets = torch.rand(b, 2, dtype=torch.float64)
     top = torch.where(found, (offsets[:, :1] * (h - ch + 1)).floor(), ((h - ch) / 2).round())
     left = torch.where(found, (offsets[:, 1:] * (w - cw + 1)).floor(), ((w - cw) / 2).round())
-    x0, y0, x1, y1 = left, top, left + cw - 1, top + ch - 1
-    corners = [torch.cat(c, dim=1) for c in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
-    return torch.stack(corners, dim=1).float()
+    return torch.cat([left, top, cw, ch], dim=1)
+
+
+def resample_weights(start: torch.Tensor, length: torch.Tensor, size: int, extent: int):
+    """PIL's bilinear resampling of the pixels [start, start + length) of each row of a batch to
+    ``size`` pixels, as a matrix [B, size, extent] over all ``extent`` input pixels:
+
+        s = length / size,  c_i = start + (i + 1/2) s,  f = max(s, 1)
+        W[i, j] = tri((j + 1/2 - c_i) / f) / sum_j' tri(...),   tri(x) = max(0, 1 - |x|),
+
+    j restricted to the crop. A crop larger than the output (s > 1) widens the triangle by s:
+    each output pixel averages every input pixel it covers (antialiasing); otherwise it is plain
+    bilinear interpolation between pixel centres. ``start``/``length``: float [B]."""
+    step = (length / size)[:, None, None]
+    centre = start[:, None, None] + (torch.arange(size, device=start.device) + 0.5)[:, None] * step
+    pixel = torch.arange(extent, device=start.device, dtype=start.dtype) + 0.5
+    weights = (1 - (pixel - centre).abs() / step.clamp_min(1)).clamp_min(0)
+    inside = (pixel >= start[:, None, None]) & (pixel < (start + length)[:, None, None])
+    weights = weights * inside
+    return weights / weights.sum(dim=2, keepdim=True)
+
+
+def batched_resized_crops(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """`resized_crops` as one batched product, ``out_b = W^y_b image_b (W^x_b)^T``
+    (`resample_weights`), over the region all the boxes lie in."""
+    left, top = boxes[:, :2].min(dim=0).values.long().tolist()
+    right, bottom = (boxes[:, :2] + boxes[:, 2:]).max(dim=0).values.long().tolist()
+    images = images[..., top:bottom, left:right]
+    boxes = (boxes - boxes.new_tensor([left, top, 0, 0])).to(images.device, images.dtype)
+    rows = resample_weights(boxes[:, 1], boxes[:, 3], size, bottom - top)  # [B, S, H]
+    cols = resample_weights(boxes[:, 0], boxes[:, 2], size, right - left)  # [B, S, W]
+    return rows[:, None] @ images @ cols[:, None].transpose(-1, -2)
+
+
+def resized_crops(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """The crops ``boxes`` [B, 4] (left, top, width, height; on the CPU) of float ``images``
+    [B, C, H, W], each resized to ``size`` x ``size`` as ``PIL.Image.crop(box).resize(size,
+    BILINEAR)`` does (antialiased when shrinking).
+
+    On an accelerator: `batched_resized_crops`, one batched product; on the CPU, where that
+    product costs ~10x more, torch's antialiased ``interpolate`` (the same filter) per crop."""
+    if images.device.type != "cpu":
+        return batched_resized_crops(images, boxes, size)
+    out = images.new_empty(*images.shape[:2], size, size)
+    for b, (left, top, width, height) in enumerate(boxes.long().tolist()):
+        crop = images[b : b + 1, :, top : top + height, left : left + width]
+        out[b] = F.interpolate(crop, (size, size), mode="bilinear", antialias=True)[0]
+    return out
 
 
 class ViewAugmentation(nn.Module):
-    """forward(uint8/float [B, C, H, W]) -> float32 normalised [B, C, S, S]; new params per call."""
+    """forward(uint8/float [B, C, H, W] or `Canvas`) -> float32 normalised [B, C, S, S]; new
+    random parameters for every sample of every call."""
 
     def __init__(self, recipe: Recipe, size: int) -> None:
         super().__init__()
         self.channels = recipe.channels
         self.size, self.crop_scale, self.crop_ratio = size, recipe.crop_scale, recipe.crop_ratio
-        ops: list[nn.Module] = [
-            K.RandomResizedCrop(
-                (size, size),
-                scale=recipe.crop_scale,
-                ratio=recipe.crop_ratio,
-                align_corners=False,
-                cropping_mode="resample",
-            )
-        ]
+        ops: list[nn.Module] = []
         if recipe.flip_p:
             ops.append(K.RandomHorizontalFlip(p=recipe.flip_p))
-        if any(recipe.jitter):
-            ops.append(K.ColorJitter(*recipe.jitter, p=recipe.jitter_p))
-        if recipe.grayscale_p:
-            ops.append(K.RandomGrayscale(p=recipe.grayscale_p))
+        jitter = [K.ColorJitter(*recipe.jitter, p=recipe.jitter_p)] if any(recipe.jitter) else []
+        gray = [K.RandomGrayscale(p=recipe.grayscale_p)] if recipe.grayscale_p else []
+        ops += gray + jitter if recipe.grayscale_first else jitter + gray
         if recipe.blur_p:
             kernel = 2 * (size // 20) + 1  # ~10% of the side, odd (SimCLR / MoCo v2)
             ops.append(K.RandomGaussianBlur(kernel, sigma=(0.1, 2.0), p=recipe.blur_p))
@@ -246,12 +303,13 @@ class ViewAugmentation(nn.Module):
         self.ops = nn.Sequential(*ops)
 
     def forward(self, batch: torch.Tensor | Canvas) -> torch.Tensor:
-        if not isinstance(batch, Canvas):
-            return self.ops(to_unit_float(batch, self.channels))
-        boxes = random_resized_boxes(batch.extents.cpu(), self.crop_scale, self.crop_ratio)
-        images = to_unit_float(batch.images, self.channels)
-        crops = crop_and_resize(images, boxes.to(images.device), (self.size, self.size))
-        return self.ops[1:](crops)
+        if isinstance(batch, Canvas):
+            images, extents = to_unit_float(batch.images, self.channels), batch.extents.cpu()
+        else:
+            images = to_unit_float(batch, self.channels)
+            extents = torch.tensor([images.shape[-2:]]).expand(len(images), 2)
+        boxes = random_resized_boxes(extents, self.crop_scale, self.crop_ratio)
+        return self.ops(resized_crops(images, boxes, self.size))
 
     def _apply(self, fn, *args, **kwargs):
         """Move/cast with the model, but keep drawing random parameters on the CPU in float32

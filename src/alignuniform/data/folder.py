@@ -168,7 +168,7 @@ def load_image_folder(root: Path, split: str, decoding: tuple[int, int, str]) ->
             f"{folder} has class folders {unknown[:5]} that {train_folder} "
             f"lacks; the splits must share one class list"
         )
-    return folder_data(title, split, folder, classes, decoding, "imagenet")
+    return folder_data(title, split, folder, classes, decoding, "imagenet-mocov2")
 
 
 def load_imagenet100(root: Path, split: str, decoding: tuple[int, int, str]) -> ImageData:
@@ -184,4 +184,4 @@ def load_imagenet100(root: Path, split: str, decoding: tuple[int, int, str]) -> 
             f"folder per WordNet id; the validation images must be sorted into class folders "
             f"too (as ImageNet's valprep.sh does)."
         )
-    return folder_data("imagenet100", split, folder, classes, decoding, "imagenet")
+    return folder_data("imagenet100", split, folder, classes, decoding, "imagenet-cmc")

@@ -8,7 +8,12 @@ Schema (accuracies in percent; CV keys only with ``folds``)::
     {"layers": {"out": {"linear": {"accuracy", "cv_mean", "cv_std"}, "knn": {"accuracy"},
                         "alignment", "uniformity", "uniformity_bound", "dim", "tap"}, ...},
      "dataset": str, "encoder": str, "images": {"train": int, "test": int},
-     "linear_protocol": "fast" | "paper, <E> epochs", "time_s": float}
+     "linear_protocol": "fast" | "<paper probe>, <E> epochs", "time_s": float}
+
+``linear_protocol``: ``fast`` (L-BFGS on cached features, `linear.py`) or one of the paper's
+probes in `PAPER_PROBES` (``paper``: STL-10's Adam probe; ``paper-imagenet100``: ImageNet-100's
+SGD probe), trained on augmented images; for folder datasets the paper probes crop their
+training views from whole images (``decode="full"``), as the papers' ImageFolder loaders do.
 
 Layers are keyed by the name asked for ("penultimate"); "tap" is the encoder's own name ("fc7").
 The ``depth`` protocol (NYU-Depth-V2 only, alone) writes ``{"depth": {"mse", "cv_mean",
@@ -36,7 +41,12 @@ from alignuniform.evaluate.features import FeatureCache
 from alignuniform.evaluate.geometry import layer_geometry
 from alignuniform.evaluate.knn import knn_accuracy
 from alignuniform.evaluate.linear import linear_probe_accuracy
-from alignuniform.evaluate.paper_probe import EPOCHS, probe_accuracy, train_paper_probe
+from alignuniform.evaluate.paper_probe import (
+    PAPER_PROBES,
+    probe_accuracy,
+    probe_augmentation,
+    train_paper_probe,
+)
 from alignuniform.runs.config import (
     LAYERS,
     PROTOCOLS,
@@ -80,6 +90,18 @@ def train_test_splits(dataset: str | tuple, data_dir, subset: int | None) -> tup
     return tuple(splits)
 
 
+def whole_images(dataset: str | tuple, data_dir, subset: int | None, train):
+    """``train`` decoded whole (``decode="full"``) for a folder dataset, else ``train`` itself:
+    the same files in the same order, for crops drawn from the whole image."""
+    from alignuniform.data import load_dataset
+    from alignuniform.data.datasets import FOLDER_KINDS
+
+    if not isinstance(dataset, str) or dataset.partition(":")[0] not in FOLDER_KINDS:
+        return train
+    whole = load_dataset(dataset, "train", data_dir=data_dir, decode="full")
+    return whole.subset(subset) if subset is not None and subset < len(whole) else whole
+
+
 def check_encoder(encoder: nn.Module) -> None:
     from alignuniform.models import Encoder
 
@@ -108,10 +130,11 @@ class Probes:
     train_features: dict[str, torch.Tensor]
     augment: nn.Module
     linear_protocol: str
-    paper_epochs: int
+    paper_epochs: int | None
     device: torch.device
     seed: int
     progress: bool
+    probe_train: object  # the training split the paper probes crop (whole images where possible)
 
     def score(
         self,
@@ -123,14 +146,15 @@ class Probes:
     ) -> float:
         """Accuracy (%) on (features, labels) of ``protocol`` trained on training ``rows``."""
         classes = self.train.num_classes
-        if protocol == "linear" and self.linear_protocol == "paper":
+        if protocol == "linear" and self.linear_protocol in PAPER_PROBES:
             classifier = train_paper_probe(
                 self.encoder,
                 tap,
-                self.train,
+                self.probe_train,
                 rows,
                 self.augment,
                 classes,
+                probe=PAPER_PROBES[self.linear_protocol],
                 epochs=self.paper_epochs,
                 device=self.device,
                 seed=self.seed,
@@ -157,7 +181,7 @@ def evaluate_encoder(
     linear_protocol: str = "fast",
     cache_dir: str | os.PathLike | None = None,
     recipe=None,
-    paper_epochs: int = EPOCHS,
+    paper_epochs: int | None = None,
     depth_epochs: int = DEPTH_EPOCHS,
     seed: int = 0,
     progress: bool = False,
@@ -167,7 +191,8 @@ def evaluate_encoder(
     ``dataset``: a name for `load_dataset` (with ``data_dir``) or a (train, test) pair of ImageData.
 
     ``recipe``: augmentation recipe (default: the dataset's); ``subset``: at most that many
-    images of each split; ``cache_dir``: where features are cached (None: not cached).
+    images of each split; ``cache_dir``: where features are cached (None: not cached);
+    ``paper_epochs``: epochs of a paper probe (None: its own, 100 or 60).
     """
     from alignuniform.data import build_augmentation, build_eval_transform
 
@@ -176,7 +201,8 @@ def evaluate_encoder(
     protocols = check_names(protocols, "protocols", PROTOCOLS)
     check_positive_int(depth_epochs, "depth_epochs")
     check_options(folds, subset, linear_protocol, batch_size)
-    check_positive_int(paper_epochs, "paper_epochs")
+    if paper_epochs is not None:
+        check_positive_int(paper_epochs, "paper_epochs")
     check_encoder(encoder)
     taps = {layer: encoder.resolve(layer) for layer in layers}
     if "depth" in protocols:
@@ -212,16 +238,18 @@ def evaluate_encoder(
     test_features = cache.features(test, unique_taps, **extract)
     needs_train = "knn" in protocols or linear_protocol == "fast" or folds
     train_features = cache.features(train, unique_taps, **extract) if needs_train else {}
+    paper = "linear" in protocols and linear_protocol in PAPER_PROBES
     probes = Probes(
         encoder,
         train,
         train_features,
-        augment,
+        probe_augmentation(linear_protocol, recipe, size) if paper else augment,
         linear_protocol,
         paper_epochs,
         device,
         seed,
         progress,
+        whole_images(dataset, data_dir, subset, train) if paper else train,
     )
     geometry = layer_geometry(
         encoder,
@@ -253,7 +281,10 @@ def evaluate_encoder(
             entry[protocol] = score
         results[layer] = {**entry, **geometry[tap], "tap": tap}
     name = dataset if isinstance(dataset, str) else train.name
-    linear = "fast" if linear_protocol == "fast" else f"paper, {paper_epochs} epochs"
+    linear = "fast"
+    if linear_protocol in PAPER_PROBES:
+        epochs = paper_epochs or PAPER_PROBES[linear_protocol].epochs
+        linear = f"{linear_protocol}, {epochs} epochs"
     return {
         "layers": results,
         "dataset": name,

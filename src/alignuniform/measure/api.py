@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignuniform.core.distributed import across_ranks
 from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.measure.encode import timed
 from alignuniform.measure.models import Embeddings, resolve_model
@@ -81,7 +82,8 @@ def measure(
     opts = Options.from_kwargs(options)
     run = check_data(protocol, data, opts)  # before the model: a bad file fails in a second
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
-    with timed() as clock:
+    # in a process group: shards encoded and pairs divided across ranks
+    with timed() as clock, across_ranks():
         if protocol in TWO_TOWERS:
             second = None if second_model is None else as_model(second_model, seed=opts.seed)
             result = run(encoder, data, opts, second)

@@ -10,7 +10,9 @@ With z_i = f(x_i) / ||f(x_i)|| (rows normalised unless told they already are):
     mean_norm      = mean_i ||f(x_i)||                                (before normalisation)
     average_cosine = mean_{i != j} z_i . z_j = (||sum_i z_i||^2 - N) / (N (N - 1))
     effective_rank = exp(-sum_k p_k log p_k), p_k = s_k / sum_k s_k, s the singular values of Z
-                     (Roy & Vetterli 2007, as RankMe), from the d x d Gram matrix Z^T Z
+                     (Roy & Vetterli 2007, as RankMe), from the smaller Gram matrix (Z^T Z,
+                     d x d, or Z Z^T, n x n when n < d: the same nonzero eigenvalues s_k^2),
+                     accumulated in float64 a chunk at a time
     pair distances = ||z_i - z_j|| = sqrt(2 - 2 z_i . z_j) over all pairs i < j of a seeded
                      sample of at most `SAMPLE_ROWS` rows (for the report's uniformity figure)
 """
@@ -22,12 +24,19 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.distributed import dist_info, sharing_work
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import alignment, uniformity, uniformity_bound
+from alignuniform.core.metrics import alignment, rows_uniformity, uniformity, uniformity_bound
+from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import check_embeddings
 
 UNIT_TOL = 1e-3
 SAMPLE_ROWS = 1000  # rows whose pairwise distances the report draws (~500k pairs)
+SCAN_ELEMENTS = 1 << 19  # rows x d read at a time by the streamed passes
+
+
+def scan_rows(dim: int) -> int:
+    return max(1, SCAN_ELEMENTS // dim)
 
 
 def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[str, Any], list]:
@@ -57,7 +66,8 @@ def sampled_alignment(
     if max_pairs is None or max_pairs >= n:
         return alignment(x, y, alpha), 0.0
     rows = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_pairs]
-    terms = (x[rows].double() - y[rows].double()).norm(dim=1).pow(alpha)
+    x, y = as_rows(x).take(rows), as_rows(y).take(rows)
+    terms = (x.double() - y.double()).norm(dim=1).pow(alpha)
     return float(terms.mean()), float(terms.std() / math.sqrt(max_pairs))
 
 
@@ -68,10 +78,19 @@ def average_cosine(z: torch.Tensor) -> float:
 
 
 def effective_rank(z: torch.Tensor, chunk: int = 8192) -> float:
-    gram = sum(
-        (part.T @ part for part in (z[i : i + chunk].double() for i in range(0, len(z), chunk))),
-        torch.zeros(z.shape[1], z.shape[1], dtype=torch.float64),
-    )
+    """exp(entropy of the normalised singular values of z), from its smaller Gram side."""
+    n, d = z.shape
+    if n < d:  # Z Z^T = sum over column chunks Z_k Z_k^T: n x n, never d x d
+        parts = (z[:, k : k + chunk].double() for k in range(0, d, chunk))
+        gram = sum((part @ part.T for part in parts), torch.zeros(n, n, dtype=torch.float64))
+    else:
+        parts = (z[i : i + chunk].double() for i in range(0, n, chunk))
+        gram = sum((part.T @ part for part in parts), torch.zeros(d, d, dtype=torch.float64))
+    return rank_from_gram(gram)
+
+
+def rank_from_gram(gram: torch.Tensor) -> float:
+    """Effective rank from Z^T Z or Z Z^T (float64): its eigenvalues are the s_k^2."""
     s = torch.linalg.eigvalsh(gram).clamp(min=0).sqrt()  # the singular values of z
     p = s / s.sum()
     p = p[p > 0]
@@ -118,7 +137,8 @@ def measure_set(
     z, stats, warnings = unit_rows(raw, name, normalize)
     if z.shape[0] < 2:
         raise InvalidValueError(f"{name}: uniformity needs at least 2 items, got {z.shape[0]}")
-    value = uniformity(z, t=t, max_pairs=max_pairs, seed=seed)
+    # under `across_ranks` every rank holds the same rows here: each computes a share of pairs
+    value = uniformity(z, t=t, max_pairs=max_pairs, seed=seed, distribute=sharing_work())
     out: dict[str, Any] = {
         "alignment": None,
         "uniformity": float(value),
@@ -129,12 +149,122 @@ def measure_set(
     }
     diagnostics = geometry(z, t) | stats
     diagnostics["uniformity_gap"] = float(value) - diagnostics["uniformity_bound"]
-    diagnostics["uniformity_pairs"] = value.n_pairs
+    diagnostics |= estimator_fields(value)
     if positives is not None:
         x, y = (unit_rows(p, f"{name} (positives)", normalize)[0] for p in positives)
         out["alignment"], error = sampled_alignment(x, y, alpha, max_pairs, seed)
         if error:
             out["stderr"]["alignment"] = error
         out["distances"] = (x - y).norm(dim=1)
+    out["diagnostics"] = diagnostics
+    return out
+
+
+def estimator_fields(value: Any) -> dict[str, Any]:
+    """How uniformity was computed, the same fields for one process or many."""
+    return {
+        "uniformity_estimator": "exact" if value.exact else "sampled",
+        "uniformity_pairs": value.n_pairs,
+        "world_size": dist_info().world_size if sharing_work() else 1,
+    }
+
+
+class UnitRows:
+    """The rows of a `RowSource` checked (finite, non-zero; unit unless ``normalize``) and as
+    unit float32 (float64 if stored so) rows, a block at a time: `unit_rows` per block."""
+
+    def __init__(self, rows: RowSource, name: str, normalize: bool) -> None:
+        self.rows, self.name, self.normalize = rows, name, normalize
+        self.shape = rows.shape
+        self.dtype = torch.float64 if rows.dtype == torch.float64 else torch.float32
+
+    def read(self, lo: int, hi: int) -> torch.Tensor:
+        return unit_rows(self.rows.read(lo, hi), self.name, self.normalize)[0]
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        return unit_rows(self.rows.take(index), self.name, self.normalize)[0]
+
+
+def _scan(unit: UnitRows, block: int) -> tuple[dict[str, Any], list[str], float, float]:
+    """One pass: ({"mean_norm", "normalised"}, warnings, average cosine, effective rank)."""
+    n, d = unit.shape
+    norm_sum, off, total = 0.0, 0, torch.zeros(d, dtype=torch.float64)
+    gram = torch.zeros(d, d, dtype=torch.float64)
+    for lo in range(0, n, block):
+        raw = unit.rows.read(lo, min(lo + block, n))
+        norms = torch.linalg.vector_norm(raw.double(), dim=1)
+        norm_sum += float(norms.sum())
+        off += int(((norms - 1).abs() > UNIT_TOL).sum())
+        z = unit_rows(raw, unit.name, unit.normalize)[0].double()
+        total += z.sum(0)
+        gram += z.T @ z
+    stats = {"mean_norm": norm_sum / n, "normalised": unit.normalize}
+    warnings = []
+    if off and unit.normalize:
+        warnings.append(
+            f"{unit.name}: {off} of {n} embeddings were not unit vectors (mean norm "
+            f"{stats['mean_norm']:.4g}); they were L2-normalised before measuring"
+        )
+    cosine = float((total.dot(total) - n) / (n * (n - 1)))
+    return stats, warnings, cosine, rank_from_gram(gram)
+
+
+def _streamed_alignment(x: UnitRows, y: UnitRows, alpha: float, block: int):
+    """(mean ||x_i - y_i||^alpha in float64, the distances ||x_i - y_i||), a block at a time."""
+    total, distances = 0.0, []
+    for lo in range(0, x.shape[0], block):
+        hi = min(lo + block, x.shape[0])
+        gap = torch.linalg.vector_norm(x.read(lo, hi).double() - y.read(lo, hi).double(), dim=1)
+        total += float(gap.pow(alpha).sum())
+        distances.append(gap.float())
+    return total / x.shape[0], torch.cat(distances)
+
+
+def measure_rows(
+    rows: RowSource,
+    positives: tuple[RowSource, RowSource] | None,
+    *,
+    alpha: float,
+    t: float,
+    max_pairs: int | None,
+    seed: int,
+    normalize: bool = True,
+    name: str = "embeddings",
+) -> dict[str, Any]:
+    """`measure_set` for rows read from disk (embeddings larger than memory), `scan_rows` or one
+    kernel block at a time: the same fields and values. Uniformity is exact from row blocks, or
+    from ``max_pairs`` sampled pairs reading only the rows drawn; under `across_ranks` every
+    rank reads the same file and computes a share of the tiles."""
+    n, dim = rows.shape
+    block = scan_rows(dim)
+    if n < 2:
+        raise InvalidValueError(f"{name}: uniformity needs at least 2 items, got {n}")
+    unit = UnitRows(rows, name, normalize)
+    stats, warnings, cosine, rank = _scan(unit, block)
+    value = rows_uniformity(unit, t, max_pairs=max_pairs, seed=seed, distribute=sharing_work())
+    out: dict[str, Any] = {
+        "alignment": None,
+        "uniformity": float(value),
+        "stderr": {} if value.exact else {"uniformity": value.stderr},
+        "distances": None,
+        "warnings": warnings,
+    }
+    bound = uniformity_bound(dim, t)
+    diagnostics = {
+        "n": n,
+        "dim": dim,
+        "uniformity_bound": bound,
+        "average_cosine": cosine,
+        "effective_rank": rank,
+    } | stats
+    diagnostics["uniformity_gap"] = float(value) - bound
+    diagnostics |= estimator_fields(value)
+    if positives is not None:
+        x, y = (UnitRows(p, f"{name} (positives)", normalize) for p in positives)
+        if max_pairs is not None and max_pairs < n:
+            out["alignment"], error = sampled_alignment(x, y, alpha, max_pairs, seed)
+            out["stderr"]["alignment"] = error
+        else:
+            out["alignment"], out["distances"] = _streamed_alignment(x, y, alpha, block)
     out["diagnostics"] = diagnostics
     return out

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.distributed import sharing_work
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.metrics import uniformity
 from alignuniform.measure.compute import measure_set, unit_rows
@@ -70,9 +71,11 @@ def measure_cross_modal(
     )
     za = unit_rows(a, "tower A", opts.normalize)[0]
     zb = unit_rows(b, "tower B", opts.normalize)[0]
+    kw = {"t": opts.t, "max_pairs": opts.max_pairs, "seed": opts.seed}
+    kw["distribute"] = sharing_work()  # under torchrun: each rank a share of the pairs
     extra = {
-        "uniformity_a": float(uniformity(za, t=opts.t, max_pairs=opts.max_pairs, seed=opts.seed)),
-        "uniformity_b": float(uniformity(zb, t=opts.t, max_pairs=opts.max_pairs, seed=opts.seed)),
+        "uniformity_a": float(uniformity(za, **kw)),
+        "uniformity_b": float(uniformity(zb, **kw)),
         "modality_gap": float((za.double().mean(0) - zb.double().mean(0)).norm()),
     }
     protocol = {

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.distributed import gather_rows, shard_range, sharing_work
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, NonFiniteEmbeddings
 from alignuniform.core.validation import check_positive_int
 
@@ -61,17 +62,22 @@ def encode(
     progress: bool = False,
     what: str = "encoding",
 ) -> torch.Tensor:
-    """Encode items [0, n) in batches ``get_batch(start, stop)``; rows in item order."""
+    """Encode items [0, n) in batches ``get_batch(start, stop)``; rows in item order.
+
+    Inside `across_ranks` (a process group; `measure` enters it) each rank encodes its shard
+    and every rank returns all n rows (`core.distributed.shard_range`, `gather_rows`)."""
     batch_size = check_positive_int(batch_size, "batch_size")
     device = torch.device(device)
     if isinstance(encoder, torch.nn.Module):
         encoder.to(device).eval()
     outputs = []
     report = Progress(n, what) if progress else None
+    shared = sharing_work()  # scale: under `across_ranks`, this rank's shard
+    lo, hi = shard_range(n) if shared else (0, n)
     began = time.perf_counter()
     with torch.inference_mode(), autocast(device, precision):
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
+        for start in range(lo, hi, batch_size):
+            stop = min(start + batch_size, hi)
             batch = get_batch(start, stop)
             if isinstance(batch, torch.Tensor):
                 batch = batch.to(device, non_blocking=True)
@@ -84,10 +90,20 @@ def encode(
     totals = _clock.get()
     if totals is not None:
         totals["encode_seconds"] += seconds
-        totals["items"] += n
-    if not outputs:
+        totals["items"] += hi - lo
+    if n == 0:
         raise InvalidValueError(f"{what}: nothing to encode")
-    return torch.cat(outputs)
+    rows = torch.cat(outputs) if outputs else _no_rows(encoder, get_batch, device)
+    return gather_rows(rows) if shared else rows
+
+
+def _no_rows(encoder: Callable[[Any], torch.Tensor], get_batch: Callable, device) -> torch.Tensor:
+    """[0, d] for a rank whose shard is empty (fewer items than ranks): d from one item."""
+    with torch.inference_mode():
+        batch = get_batch(0, 1)
+        if isinstance(batch, torch.Tensor):
+            batch = batch.to(device)
+        return encoder(batch).float().cpu()[:0]
 
 
 def check_output(out: Any, start: int, stop: int, what: str) -> torch.Tensor:

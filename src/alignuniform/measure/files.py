@@ -148,3 +148,103 @@ def _json_pair(path: Path, number: int, line: str) -> tuple[str, str]:
                 return str(record[a]), str(record[b])
     keys = ", ".join("/".join(k) for k in PAIR_KEYS)
     raise bad_line(path, number, f"expected an object with keys {keys}")
+
+
+# bytes read at a time when gathering sampled rows (whole windows, in file order)
+WINDOW_BYTES = 16 << 20
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+class FileRows:
+    """A matrix [N, d] stored row-major at byte ``offset`` of a file, read by row ranges.
+
+    `alignuniform.core.rows.RowSource` for embeddings larger than memory: ``read(lo, hi)``
+    reads those rows only; ``take(index)`` reads the sorted distinct rows asked for a window of
+    `WINDOW_BYTES` at a time, skipping windows that hold none. Nothing stays mapped or cached
+    in the process between calls.
+    """
+
+    def __init__(self, path: Path, offset: int, dtype: Any, shape: tuple[int, int]) -> None:
+        import torch
+
+        self.path, self.offset, self.dtype, self.shape = path, offset, dtype, shape
+        self.row_bytes = shape[1] * torch.empty((), dtype=dtype).element_size()
+
+    def _bytes(self, start: int, rows: int) -> Any:
+        import torch
+
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_bytes)
+            data = bytearray(rows * self.row_bytes)
+            if f.readinto(data) != len(data):
+                raise InvalidValueError(f"{str(self.path)!r} is shorter than its header says")
+        return torch.frombuffer(data, dtype=self.dtype).view(rows, self.shape[1])
+
+    def read(self, lo: int, hi: int) -> Any:
+        return self._bytes(lo, hi - lo)
+
+    def take(self, index: Any) -> Any:
+        from alignuniform.core.rows import take_sorted
+
+        return take_sorted(self._read_sorted, index.cpu())
+
+    def _read_sorted(self, index: Any) -> Any:
+        import torch
+
+        window = max(1, WINDOW_BYTES // self.row_bytes)
+        starts = torch.div(index, window, rounding_mode="floor") * window
+        parts = []
+        for start in torch.unique_consecutive(starts).tolist():
+            rows = index[starts == start] - start
+            block = self._bytes(start, min(window, self.shape[0] - start))
+            parts.append(block[rows])
+        return torch.cat(parts)
+
+
+def open_rows(path: str | Path, key: str | None = None, what: str = "EMB") -> FileRows | None:
+    """A `FileRows` over the matrix of a .npy or .safetensors file (read from its header only),
+    or None for other formats and layouts (those are read into memory by `load_embeddings`)."""
+    import numpy as np
+    import torch
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if array.ndim != 2 or not array.flags.c_contiguous or array.dtype.kind != "f":
+                return None
+            if array.dtype.byteorder == ">":
+                return None
+            dtype = torch.from_numpy(np.zeros(0, dtype=array.dtype)).dtype
+            return FileRows(path, int(array.offset), dtype, tuple(array.shape))
+        if path.suffix == ".safetensors":
+            return _safetensors_rows(path, key)
+    except (ValueError, OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None  # load_embeddings reads it and says what is wrong
+    return None
+
+
+def _safetensors_rows(path: Path, key: str | None) -> FileRows | None:
+    import struct
+
+    import torch
+
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        if length > min(path.stat().st_size, 100 << 20):
+            return None
+        header = json.loads(f.read(length))
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if key is None and len(tensors) != 1:
+        return None
+    entry = tensors[key] if key is not None else next(iter(tensors.values()))
+    dtype = SAFETENSORS_DTYPES.get(entry["dtype"])
+    if dtype is None or len(entry["shape"]) != 2:
+        return None
+    begin, end = entry["data_offsets"]
+    rows = FileRows(path, 8 + length + begin, getattr(torch, dtype), tuple(entry["shape"]))
+    if end - begin != rows.shape[0] * rows.row_bytes:
+        return None
+    return rows

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.distributed import sharing_work
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.metrics import uniformity
 from alignuniform.measure.compute import geometry, sampled_alignment, unit_rows
@@ -62,6 +63,7 @@ def measure_weighted(
     users = _embeddings(model, "MODEL")
     z, stats, warnings = unit_rows(users, "users", opts.normalize)
     kw = {"t": opts.t, "max_pairs": opts.max_pairs, "seed": opts.seed}
+    kw["distribute"] = sharing_work()  # under torchrun: each rank a share of the pairs
     stderr: dict[str, float] = {}
     if second is None:
         index = read_interactions(data, 1)[:, 0]

@@ -34,7 +34,7 @@ MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
 PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
 LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
-LINEAR_PROTOCOLS = ("fast", "paper")
+LINEAR_PROTOCOLS = ("fast", "paper", "paper-imagenet100")  # evaluate.paper_probe: the paper ones
 LAYERS = ("out", "penultimate")
 
 
@@ -307,7 +307,16 @@ class TrainConfig:
         choice(DECODES),
         "folder datasets: full (crops from the whole image) | center (Resize + CenterCrop first)",
     )
-    moco_shuffle_bn: bool = key(True, BOOL, "MoCo: shuffle the key encoder's batch across ranks")
+    moco_shuffle_bn: bool = key(
+        True,
+        BOOL,
+        "MoCo: shuffle the key encoder's batch (across ranks; on one process into moco_bn_groups)",
+    )
+    moco_bn_groups: int = key(
+        1,
+        integer(1),
+        "MoCo on one process: key-batch groups with their own BN statistics (e.g. 4 = 4 GPUs)",
+    )
     out: str | None = key(None, optional(PATH), "run directory")
     evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
     eval_subset: int | str | None = key(
@@ -329,9 +338,14 @@ class TrainConfig:
     eval_linear_protocol: str = key(
         "fast",
         choice(LINEAR_PROTOCOLS),
-        "fast (L-BFGS on standardised cached features) | paper (Adam on augmented images)",
+        "fast (L-BFGS on standardised cached features) | paper (STL-10's: Adam on crop + flip "
+        "views) | paper-imagenet100 (ImageNet-100's: SGD lr 10 on CMC's views)",
     )
-    eval_paper_epochs: int = key(100, integer(1), "epochs of the paper probe")
+    eval_paper_epochs: int | None = key(
+        None,
+        optional(integer(1)),
+        "epochs of the paper probe (default its own: paper 100, paper-imagenet100 60)",
+    )
     eval_depth_epochs: int = key(120, integer(1), "epochs of the depth probe")
 
     @classmethod

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from alignuniform.data import recipe_info
+from alignuniform.data.imagedata import Canvas
 from alignuniform.runs.rundir import RunDir
 from alignuniform.training.monitor import BATCH_SIZE, EpochMonitor
 from alignuniform.training.preflight import Preflight, preflight
@@ -91,6 +93,9 @@ def measure_monitor(trainer: Trainer) -> float:
     config, data = trainer.config, trainer.train_data
     count = min(BATCH_SIZE, config.batch_size // trainer.info.world_size, len(data))
     images = data.get_batch(torch.arange(count))[0]
+    if isinstance(images, Canvas):  # whole images (decode="full"): the held-out centre's shape
+        side = recipe_info(config.recipe).size
+        images = images.images[..., :side, :side]
     encoder, augment = trainer.method.encoder, trainer.method.augment
     times = []
     for sample in (images[:2], images):

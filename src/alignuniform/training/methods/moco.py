@@ -15,7 +15,11 @@ unit-normalised in float32 whatever precision the encoders ran in.
 
 Shuffling BN (``moco_shuffle_bn``, on by default, as in the official code): under torchrun
 the key views are shuffled across processes before the key encoder and restored after, so the
-key encoder's per-process batch statistics cannot tell which key belongs to which query.
+key encoder's per-process batch statistics cannot tell which key belongs to which query. On one
+process (the common single-GPU form) the shuffled key batch is cut into ``moco_bn_groups``
+groups (at most one per two keys, so each has statistics), each encoded on its own with its own
+batch statistics, and the keys are put back in batch order; with one group (the default)
+nothing changes. Under torchrun the processes are the groups and ``moco_bn_groups`` is unused.
 """
 
 from __future__ import annotations
@@ -39,13 +43,21 @@ from alignuniform.training.methods.base import StepOutput, unit_embeddings
 
 
 @torch.no_grad()
-def global_keys(key_encoder: nn.Module, views: torch.Tensor, shuffle_bn: bool) -> torch.Tensor:
-    """Unit keys of the global batch, in batch order; with ``shuffle_bn`` under torchrun each
-    process encodes a random share of the global batch (MoCo's shuffling BN)."""
-    if not (shuffle_bn and is_distributed()):
-        return gather_no_grad(unit_embeddings(key_encoder(views)))
-    shuffled, order = shuffle_across_ranks(views)
-    return unshuffle(gather_no_grad(unit_embeddings(key_encoder(shuffled))), order)
+def global_keys(
+    key_encoder: nn.Module, views: torch.Tensor, shuffle_bn: bool, groups: int = 1
+) -> torch.Tensor:
+    """Unit keys of the global batch, in batch order. With ``shuffle_bn`` (MoCo's shuffling BN)
+    under torchrun each process encodes a random share of the global batch; on one process a
+    random permutation of the batch is cut into ``groups`` groups encoded one by one."""
+    if shuffle_bn and is_distributed():
+        shuffled, order = shuffle_across_ranks(views)
+        return unshuffle(gather_no_grad(unit_embeddings(key_encoder(shuffled))), order)
+    groups = min(groups, len(views) // 2)
+    if shuffle_bn and groups > 1:
+        order = torch.randperm(len(views)).to(views.device)
+        encoded = torch.cat([key_encoder(part) for part in views[order].tensor_split(groups)])
+        return unshuffle(unit_embeddings(encoded), order)
+    return gather_no_grad(unit_embeddings(key_encoder(views)))
 
 
 class MocoMethod(nn.Module):
@@ -62,12 +74,15 @@ class MocoMethod(nn.Module):
         momentum: float = 0.999,
         uniform_form: str = "eq18",
         shuffle_bn: bool = True,
+        bn_groups: int = 1,
     ):
         super().__init__()
         if not 0 <= momentum < 1:
             raise InvalidValueError(f"moco_momentum must be in [0, 1), got {momentum}")
         if queue_size < 1:
             raise InvalidValueError(f"moco_queue must be >= 1, got {queue_size}")
+        if not isinstance(bn_groups, int) or bn_groups < 1:
+            raise InvalidValueError(f"moco_bn_groups must be an integer >= 1, got {bn_groups!r}")
         if uniform_form not in UNIFORM_FORMS:
             raise InvalidValueError(
                 f"moco_uniform must be one of {UNIFORM_FORMS}, got {uniform_form!r}"
@@ -79,6 +94,7 @@ class MocoMethod(nn.Module):
         self.momentum = momentum
         self.uniform_form = uniform_form
         self.shuffle_bn = shuffle_bn
+        self.bn_groups = bn_groups
         queue = nn.functional.normalize(torch.randn(queue_size, out_dim), dim=1)
         self.register_buffer("queue", queue)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
@@ -94,6 +110,7 @@ class MocoMethod(nn.Module):
             momentum=config.moco_momentum,
             uniform_form=config.moco_uniform,
             shuffle_bn=config.moco_shuffle_bn,
+            bn_groups=config.moco_bn_groups,
         )
 
     @torch.no_grad()
@@ -133,7 +150,7 @@ class MocoMethod(nn.Module):
         q = gather_with_grad(unit_embeddings(self.encoder(self.augment(images))))
         if self.training:
             self.update_key_encoder()
-        k = global_keys(self.key_encoder, self.augment(images), self.shuffle_bn)
+        k = global_keys(self.key_encoder, self.augment(images), self.shuffle_bn, self.bn_groups)
         values = self.terms(q, k)
         total = sum(weight * values[term.name] for weight, term in self.objective.terms)
         if self.training:
