@@ -180,6 +180,10 @@ def run_measure(args: argparse.Namespace) -> int:
         raise InvalidValueError(f"--score-max must be a positive number, got {args.score_max:g}")
     dataset = args.dataset if args.dataset is not None else run_dataset(args.model)
     request = request_of(args, dataset)
+    if args.results:
+        from alignuniform.runs.atomic import check_writable
+
+        check_writable(Path(args.results), "--results")
     if args.results and not args.overwrite:
         done = find_result(Path(args.results), request)
         if done is not None:
@@ -248,10 +252,12 @@ def check_out(out: str | None) -> Path | None:
     measurement's (the rule of ``train --out``)."""
     if out is None:
         return None
+    from alignuniform.runs.atomic import check_writable
     from alignuniform.runs.lock import is_locked
     from alignuniform.runs.rundir import LOCK, check_out_dir
 
     path = Path(out)
+    check_writable(path, "--out")
     check_out_dir(path, holds_measure(path) or is_locked(path / LOCK), "measure")
     return path
 
