@@ -120,6 +120,13 @@ def test_bad_inputs_are_refused_with_the_core_messages():
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     """Rank r updates with its contiguous share of the 10 batches; compute() syncs."""
     init_rank(rank, world, port)
+    from alignuniform.integrations import torchmetrics_metrics
+
+    shared = []  # how compute() called uniformity: with the tiles divided across the ranks?
+    exact = torchmetrics_metrics.uniformity
+    torchmetrics_metrics.uniformity = lambda *a, **k: (
+        shared.append(k["distribute"]) or exact(*a, **k)
+    )
     x, y = data()
     mine = range(rank * 10 // world, (rank + 1) * 10 // world)
     metrics = {
@@ -140,6 +147,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     report["reservoir_stderr"] = metrics["reservoir"].result.stderr
     report["reservoir_kept"] = sum(len(rows) for rows in metrics["reservoir"].rows)
     report["local_rows"] = sum(SIZES[i] for i in mine)
+    report["shared"] = shared
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
     dist.destroy_process_group()
 
@@ -157,6 +165,7 @@ def test_two_gloo_processes_give_the_one_process_value_on_all_the_data(tmp_path)
         assert report["uniform"] == pytest.approx(float(au.uniformity(x)), rel=1e-7)
         assert report["sampled"] == float(sampled) and report["stderr"] == sampled.stderr
         assert report["reservoir_kept"] <= 2 * 60 + max(SIZES)  # memory: this rank's sample
+        assert report["shared"] == [True, True, True]  # each synced compute divided its tiles
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     # one sample of the union, the same on both ranks, an estimate within its error
     assert reports[0]["reservoir"] == reports[1]["reservoir"]

@@ -198,7 +198,12 @@ class UniformityMetric(_EmbeddingMetric):
             )
         sampled = self.max_rows is not None and int(self.seen) > self.max_rows
         rows = self._sample()[0] if sampled else dim_zero_cat(self.rows)
-        result = uniformity(rows, t=self.t, max_pairs=self.max_pairs, seed=self.seed)
+        # synced over the default group, every rank is here with the same rows: each computes
+        # a share of the exact tiles and their log-mean-exp states merge (core.logmeanexp)
+        distribute = self._is_synced and self.process_group is None
+        result = uniformity(
+            rows, t=self.t, max_pairs=self.max_pairs, seed=self.seed, distribute=distribute
+        )
         if sampled:
             row_error = _row_sample_stderr(rows, self.t, int(self.seen))
             stderr = math.hypot(row_error, result.stderr)
