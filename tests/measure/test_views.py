@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from alignuniform.measure import measure
@@ -98,3 +99,35 @@ def test_a_pretrained_models_own_preprocessing(fmnist_dir, one_thread):
     assert recipe["chosen_as"] == "model" and recipe["size"] == 224
     assert recipe["mean"] == [0.485, 0.456, 0.406] and recipe["crop_scale"] == [0.3, 1.0]
     assert views.diagnostics["dim"] == 512
+
+
+def test_image_pairs_get_the_pretrained_models_own_preprocessing(tmp_path, one_thread):
+    """pairs of image files: each image through torchvision's weights.transforms() (resize the
+    shorter side to 256, centre crop 224, ImageNet mean/std), equal to that transform by hand;
+    ``--recipe`` other than ``model`` keeps the fixed-size resize, and the record says which."""
+    from PIL import Image
+    from torchvision import models
+
+    from alignuniform.models.external import load_torchvision
+    from helpers.reference import lalign64, lunif64
+
+    rng = np.random.default_rng(0)
+    sizes = [(300, 260), (240, 320), (280, 280), (500, 250)]  # (W, H): aspect ratios differ
+    for i, size in enumerate(sizes):
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    (tmp_path / "pairs.tsv").write_text("0.png\t1.png\n2.png\t3.png\n")
+    encoder = load_torchvision("resnet18")
+    result = measure(encoder, "pairs", tmp_path / "pairs.tsv", batch_size=2, device="cpu")
+    recipe = result.protocol["recipe"]
+    assert recipe["name"] == "model" and (recipe["size"], recipe["resize"]) == (224, 256)
+    by_hand = models.get_model_weights("resnet18").DEFAULT.transforms()
+    images = [torch.from_numpy(np.array(Image.open(tmp_path / f"{i}.png"))) for i in range(4)]
+    with torch.no_grad():
+        z = torch.cat([encoder(by_hand(im.permute(2, 0, 1))[None]) for im in images]).double()
+    z = z / z.norm(dim=1, keepdim=True)
+    assert abs(result.uniformity - lunif64(z)) < 1e-5
+    assert abs(result.alignment - lalign64(z[[0, 2]], z[[1, 3]])) < 1e-5
+    resized = measure(encoder, "pairs", tmp_path / "pairs.tsv", recipe="dataset", device="cpu")
+    assert resized.protocol["recipe"]["name"] == "resize"
+    assert abs(resized.uniformity - result.uniformity) > 1e-4  # another input: another value

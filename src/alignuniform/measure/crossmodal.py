@@ -22,7 +22,7 @@ from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.metrics import uniformity
 from alignuniform.measure.compute import measure_set, unit_rows
 from alignuniform.measure.files import read_pairs
-from alignuniform.measure.items import encode_items
+from alignuniform.measure.items import encode_items, image_recipe
 from alignuniform.measure.options import Options
 from alignuniform.measure.result import MeasureResult, result_from
 
@@ -87,4 +87,7 @@ def measure_cross_modal(
         "uniformity_over": "the union of both towers' items (each tower in extra)",
         "n_items": len(union),
     } | opts.record()
+    for tower, encoder in (("recipe_a", model), ("recipe_b", second)):
+        if getattr(encoder, "modality", None) == "image":
+            protocol[tower] = image_recipe(encoder, opts)
     return result_from(model, protocol, out, extra)

@@ -1,6 +1,8 @@
 """Encoding a protocol's items: texts, image files or rows of precomputed embeddings.
 
-Image files are decoded with PIL as RGB, resized to ``image_size`` x ``image_size`` and
+Image files are decoded with PIL as RGB. A pretrained model that records its own preprocessing
+(torchvision weights' ``transforms()``, timm's data config) gets it, one image at a time
+(`image_recipe` says which); otherwise they are resized to ``image_size`` x ``image_size`` and
 normalised with the ImageNet mean and standard deviation (what timm/torchvision backbones expect).
 """
 
@@ -31,10 +33,8 @@ def encode_items(model: Any, items: Sequence[Any], opts: Options, root: Path | N
         return encode(model, len(texts), lambda a, b: texts[a:b], **_encode_kwargs(opts))
     if modality == "image":
         paths = [_image_path(item, root) for item in items]
-        size = opts.image_size
-        return encode(
-            model, len(paths), lambda a, b: load_images(paths[a:b], size), **_encode_kwargs(opts)
-        )
+        load = _image_loader(model, opts)
+        return encode(model, len(paths), lambda a, b: load(paths[a:b]), **_encode_kwargs(opts))
     raise InvalidTypeError(f"cannot encode items with a model of modality {modality!r}")
 
 
@@ -81,22 +81,57 @@ def _image_path(item: Any, root: Path | None) -> Path:
     return path if path.is_absolute() or root is None else root / path
 
 
-def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
-    """float [B, 3, size, size], ImageNet-normalised, from image files."""
+def image_recipe(model: Any, opts: Options) -> dict[str, Any]:
+    """What image files go through before ``model``, in full (the protocol records it)."""
+    spec = _own_preprocessing(model, opts)
+    if spec is not None:
+        return {"name": "model", **spec}
+    size = opts.image_size
+    return {"name": "resize", "size": size, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+
+def _own_preprocessing(model: Any, opts: Options) -> dict[str, Any] | None:
+    """The model's own preprocessing, unless ``--recipe`` asks otherwise."""
+    from alignuniform.measure.preprocess import model_preprocessing
+
+    return model_preprocessing(model) if opts.recipe in (None, "model") else None
+
+
+def _image_loader(model: Any, opts: Options):
+    """paths -> the model's input batch: its own transform per image, else `load_images`."""
+    spec = _own_preprocessing(model, opts)
+    if spec is None:
+        size = opts.image_size
+        return lambda paths: load_images(paths, size)
+    from alignuniform.measure.preprocess import ModelTransform
+
+    transform = ModelTransform(spec)
+    return lambda paths: torch.cat([transform(image[None]) for image in read_images(paths)])
+
+
+def read_images(paths: Sequence[Path], size: int | None = None) -> list[torch.Tensor]:
+    """uint8 [3, H, W] RGB of each image file (resized to size x size when given)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    batch = []
+    images = []
     for path in paths:
         if not path.is_file():
             raise MissingFileError(f"image file {str(path)!r} does not exist")
         try:
             with Image.open(path) as image:
-                pixels = image.convert("RGB").resize((size, size), Image.BILINEAR)
+                pixels = image.convert("RGB")
+                if size is not None:
+                    pixels = pixels.resize((size, size), Image.BILINEAR)
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             raise InvalidValueError(f"could not read image {path}: {err}") from err
-        batch.append(torch.from_numpy(np.asarray(pixels).copy()).permute(2, 0, 1))
-    x = torch.stack(batch).float().div_(255)
+        images.append(torch.from_numpy(np.asarray(pixels).copy()).permute(2, 0, 1))
+    return images
+
+
+def load_images(paths: Sequence[Path], size: int) -> torch.Tensor:
+    """float [B, 3, size, size], ImageNet-normalised, from image files."""
+    x = torch.stack(read_images(paths, size)).float().div_(255)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std

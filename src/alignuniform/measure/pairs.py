@@ -19,7 +19,7 @@ import torch
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.measure.compute import measure_set
 from alignuniform.measure.files import SUFFIXES, load_embeddings, read_pairs
-from alignuniform.measure.items import encode_items
+from alignuniform.measure.items import encode_items, image_recipe
 from alignuniform.measure.options import Options
 from alignuniform.measure.result import MeasureResult, result_from
 
@@ -53,6 +53,8 @@ def measure_pairs(
         "uniformity_over": "all unique items of the pairs",
         "n_items": len(items),
     } | opts.record()
+    if getattr(model, "modality", None) == "image":
+        protocol["recipe"] = image_recipe(model, opts)
     return result_from(model, protocol, out, {})
 
 
