@@ -51,7 +51,7 @@ MEANINGS = {
     "uniformity_bound": (
         "bound",
         "L_uniform of the uniform distribution on the sphere of this dimension",
-        "the lowest possible",
+        "reference: a finite sample can go below",
     ),
     "uniformity_gap": ("gap to bound", "L_uniform minus the bound", "lower: nearer uniform"),
     "average_cosine": (
