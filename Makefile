@@ -10,7 +10,7 @@ test:  ## set up, then lint (style, formatting, the layer contracts) and run the
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/lint-imports
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 --dist worksteal
 
 bench:
 	.venv/bin/python benchmarks/uniform_loss.py
