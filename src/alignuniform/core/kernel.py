@@ -290,10 +290,7 @@ def blockwise_log_mean(
                 torch.matmul(rows[i0:i1], cols[j0:j1].T, out=e)
                 top = 0.0
                 if shifted:  # only large t can underflow exp() without it
-                    if diagonal:
-                        e.fill_diagonal_(-math.inf)
-                    top = e.max().item()
-                    e.sub_(top)
+                    top = _subtract_max(e, diagonal)
                     if top > shift:  # rare: the running maximum grows O(log tiles) times
                         for pull in pulls:
                             pull.rescale(math.exp(shift - top))
@@ -451,10 +448,7 @@ def log_mean_state(
             torch.matmul(rows, cols.T, out=e)
             top = 0.0
             if shifted:  # only large t can underflow exp() without it
-                if diagonal:
-                    e.fill_diagonal_(-math.inf)
-                top = e.max().item()
-                e.sub_(top)
+                top = _subtract_max(e, diagonal)
                 if top > shift:  # rare: the running maximum grows O(log tiles) times
                     acc.mul_(math.exp(shift - top))
                     shift = top
@@ -574,3 +568,12 @@ def checked_log_mean_potential(
         return _LogMeanPotential.apply(x, y, t, block_size)
     log_mean, _, _ = blockwise_log_mean(x, y, t, block_size)
     return log_mean.to(compute_dtype(x, y))
+
+
+def _subtract_max(e: torch.Tensor, diagonal: bool) -> float:
+    """e -= max(e) in place, self-pairs (a diagonal tile's diagonal) set to -inf first; the max."""
+    if diagonal:
+        e.fill_diagonal_(-math.inf)
+    top = e.max().item()
+    e.sub_(top)
+    return top
