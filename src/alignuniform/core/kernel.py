@@ -295,12 +295,7 @@ def blockwise_log_mean(
                         for pull in pulls:
                             pull.rescale(math.exp(shift - top))
                         shift = top
-                if careful:
-                    e.expm1_()  # e = E / exp(top) - 1
-                else:
-                    e.exp_()  # e = E / exp(top)
-                if diagonal:
-                    e.fill_diagonal_(0.0)  # self-pairs add 0 to sums and x_i - x_i to gradients
+                _exponentiate(e, careful, diagonal)
                 tile_top.append(top)
                 tile_mass.append(mass)
                 scale = math.exp(top - shift)
@@ -452,12 +447,7 @@ def log_mean_state(
                 if top > shift:  # rare: the running maximum grows O(log tiles) times
                     acc.mul_(math.exp(shift - top))
                     shift = top
-            if careful:
-                e.expm1_()  # e = E / exp(top) - 1
-            else:
-                e.exp_()  # e = E / exp(top)
-            if diagonal:
-                e.fill_diagonal_(0.0)
+            _exponentiate(e, careful, diagonal)
             w_j = e.new_ones(j1 - j0) if w is None else w[j0:j1].to(dtype)
             tile = (e @ w_j).double()
             tile = tile @ c[i0:i1] if c is not None else tile.sum()
@@ -577,3 +567,14 @@ def _subtract_max(e: torch.Tensor, diagonal: bool) -> float:
     top = e.max().item()
     e.sub_(top)
     return top
+
+
+def _exponentiate(e: torch.Tensor, careful: bool, diagonal: bool) -> None:
+    """e = E / exp(top), or E / exp(top) - 1 when ``careful``, in place; a diagonal tile's
+    self-pairs set to 0 (they add 0 to sums and x_i - x_i to gradients)."""
+    if careful:
+        e.expm1_()
+    else:
+        e.exp_()
+    if diagonal:
+        e.fill_diagonal_(0.0)
