@@ -11,18 +11,10 @@ import argparse
 import sys
 from typing import Any
 
-from alignuniform.cli.options import add_subcommand
+from alignuniform.cli.options import add_flags, add_keys, add_subcommand, no_progress
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
-from alignuniform.runs.config import LINEAR_PROTOCOLS
 from alignuniform.runs.rundir import RunDir
-
-
-def _names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
-    return names
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -38,83 +30,41 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "alignuniform eval --encoder identity --dataset fashion-mnist --subset 2000",
         ),
     )
+    from alignuniform.runs.config import EvalOptions
+    from alignuniform.runs.schema import DEVICE
+
     parser.add_argument(
         "run_dir",
         nargs="?",
         metavar="RUN_DIR",
         help="run directory (config.yaml + checkpoints/last.pt)",
     )
-    parser.add_argument(
-        "--encoder",
-        metavar="NAME",
-        help="evaluate this untrained encoder instead of a run (identity: pixels)",
+    add_flags(
+        parser,
+        (
+            "--encoder",
+            "evaluate this untrained encoder instead of a run (identity: pixels)",
+            {"metavar": "NAME"},
+        ),
+        ("--dataset", "dataset to probe on (default: the run's)", {"metavar": "NAME"}),
+        ("--data-dir", "where the dataset files are", {"metavar": "DIR"}),
     )
-    parser.add_argument(
-        "--dataset", metavar="NAME", help="dataset to probe on (default: the run's)"
-    )
-    parser.add_argument("--data-dir", metavar="DIR", help="where the dataset files are")
-    parser.add_argument(
-        "--layers",
-        type=_names,
-        default=["out", "penultimate"],
-        metavar="L1,L2",
-        help="layers (taps) to probe (default out,penultimate)",
-    )
-    parser.add_argument(
-        "--protocols",
-        type=_names,
-        default=["linear", "knn"],
-        metavar="P1,P2",
-        help="probes: linear, knn (default both); depth: NYU-Depth-V2's depth probe, alone",
-    )
-    parser.add_argument(
-        "--linear-protocol",
-        choices=LINEAR_PROTOCOLS,
-        default="fast",
-        help="fast: L-BFGS on cached features; paper: STL-10's probe (100 epochs of Adam on "
-        "crop + flip views); paper-imagenet100: ImageNet-100's (60 epochs of SGD, lr 10) "
-        "(default fast)",
-    )
-    parser.add_argument(
-        "--paper-epochs",
-        type=int,
-        metavar="E",
-        help="epochs of a paper linear protocol (default its own: 100 or 60)",
-    )
-    parser.add_argument(
-        "--depth-epochs",
-        type=int,
-        default=120,
-        metavar="E",
-        help="epochs of the depth probe's decoder (default 120, the paper's)",
-    )
-    parser.add_argument(
-        "--subset", type=int, metavar="N", help="probe the first N images of each split"
-    )
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=0,
-        metavar="K",
-        help="k-fold cross-validation on the training set (default off)",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=512, metavar="N", help="feature batch size"
-    )
-    parser.add_argument(
-        "--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:1, mps"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--out", metavar="DIR", help="write eval.json (and cache features) here (default: RUN_DIR)"
-    )
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help="when the run is in use (training), wait for it instead of stopping with an error",
-    )
-    parser.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    add_keys(parser, EvalOptions, EvalOptions.keys())
+    add_flags(
+        parser,
+        ("--device", DEVICE.what, {"default": "auto", "metavar": DEVICE.metavar}),
+        ("--json", "print the results as JSON", {"action": "store_true"}),
+        (
+            "--out",
+            "write eval.json (and cache features) here (default: RUN_DIR)",
+            {"metavar": "DIR"},
+        ),
+        (
+            "--wait",
+            "when the run is in use (training), wait for it instead of stopping with an error",
+            {"action": "store_true"},
+        ),
+        no_progress(),
     )
     parser.set_defaults(run=run)
     return parser
@@ -145,23 +95,18 @@ def run(args: argparse.Namespace) -> int:
             "give either RUN_DIR (a trained run) or --encoder NAME (e.g. identity "
             "for raw pixels), not both or neither"
         )
-    options = {
-        "layers": args.layers,
-        "protocols": args.protocols,
+    from alignuniform.runs.config import EvalOptions
+
+    options = EvalOptions(**{name: getattr(args, name) for name in EvalOptions.field_names()})
+    run_options = {
         "data_dir": args.data_dir,
-        "subset": args.subset,
-        "folds": args.folds,
-        "batch_size": args.batch_size,
         "device": resolve_device(args.device),
-        "linear_protocol": args.linear_protocol,
-        "paper_epochs": args.paper_epochs,
-        "depth_epochs": args.depth_epochs,
         "progress": args.progress and sys.stderr.isatty(),
     }
     out = Path(args.out) if args.out else None
     if args.run_dir is not None:
         results = evaluate_run(
-            args.run_dir, dataset=args.dataset, out_dir=out, wait=args.wait, **options
+            args.run_dir, options, dataset=args.dataset, out_dir=out, wait=args.wait, **run_options
         )
     else:
         if args.dataset is None:
@@ -170,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
             )
         with claim_eval(None, out, wait=args.wait):
             encoder = build_encoder(args.encoder, args.dataset, args.data_dir)
+            cache_dir = RunDir(out).features if out else None
             results = evaluate_encoder(
-                encoder, args.dataset, cache_dir=RunDir(out).features if out else None, **options
+                encoder, args.dataset, options, cache_dir=cache_dir, **run_options
             )
             if out is not None:
                 write_results(results, out)

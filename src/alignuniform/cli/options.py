@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from alignuniform.runs.schema import BOOL
+
 
 class _Renamed(argparse.Action):
     """Store like the new flag, after one line on stderr naming the new spelling."""
@@ -97,3 +99,71 @@ def add_subcommand(subparsers: Any, name: str, *, examples: Sequence[str], **kwa
     return subparsers.add_parser(
         name, formatter_class=HelpFormatter, epilog=examples_epilog(examples), **kwargs
     )
+
+
+def add_flags(parser: Any, *flags: tuple[str, str, dict[str, Any]]) -> None:
+    """``parser.add_argument(flag, help=text, **kwargs)`` for each ``(flag, text, kwargs)``:
+    a command's hand-written flags as one table."""
+    for flag, text, kwargs in flags:
+        parser.add_argument(flag, help=text, **kwargs)
+
+
+def no_progress(text: str = "no progress bars") -> tuple[str, str, dict[str, Any]]:
+    """``--no-progress`` (``progress`` False), as every long-running command spells it."""
+    return ("--no-progress", text, {"dest": "progress", "action": "store_false"})
+
+
+def flag_of(schema: Any, name: str) -> str:
+    """The command-line spelling of key ``name``: its own, or ``--name-of-the-key``."""
+    flag = schema.metadata(name)["flag"]
+    return flag if isinstance(flag, str) else "--" + name.replace("_", "-")
+
+
+def add_keys(
+    parser: Any,
+    schema: Any,
+    names: Sequence[str],
+    *,
+    typed: bool = True,
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """One flag per key ``names`` of ``schema`` (a dataclass of `runs.schema.key` fields):
+    its spelling (`flag_of`), metavar, help and default come from the key, ``dest`` is the
+    key's name. A true/false key whose default is False is a switch (``--download``).
+
+    ``typed``: the flag's text is read by the key's kind (``parse``, ``choices``) and the
+    default stored; otherwise the text is kept for the schema to check later with the other
+    values (``train``: defaults < config file < --set < flags) and the default only shown.
+    ``defaults``: where the command line's default differs from the schema's (``--device
+    auto`` where the Python API computes on the CPU unless asked).
+    """
+    for name in names:
+        meta = schema.metadata(name)
+        kind, default = meta["kind"], (defaults or {}).get(name, schema.default(name))
+        text = meta["help"].replace("%", "%%")  # argparse %-formats help strings
+        options: dict[str, Any] = {"dest": name}
+        if kind is BOOL:
+            options["action"] = "store_true"
+        else:
+            options["metavar"] = meta["metavar"]
+            if typed:
+                options |= {"type": _reader(kind), "choices": kind.choices}
+        if typed:
+            options["default"] = default
+        elif kind is not BOOL:  # a switch is off unless given
+            text = with_default(text, default)
+        parser.add_argument(flag_of(schema, name), help=text, **options)
+
+
+def _reader(kind: Any) -> Any:
+    """``kind.parse`` as an argparse type: a bad value is argparse's one-line usage error."""
+    from alignuniform.core.errors import AlignUniformError
+
+    def read(text: str) -> Any:
+        try:
+            return kind.parse(text)
+        except AlignUniformError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    read.__name__ = getattr(kind.parse, "__name__", "value")  # "invalid float value: 'x'"
+    return read

@@ -19,15 +19,7 @@ def finish_run(run_dir: str | Path, *, evaluate: bool = True) -> dict:
 
         try:
             results = evaluate_run(
-                run.root,
-                layers=tuple(config.eval_layers),
-                protocols=tuple(config.eval_protocols),
-                folds=config.eval_folds,
-                subset=config.probe_subset(),
-                linear_protocol=config.eval_linear_protocol,
-                paper_epochs=config.eval_paper_epochs,
-                depth_epochs=config.eval_depth_epochs,
-                device=str(resolve_device(config.device)),
+                run.root, config.eval_options(), device=str(resolve_device(config.device))
             )
         except BaseException as err:  # a failed or interrupted evaluation never reads finished
             run.mark("failed", error=f"evaluation: {err}")

@@ -11,40 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from alignuniform.cli.options import add_subcommand, with_default
-
-# config keys set by a flag with a value (--batch-size for batch_size); what each accepts
-# and its help come from the config schema (`TrainConfig`), which also checks the value.
-VALUE_FLAGS = (
-    "dataset",
-    "data_dir",
-    "train_split",
-    "subset",
-    "recipe",
-    "encoder",
-    "out_dim",
-    "loss",
-    "method",
-    "epochs",
-    "batch_size",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "milestones",
-    "gamma",
-    "warmup_epochs",
-    "moco_queue",
-    "moco_momentum",
-    "moco_uniform",
-    "seed",
-    "device",
-    "precision",
-    "num_workers",
-    "eval_subset",
-    "eval_folds",
-    "eval_linear_protocol",
-    "eval_paper_epochs",
-)
+from alignuniform.cli.options import add_flags, add_keys, add_subcommand, no_progress
 
 
 def add_parser(subparsers) -> None:
@@ -63,60 +30,36 @@ def add_parser(subparsers) -> None:
     )
     from alignuniform.runs.config import TrainConfig
 
-    defaults = TrainConfig().to_dict()
-    for key in VALUE_FLAGS:
-        flag = "--" + key.replace("_", "-")
-        text = TrainConfig.help(key).replace("%", "%%")  # argparse %-formats help strings
-        metavar = TrainConfig.kind(key).metavar
-        parser.add_argument(flag, dest=key, metavar=metavar, help=with_default(text, defaults[key]))
-    parser.add_argument(
-        "--download",
-        dest="download",
-        action="store_true",
-        help="download the dataset through torchvision if missing",
-    )
-    parser.add_argument(
-        "--sync-bn",
-        dest="sync_bn",
-        action="store_true",
-        help="SyncBatchNorm across processes under torchrun",
-    )
-    parser.add_argument(
-        "--no-eval",
-        dest="evaluate",
-        action="store_false",
-        help="skip the evaluation after training",
-    )
-    parser.add_argument(
-        "--config",
-        dest="config_file",
-        metavar="FILE",
-        help="YAML config (e.g. runs/x/config.yaml)",
-    )
-    parser.add_argument(
-        "--out", dest="out", metavar="DIR", help="run directory (default runs/<dataset>-<encoder>)"
-    )
-    parser.add_argument(
-        "--resume",
-        dest="resume",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint",
-    )
-    parser.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        metavar="KEY=VALUE",
-        help="set any config key (repeatable), e.g. --set heldout=512 --set decode=center",
-    )
-    parser.add_argument(
-        "--dry-run",
-        dest="dry_run",
-        action="store_true",
-        help="check everything, time a training step, print the plan; write nothing",
+    add_keys(parser, TrainConfig, TrainConfig.keys(flags=True), typed=False)
+    add_flags(
+        parser,
+        (
+            "--no-eval",
+            "skip the evaluation after training",
+            {"dest": "evaluate", "action": "store_false"},
+        ),
+        (
+            "--config",
+            "YAML config (e.g. runs/x/config.yaml)",
+            {"dest": "config_file", "metavar": "FILE"},
+        ),
+        ("--out", "run directory (default runs/<dataset>-<encoder>)", {"metavar": "DIR"}),
+        (
+            "--resume",
+            "continue the run in --out from its last checkpoint",
+            {"action": "store_true"},
+        ),
+        no_progress(),
+        (
+            "--set",
+            "set any config key (repeatable), e.g. --set heldout=512 --set decode=center",
+            {"dest": "overrides", "action": "append", "metavar": "KEY=VALUE"},
+        ),
+        (
+            "--dry-run",
+            "check everything, time a training step, print the plan; write nothing",
+            {"action": "store_true"},
+        ),
     )
     parser.set_defaults(run=run)
 
@@ -126,8 +69,8 @@ def build_config(args: argparse.Namespace):
     from alignuniform.runs.config import TrainConfig, load_config, parse_overrides
     from alignuniform.runs.rundir import RunDir
 
-    flags = {
-        k: TrainConfig.kind(k).from_text(k, v) if k in VALUE_FLAGS else v
+    flags = {  # a value flag's text, checked by its key (switches are True already)
+        k: TrainConfig.kind(k).from_text(k, v) if isinstance(v, str) else v
         for k, v in vars(args).items()
         if k in TrainConfig.field_names()
     }

@@ -22,10 +22,10 @@ The ``depth`` protocol (NYU-Depth-V2 only, alone) writes ``{"depth": {"mse", "cv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +33,7 @@ import torch
 from torch import nn
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
-from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
-from alignuniform.evaluate.depth import EPOCHS as DEPTH_EPOCHS
 from alignuniform.evaluate.depth import evaluate_depth
 from alignuniform.evaluate.features import FeatureCache
 from alignuniform.evaluate.geometry import layer_geometry
@@ -47,13 +45,7 @@ from alignuniform.evaluate.paper_probe import (
     probe_augmentation,
     train_paper_probe,
 )
-from alignuniform.runs.config import (
-    LAYERS,
-    PROTOCOLS,
-    check_depth_protocols,
-    check_names,
-    check_options,
-)
+from alignuniform.runs.config import EvalOptions, check_depth_protocols
 from alignuniform.runs.rundir import RunDir
 
 
@@ -129,8 +121,7 @@ class Probes:
     train: object
     train_features: dict[str, torch.Tensor]
     augment: nn.Module
-    linear_protocol: str
-    paper_epochs: int | None
+    options: EvalOptions
     device: torch.device
     seed: int
     progress: bool
@@ -146,7 +137,8 @@ class Probes:
     ) -> float:
         """Accuracy (%) on (features, labels) of ``protocol`` trained on training ``rows``."""
         classes = self.train.num_classes
-        if protocol == "linear" and self.linear_protocol in PAPER_PROBES:
+        linear_protocol = self.options.linear_protocol
+        if protocol == "linear" and linear_protocol in PAPER_PROBES:
             classifier = train_paper_probe(
                 self.encoder,
                 tap,
@@ -154,8 +146,8 @@ class Probes:
                 rows,
                 self.augment,
                 classes,
-                probe=PAPER_PROBES[self.linear_protocol],
-                epochs=self.paper_epochs,
+                probe=PAPER_PROBES[linear_protocol],
+                epochs=self.options.paper_epochs,
                 device=self.device,
                 seed=self.seed,
                 progress=self.progress,
@@ -170,39 +162,36 @@ class Probes:
 def evaluate_encoder(
     encoder: nn.Module,
     dataset: str | tuple,
+    options: EvalOptions | None = None,
     *,
-    layers: Sequence[str] = LAYERS,
-    protocols: Sequence[str] = ("linear", "knn"),
     data_dir: str | os.PathLike | None = None,
-    subset: int | None = None,
-    folds: int = 0,
     device: str | torch.device = "cpu",
-    batch_size: int = 512,
-    linear_protocol: str = "fast",
     cache_dir: str | os.PathLike | None = None,
     recipe=None,
-    paper_epochs: int | None = None,
-    depth_epochs: int = DEPTH_EPOCHS,
     seed: int = 0,
     progress: bool = False,
+    **settings,
 ) -> dict:
-    """Probe ``layers`` of ``encoder`` on ``dataset`` (train -> test); see the module docstring.
+    """Probe the layers of ``encoder`` on ``dataset`` (train -> test) as ``options`` say
+    (`EvalOptions`: layers, protocols, subset, folds, batch_size, linear_protocol,
+    paper_epochs, depth_epochs; ``settings`` change single ones, e.g. ``folds=5``); see the
+    module docstring.
 
     ``dataset``: a name for `load_dataset` (with ``data_dir``) or a (train, test) pair of ImageData.
 
-    ``recipe``: augmentation recipe (default: the dataset's); ``subset``: at most that many
-    images of each split; ``cache_dir``: where features are cached (None: not cached);
-    ``paper_epochs``: epochs of a paper probe (None: its own, 100 or 60).
+    ``recipe``: augmentation recipe (default: the dataset's); ``cache_dir``: where features are
+    cached (None: not cached).
     """
     from alignuniform.data import build_augmentation, build_eval_transform
 
     start = time.perf_counter()
-    layers = check_names(layers, "layers")
-    protocols = check_names(protocols, "protocols", PROTOCOLS)
-    check_positive_int(depth_epochs, "depth_epochs")
-    check_options(folds, subset, linear_protocol, batch_size)
-    if paper_epochs is not None:
-        check_positive_int(paper_epochs, "paper_epochs")
+    options = dataclasses.replace(options or EvalOptions(), **settings).checked()
+    layers, protocols, folds = options.layers, options.protocols, options.folds
+    subset, batch_size, linear_protocol = (
+        options.subset,
+        options.batch_size,
+        options.linear_protocol,
+    )
     check_encoder(encoder)
     taps = {layer: encoder.resolve(layer) for layer in layers}
     if "depth" in protocols:
@@ -212,7 +201,7 @@ def evaluate_encoder(
             data_dir,
             layers=layers,
             recipe=recipe,
-            epochs=depth_epochs,
+            epochs=options.depth_epochs,
             folds=folds,
             subset=subset,
             batch_size=batch_size,
@@ -240,16 +229,15 @@ def evaluate_encoder(
     train_features = cache.features(train, unique_taps, **extract) if needs_train else {}
     paper = "linear" in protocols and linear_protocol in PAPER_PROBES
     probes = Probes(
-        encoder,
-        train,
-        train_features,
-        probe_augmentation(linear_protocol, recipe, size) if paper else augment,
-        linear_protocol,
-        paper_epochs,
-        device,
-        seed,
-        progress,
-        whole_images(dataset, data_dir, subset, train) if paper else train,
+        encoder=encoder,
+        train=train,
+        train_features=train_features,
+        augment=probe_augmentation(linear_protocol, recipe, size) if paper else augment,
+        options=options,
+        device=device,
+        seed=seed,
+        progress=progress,
+        probe_train=whole_images(dataset, data_dir, subset, train) if paper else train,
     )
     geometry = layer_geometry(
         encoder,
@@ -283,7 +271,7 @@ def evaluate_encoder(
     name = dataset if isinstance(dataset, str) else train.name
     linear = "fast"
     if linear_protocol in PAPER_PROBES:
-        epochs = paper_epochs or PAPER_PROBES[linear_protocol].epochs
+        epochs = options.paper_epochs or PAPER_PROBES[linear_protocol].epochs
         linear = f"{linear_protocol}, {epochs} epochs"
     return {
         "layers": results,
@@ -297,6 +285,7 @@ def evaluate_encoder(
 
 def evaluate_run(
     run_dir: str | os.PathLike,
+    options: EvalOptions | None = None,
     *,
     dataset: str | None = None,
     data_dir: str | os.PathLike | None = None,
@@ -305,7 +294,7 @@ def evaluate_run(
     out_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     wait: bool = False,
-    **options,
+    **settings,
 ) -> dict:
     """`evaluate_encoder` on the trained encoder of a run directory; writes ``eval.json``.
 
@@ -342,11 +331,12 @@ def evaluate_run(
         results = evaluate_encoder(
             encoder,
             dataset,
+            options,
             data_dir=data_dir,
             device=device,
             cache_dir=cache_dir or RunDir(run).features,
             recipe=recipe,
-            **options,
+            **settings,
         )
         write_results(results, out_dir if out_dir is not None else run)
         return results

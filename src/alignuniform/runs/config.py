@@ -6,16 +6,12 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
-import itertools
 import json
-import math
 import os
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +19,27 @@ import yaml
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
 from alignuniform.core.schedule import milestones_at
+from alignuniform.runs.schema import (
+    BOOL,
+    DEVICE,
+    EVAL_SUBSET,
+    EXPRESSION,
+    FOLDS,
+    MAPPING,
+    MILESTONES,
+    NAMES,
+    PATH,
+    TEXT,
+    Keyed,
+    Kind,
+    _as_list,
+    choice,
+    integer,
+    key,
+    like,
+    number,
+    optional,
+)
 from alignuniform.runs.yamlfile import load_yaml, short_repr
 
 METHODS = ("twoview", "moco", "supervised")
@@ -36,166 +53,11 @@ PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
 LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
 LINEAR_PROTOCOLS = ("fast", "paper", "paper-imagenet100")  # evaluate.paper_probe: the paper ones
 LAYERS = ("out", "penultimate")
-
-
-# ----- the schema: what each key accepts ----------------------------------------------------
-@dataclass(frozen=True)
-class Kind:
-    """What a config key accepts, in words (``what``) and as a test (``ok``).
-
-    ``convert`` runs first: it reads a number written as text (PyYAML takes ``1e-3`` for a
-    string) or a comma-separated list. With ``verbatim`` a value given as text (a flag,
-    ``--set``) is taken as is, not read as YAML: names, losses and paths. ``metavar`` names
-    the value in ``--help`` (N, X, NAME, {fp32,bf16,fp16}, ...).
-    """
-
-    what: str
-    ok: Callable[[Any], bool]
-    convert: Callable[[Any], Any] = lambda value: value
-    verbatim: bool = False
-    metavar: str = "VALUE"
-
-    def check(self, key: str, value: Any) -> Any:
-        """``value`` converted, or an error naming ``key`` and what it must be."""
-        value = self.convert(value)
-        if not self.ok(value):
-            raise InvalidValueError(f"{key}: must be {self.what}, got {short_repr(value)}")
-        return value
-
-    def from_text(self, key: str, text: str) -> Any:
-        """The value a flag or ``--set`` gives as text, checked."""
-        if self.verbatim:
-            return self.check(key, None if text in ("null", "~") else text)
-        try:
-            value = load_yaml(text)
-        except yaml.YAMLError as err:
-            problem = " ".join(str(err).split())
-            raise InvalidValueError(f"{key}: {text!r} is not a plain value ({problem})") from err
-        return self.check(key, value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_number(value: Any) -> Any:
-    """A number written as text (``"1e-3"``) as a float; anything else unchanged."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _as_list(value: Any) -> Any:
-    """``"155,170,185"`` as a list of YAML values; anything else unchanged."""
-    if isinstance(value, str):
-        return [load_yaml(v) for v in value.split(",") if v.strip()]
-    return value
-
-
-def integer(low: int) -> Kind:
-    return Kind(f"an integer >= {low}", lambda v: _is_int(v) and v >= low, metavar="N")
-
-
-def number(low: float, high: float = math.inf, *, open_low: bool = False) -> Kind:
-    """A finite number in [low, high] ((low, high] with ``open_low``)."""
-    if high < math.inf:
-        what = f"a finite number in {'(' if open_low else '['}{low:g}, {high:g}]"
-    else:
-        what = f"a finite number {'>' if open_low else '>='} {low:g}"
-
-    def ok(v: Any) -> bool:
-        return (
-            isinstance(v, (int, float))
-            and not isinstance(v, bool)
-            and math.isfinite(v)
-            and (v > low if open_low else v >= low)
-            and v <= high
-        )
-
-    return Kind(what, ok, _as_number, metavar="X")
-
-
-def optional(kind: Kind) -> Kind:
-    return Kind(
-        f"{kind.what} or null",
-        lambda v: v is None or kind.ok(v),
-        lambda v: v if v is None else kind.convert(v),
-        kind.verbatim,
-        kind.metavar,
-    )
-
-
-def choice(options: Sequence[str]) -> Kind:
-    return Kind(
-        f"one of {', '.join(options)}",
-        lambda v: v in options,
-        verbatim=True,
-        metavar="{" + ",".join(options) + "}",
-    )
-
-
-BOOL = Kind("true or false", lambda v: isinstance(v, bool), metavar="{true,false}")
-TEXT = Kind(
-    "a non-empty string",
-    lambda v: isinstance(v, str) and bool(v.strip()),
-    verbatim=True,
-    metavar="NAME",
-)
-PATH = dataclasses.replace(TEXT, metavar="DIR")
-EXPRESSION = dataclasses.replace(TEXT, metavar="EXPR")
-MAPPING = Kind(
-    "a mapping of names to values",
-    lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
-    metavar="MAPPING",
-)
-NAMES = Kind(
-    "a non-empty list of distinct names",
-    lambda v: (
-        isinstance(v, list)
-        and bool(v)
-        and all(isinstance(n, str) and n for n in v)
-        and len(set(v)) == len(v)
-    ),
-    _as_list,
-    metavar="NAME,...",
-)
-MILESTONES = Kind(
-    "increasing integers >= 1",
-    lambda v: (
-        isinstance(v, list)
-        and all(_is_int(m) and m >= 1 for m in v)
-        and all(a < b for a, b in itertools.pairwise(v))
-    ),
-    _as_list,
-    metavar="E,...",
-)
-DEVICE = Kind(
-    "auto, cpu, cuda, cuda:N or mps",
-    lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) is not None,
-    verbatim=True,
-    metavar="DEVICE",
-)
-FOLDS = Kind(
-    "0 (no cross-validation) or an integer >= 2",
-    lambda v: _is_int(v) and (v == 0 or v >= 2),
-    metavar="K",
-)
-EVAL_SUBSET = Kind(
-    "an integer >= 1, all, or null (as subset)",
-    lambda v: v is None or v == "all" or (_is_int(v) and v >= 1),
-    metavar="{N,all}",
-)
-
-
-def key(default: Any, kind: Kind, help: str) -> Any:
-    """A TrainConfig field: its default, what it accepts and what it means (``--help``)."""
-    metadata = {"kind": kind, "help": help}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
+# the encoder registry's names (`alignuniform.models.list_encoders`), torch-free for --help;
+# tests/runs/test_config.py holds the two equal
+ENCODERS = (
+    "convnet", "small_alexnet", "resnet18", "resnet50", "depth_alexnet", "mlp", "identity",
+)  # fmt: skip
 
 
 def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None = None) -> list:
@@ -230,28 +92,98 @@ def check_depth_protocols(dataset: str, protocols: Sequence[str], name: str) -> 
         )
 
 
-def check_options(folds: int, subset: int | None, linear_protocol: str, batch_size: int) -> None:
-    from alignuniform.core.validation import check_positive_int  # torch: not at import (--help)
+def per_rank_batch(batch_size: int, world_size: int) -> int:
+    """Each process's share of the global batch, ``batch_size / world_size``: a whole number,
+    and >= 2 (batch statistics and uniformity need a pair on every process)."""
+    if batch_size % world_size:
+        raise InvalidValueError(
+            f"batch_size={batch_size} must be divisible by the number of processes "
+            f"({world_size}): it is the global batch, split evenly across ranks"
+        )
+    if batch_size // world_size < 2:
+        raise InvalidValueError(
+            f"batch_size={batch_size} over {world_size} processes leaves "
+            f"{batch_size // world_size} image(s) per process; each needs >= 2 "
+            f"(batch statistics, uniformity pairs): raise --batch-size"
+        )
+    return batch_size // world_size
 
-    FOLDS.check("folds", folds)
-    if subset is not None:
-        check_positive_int(subset, "subset")
-    choice(LINEAR_PROTOCOLS).check("linear_protocol", linear_protocol)
-    check_positive_int(batch_size, "batch_size")
+
+PROBES = Kind(
+    f"a non-empty list of {', '.join(PROTOCOLS)}",
+    lambda v: NAMES.ok(v) and set(v) <= set(PROTOCOLS),
+    _as_list,
+    metavar="P1,P2",
+    parse=NAMES.parse,
+)
 
 
 @dataclass
-class TrainConfig:
+class EvalOptions(Keyed):
+    """What the probes do (`alignuniform.evaluate`): one field per setting, declared once for
+    ``alignuniform eval``, the config's eval_* keys and `evaluate_encoder`."""
+
+    layers: list[str] = key(list(LAYERS), NAMES, "layers (taps) the probes read", metavar="L1,L2")
+    protocols: list[str] = key(
+        ["linear", "knn"], PROBES, "probes: linear, knn | depth (NYU-Depth-V2's, alone)"
+    )
+    linear_protocol: str = key(
+        "fast",
+        choice(LINEAR_PROTOCOLS),
+        "fast (L-BFGS on standardised cached features) | paper (STL-10's: Adam on crop + flip "
+        "views) | paper-imagenet100 (ImageNet-100's: SGD lr 10 on CMC's views)",
+    )
+    paper_epochs: int | None = key(
+        None,
+        optional(integer(1)),
+        "epochs of the paper probe (default its own: paper 100, paper-imagenet100 60)",
+        metavar="E",
+    )
+    depth_epochs: int = key(120, integer(1), "epochs of the depth probe's decoder", metavar="E")
+    subset: int | None = key(
+        None, optional(integer(1)), "the probes read the first N images of each split"
+    )
+    folds: int = key(0, FOLDS, "k-fold cross-validation of the probes on the training set")
+    batch_size: int = key(512, integer(1), "feature batch size")
+
+    def checked(self) -> EvalOptions:
+        """The options with each checked (layers and protocols as lists of distinct names),
+        or an error naming the option."""
+        from alignuniform.core.validation import check_positive_int  # torch: not for --help
+
+        layers = check_names(self.layers, "layers")
+        protocols = check_names(self.protocols, "protocols", PROTOCOLS)
+        check_positive_int(self.depth_epochs, "depth_epochs")
+        FOLDS.check("folds", self.folds)
+        if self.subset is not None:
+            check_positive_int(self.subset, "subset")
+        choice(LINEAR_PROTOCOLS).check("linear_protocol", self.linear_protocol)
+        check_positive_int(self.batch_size, "batch_size")
+        if self.paper_epochs is not None:
+            check_positive_int(self.paper_epochs, "paper_epochs")
+        return dataclasses.replace(self, layers=layers, protocols=protocols)
+
+
+@dataclass
+class TrainConfig(Keyed):
     """Everything a training run needs: one field per key, with what it accepts (`Kind`) and
-    what it means. ``None`` means "resolve from the others" (see `resolve`)."""
+    what it means. ``None`` means "resolve from the others" (see `resolve`).
+
+    Roles: "train" keys decide what is trained (`fingerprint`); "run" keys where and how it
+    runs; "eval" keys the evaluation after it (a sweep evaluates again when they change).
+    """
+
+    default_role = "train"
 
     dataset: str = key(
         "fashion-mnist",
         TEXT,
         "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | imagenet100:PATH",
     )
-    data_dir: str | None = key(None, optional(PATH), "where the dataset's files are")
-    download: bool = key(False, BOOL, "download the dataset through torchvision if missing")
+    data_dir: str | None = key(None, optional(PATH), "where the dataset's files are", role="run")
+    download: bool = key(
+        False, BOOL, "download the dataset through torchvision if missing", role="run"
+    )
     train_split: str | None = key(
         None, optional(TEXT), "split to train on (default train; stl10: train+unlabeled)"
     )
@@ -262,15 +194,15 @@ class TrainConfig:
         "too, unless --eval-subset",
     )
     recipe: str | None = key(None, optional(TEXT), "augmentation recipe (default: the dataset's)")
-    encoder: str = key("convnet", TEXT, "convnet | small_alexnet | resnet18 | resnet50")
+    encoder: str = key("convnet", TEXT, " | ".join(ENCODERS))
     out_dim: int = key(128, integer(1), "embedding dimension (2 for circle plots)")
-    encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder")
+    encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder", flag=False)
     loss: str = key(
         "align(alpha=2) + uniform(t=2)",
         EXPRESSION,
         'objective, e.g. "0.98*align(alpha=2) + 0.96*uniform(t=2)"',
     )
-    method: str = key("twoview", choice(METHODS), "twoview | moco | supervised")
+    method: str = key("twoview", choice(METHODS), " | ".join(METHODS))
     moco_momentum: float = key(0.999, number(0, 1), "MoCo key-encoder EMA")
     moco_queue: int = key(16384, integer(1), "MoCo queue length")
     moco_uniform: str = key(
@@ -292,74 +224,51 @@ class TrainConfig:
     gamma: float = key(0.1, number(0, 1, open_low=True), "lr factor at each milestone")
     warmup_epochs: int = key(0, integer(0), "linear warm-up epochs")
     seed: int = key(0, integer(0), "random seed")
-    device: str = key("auto", DEVICE, "auto | cpu | cuda | cuda:N | mps")
-    precision: str = key("fp32", choice(PRECISIONS), "fp32 | bf16 | fp16")
+    device: str = key("auto", DEVICE, "auto | cpu | cuda | cuda:N | mps", role="run")
+    precision: str = key("fp32", choice(PRECISIONS), " | ".join(PRECISIONS))
     sync_bn: bool = key(False, BOOL, "SyncBatchNorm across processes under torchrun")
-    num_workers: int = key(0, integer(0), "data-loading processes for on-disk image folders")
-    heldout: int = key(2048, integer(2), "held-out images monitored every epoch")
+    num_workers: int = key(
+        0, integer(0), "data-loading processes for on-disk image folders", role="run"
+    )
+    heldout: int = key(2048, integer(2), "held-out images monitored every epoch", flag=False)
     heldout_split: str = key(
         "test",
         choice(HELDOUT_SPLITS),
         "split the held-out monitor reads: test | train (training images, by explicit choice)",
+        flag=False,
     )
     decode: str = key(
         "full",
         choice(DECODES),
         "folder datasets: full (crops from the whole image) | center (Resize + CenterCrop first)",
+        flag=False,
     )
     moco_shuffle_bn: bool = key(
         True,
         BOOL,
         "MoCo: shuffle the key encoder's batch (across ranks; on one process into moco_bn_groups)",
+        flag=False,
     )
     moco_bn_groups: int = key(
         1,
         integer(1),
         "MoCo on one process: key-batch groups with their own BN statistics (e.g. 4 = 4 GPUs)",
+        flag=False,
     )
-    out: str | None = key(None, optional(PATH), "run directory")
-    evaluate: bool = key(True, BOOL, "evaluate the encoder after training")
+    out: str | None = key(None, optional(PATH), "run directory", role="run", flag=False)
+    evaluate: bool = key(True, BOOL, "evaluate the encoder after training", role="eval", flag=False)
     eval_subset: int | str | None = key(
         None,
         EVAL_SUBSET,
         "the probes read the first N images of each split; all: every image (default: as --subset)",
+        role="eval",
     )
-    eval_layers: list[str] = key(["out", "penultimate"], NAMES, "layers the probes read")
-    eval_protocols: list[str] = key(
-        ["linear", "knn"],
-        Kind(
-            f"a non-empty list of {', '.join(PROTOCOLS)}",
-            lambda v: NAMES.ok(v) and set(v) <= set(PROTOCOLS),
-            _as_list,
-        ),
-        "probes: linear, knn | depth (NYU-Depth-V2)",
-    )
-    eval_folds: int = key(0, FOLDS, "k-fold cross-validation of the probes")
-    eval_linear_protocol: str = key(
-        "fast",
-        choice(LINEAR_PROTOCOLS),
-        "fast (L-BFGS on standardised cached features) | paper (STL-10's: Adam on crop + flip "
-        "views) | paper-imagenet100 (ImageNet-100's: SGD lr 10 on CMC's views)",
-    )
-    eval_paper_epochs: int | None = key(
-        None,
-        optional(integer(1)),
-        "epochs of the paper probe (default its own: paper 100, paper-imagenet100 60)",
-    )
-    eval_depth_epochs: int = key(120, integer(1), "epochs of the depth probe")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def kind(cls, name: str) -> Kind:
-        """What key ``name`` accepts."""
-        return {f.name: f.metadata["kind"] for f in dataclasses.fields(cls)}[name]
-
-    @classmethod
-    def help(cls, name: str) -> str:
-        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}[name]
+    eval_layers: list[str] = like(EvalOptions, "layers", role="eval", flag=False)
+    eval_protocols: list[str] = like(EvalOptions, "protocols", role="eval", flag=False)
+    eval_folds: int = like(EvalOptions, "folds", role="eval")
+    eval_linear_protocol: str = like(EvalOptions, "linear_protocol", role="eval")
+    eval_paper_epochs: int | None = like(EvalOptions, "paper_epochs", role="eval")
+    eval_depth_epochs: int = like(EvalOptions, "depth_epochs", role="eval", flag=False)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> TrainConfig:
@@ -421,21 +330,23 @@ class TrainConfig:
         limit = self.subset if self.eval_subset is None else self.eval_subset
         return None if limit == "all" else limit
 
+    def eval_options(self) -> EvalOptions:
+        """The evaluation this config asks for: its eval_* keys, probing `probe_subset`."""
+        names = [n for n in EvalOptions.field_names() if f"eval_{n}" in self.keys("eval")]
+        values = {n: getattr(self, f"eval_{n}") for n in names}
+        return EvalOptions(**values | {"subset": self.probe_subset()})
 
-# keys that say where or how a run executes, not what it trains (and the evaluation's keys)
-NOT_TRAINING = ("out", "data_dir", "download", "device", "num_workers", "evaluate")
+    def values(self, *roles: str) -> dict[str, Any]:
+        """The keys of ``roles`` (see the class docstring) and their values."""
+        return {name: getattr(self, name) for name in self.keys(*roles)}
 
 
 def fingerprint(config: TrainConfig) -> str:
-    """A hash of everything that decides what ``config`` trains (sha256, hex).
-
-    Left out: `NOT_TRAINING` and the eval_* keys, which a sweep handles by evaluating again.
-    """
-    values = {
-        k: v
-        for k, v in config.to_dict().items()
-        if k not in NOT_TRAINING and not k.startswith("eval_")
-    }
+    """A hash of everything that decides what ``config`` trains (sha256, hex): its "train"
+    keys. Left out: where it runs and the evaluation, which a sweep handles by evaluating
+    again."""
+    train = config.keys("train")
+    values = {k: v for k, v in config.to_dict().items() if k in train}
     text = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
