@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alignuniform.cli.options import add_renamed, add_subcommand
+from alignuniform.cli.options import add_flags, add_keys, add_renamed, add_subcommand, no_progress
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
 
@@ -53,12 +53,29 @@ EXAMPLES = (
     "alignuniform measure runs/fmnist --protocol views --subset 2000 --out runs/fmnist/measure",
     "alignuniform measure timm:resnet18 --weights r18.pth --protocol labels --dataset cifar10",
 )
+# the encoder's flags: (flag, help, argparse options); each dest is a keyword of `measure`
+MODEL_FLAGS = (
+    ("--pooler", "hf: " + " | ".join(POOLERS) + " (default: the directory's "
+     "sentence-transformers pooling)", {"metavar": "NAME"}),
+    ("--weights", "timm: / torchvision: local weights file", {"metavar": "FILE"}),
+    ("--random-init", "hf: the architecture with random weights", {"action": "store_true"}),
+    ("--layers", "run directory: layer tap", {"metavar": "TAP", "default": "out", "dest": "tap"}),
+    ("--modality", "what a TorchScript file or entry point takes",
+     {"choices": ("image", "text"), "default": "image"}),
+    ("--key", "array to read from an embeddings file holding several", {}),
+    ("--max-length", "hf: truncate to N tokens, 1 to the model's limit (default: its own setting)",
+     {"type": int, "metavar": "N"}),
+    ("--second-model", "cross-modal: the second tower; weighted: the item embeddings",
+     {"metavar": "MODEL2"}),
+)  # fmt: skip
 # what changes the numbers of a request, beside the model and the data (for --results skips)
 REQUEST = (
     "protocol", "pooler", "weights", "random_init", "layers", "key", "max_length",
     "second_model", "alpha", "t", "threshold", "score_max", "estimator", "max_pairs", "seed",
     "split", "subset", "image_size", "recipe", "precision",
 )  # fmt: skip
+DESTS = {"subset": "limit", "layers": "tap"}  # the argparse dest of a request's name, if other
+MODEL_DESTS = [flag.get("dest", name[2:].replace("-", "_")) for name, _, flag in MODEL_FLAGS]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -79,92 +96,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "interactions TSV (weighted)",
     )
     add_renamed(parser, "--data", "--dataset", "dataset", metavar="D")
+    from alignuniform.measure.options import Options
+
     model = parser.add_argument_group("model")
-    model.add_argument("--pooler", metavar="NAME", help="hf: " + " | ".join(POOLERS) +
-                       " (default: the directory's sentence-transformers pooling)")  # fmt: skip
-    model.add_argument("--weights", metavar="FILE", help="timm: / torchvision: local weights file")
+    add_flags(model, *MODEL_FLAGS)
     add_renamed(model, "--checkpoint", "--weights", "weights", metavar="FILE")
-    model.add_argument(
-        "--random-init", action="store_true", help="hf: the architecture with random weights"
-    )
-    model.add_argument("--layers", metavar="TAP", default="out", help="run directory: layer tap")
-    add_renamed(model, "--tap", "--layers", "layers", metavar="TAP")
-    model.add_argument(
-        "--modality",
-        choices=("image", "text"),
-        default="image",
-        help="what a TorchScript file or entry point takes",
-    )
-    model.add_argument("--key", help="array to read from an embeddings file holding several")
-    model.add_argument(
-        "--max-length",
-        type=int,
-        metavar="N",
-        help="hf: truncate to N tokens, 1 to the model's limit (default: its own setting)",
-    )
-    model.add_argument(
-        "--second-model",
-        metavar="MODEL2",
-        help="cross-modal: the second tower; weighted: the item embeddings",
-    )
+    add_renamed(model, "--tap", "--layers", "tap", metavar="TAP")
     proto = parser.add_argument_group("protocol")
-    proto.add_argument("--alpha", type=float, default=2.0, help="alignment exponent")
-    proto.add_argument("--t", type=float, default=2.0, help="uniformity temperature")
-    proto.add_argument(
-        "--threshold",
-        type=float,
-        help="sts: positives score >= this (default 0.8 x --score-max, i.e. 4 of 5)",
-    )
-    proto.add_argument(
-        "--score-max",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="sts: the top of the score scale (any positive number: 5, 1, 100, ...)",
-    )
-    proto.add_argument(
-        "--estimator",
-        choices=("whole-set", "per-batch"),
-        default="whole-set",
-        help="sts: one whole-set estimate, or per-batch means to reproduce legacy numbers",
-    )
-    proto.add_argument(
-        "--max-pairs", type=int, metavar="K", help="sampled estimates from K random pairs"
-    )
-    proto.add_argument("--seed", type=int, default=0, help="views, sampling, random init")
-    proto.add_argument("--split", default="test", help="views/labels: dataset split")
-    proto.add_argument("--data-dir", metavar="DIR", help="views/labels: where the dataset lies")
-    proto.add_argument("--subset", type=int, metavar="N", help="views/labels: N random images")
-    add_renamed(proto, "--limit", "--subset", "subset", type=int, metavar="N")
-    proto.add_argument(
-        "--recipe",
-        metavar="NAME",
-        help="views/labels: image preprocessing: model (a timm/torchvision model's own; the "
-        "default for them), dataset (the dataset's recipe; the default otherwise), or a recipe "
-        "name (fashion-mnist, cifar, cifar100, stl10-paper, imagenet)",
-    )
-    proto.add_argument("--image-size", type=int, default=224, metavar="PX",
-                       help="image files: side in pixels")  # fmt: skip
+    add_keys(proto, Options, Options.keys("protocol", flags=True))
+    add_renamed(proto, "--limit", "--subset", "limit", type=int, metavar="N")
     run = parser.add_argument_group("run")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    run.add_argument("--batch-size", type=int, default=64, metavar="B", help="items per batch")
-    run.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="encoding precision (metrics are computed in fp32/fp64)",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress report")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.add_argument("--out", metavar="DIR", help="write measure.json and report.html into DIR")
-    run.add_argument(
-        "--results",
-        metavar="DIR",
-        help="file measure.json under DIR/<model>/<protocol fingerprint>/ (a results tree); "
-        "a measurement already there is skipped",
-    )
-    run.add_argument(
-        "--overwrite", action="store_true", help="--results: measure again and replace"
+    add_keys(run, Options, Options.keys("run", flags=True), defaults={"device": "auto"})
+    add_flags(
+        run,
+        no_progress("no progress report"),
+        ("--json", "print one JSON object", {"action": "store_true"}),
+        ("--out", "write measure.json and report.html into DIR", {"metavar": "DIR"}),
+        (
+            "--results",
+            "file measure.json under DIR/<model>/<protocol fingerprint>/ (a results tree); "
+            "a measurement already there is skipped",
+            {"metavar": "DIR"},
+        ),
+        ("--overwrite", "--results: measure again and replace", {"action": "store_true"}),
     )
     parser.set_defaults(run=run_measure)
     return parser
@@ -172,7 +126,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_measure(args: argparse.Namespace) -> int:
     from alignuniform.core.distributed import init_from_env
-    from alignuniform.measure import measure
+    from alignuniform.measure import Options, measure
     from alignuniform.training.runtime import resolve_device
 
     out = check_out(args.out)
@@ -195,35 +149,10 @@ def run_measure(args: argparse.Namespace) -> int:
     if info.enabled and device == "cuda":
         device = f"cuda:{info.local_rank}"
     with own_out(out if info.is_main else None):  # scale: rank 0 holds the lock and writes
-        result = measure(
-            args.model,
-            args.protocol,
-            dataset,
-            second_model=args.second_model,
-            pooler=args.pooler,
-            weights=args.weights,
-            random_init=args.random_init,
-            tap=args.layers,
-            modality=args.modality,
-            key=args.key,
-            max_length=args.max_length,
-            alpha=args.alpha,
-            t=args.t,
-            threshold=args.threshold,
-            score_max=args.score_max,
-            estimator=args.estimator,
-            max_pairs=args.max_pairs,
-            seed=args.seed,
-            split=args.split,
-            data_dir=args.data_dir,
-            limit=args.subset,
-            image_size=args.image_size,
-            recipe=args.recipe,
-            device=device,
-            batch_size=args.batch_size,
-            precision=args.precision,
-            progress=not args.no_progress,
-        )
+        settings = {name: getattr(args, name) for name in Options.keys(flags=True)}
+        options = Options(**settings | {"device": device, "progress": args.progress})
+        model = {name: getattr(args, name) for name in MODEL_DESTS}  # tap, pooler, weights...
+        result = measure(args.model, args.protocol, dataset, options=options, **model)
         if out is not None and info.is_main:
             write_out(out, result)
     if not info.is_main:
@@ -322,7 +251,7 @@ def request_of(args: argparse.Namespace, dataset: str | None) -> dict[str, Any]:
     and the data (a file by its sha256)."""
     from alignuniform.measure.record import data_record
 
-    request = {name: getattr(args, name) for name in REQUEST}
+    request = {name: getattr(args, DESTS.get(name, name)) for name in REQUEST}
     request["model"] = args.model
     data = data_record(dataset)
     request["data"] = data.get("sha256") or data.get("name")

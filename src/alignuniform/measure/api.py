@@ -66,7 +66,8 @@ def measure(
     data: str | Path | None = None,
     *,
     second_model: Any = None,
-    **options: Any,
+    options: Options | None = None,
+    **kwargs: Any,
 ) -> MeasureResult:
     """Measure ``model`` under a named protocol; see the protocol modules for each definition.
 
@@ -75,11 +76,12 @@ def measure(
         protocol: one of `PROTOCOLS`.
         data: the protocol's data (STS file, pairs file, dataset name, labels, interactions).
         second_model: the second tower (cross-modal) or the item embeddings (weighted).
-        **options: model options (`MODEL_OPTIONS`) and measurement `Options` (alpha, t, ...).
+        options: the measurement's `Options` (default: `Options()`).
+        **kwargs: model options (`MODEL_OPTIONS`) and single `Options` (alpha, t, ...).
     """
     check_request(protocol, data, second_model)
-    model_kwargs = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
-    opts = Options.from_kwargs(options)
+    model_kwargs = {k: kwargs.pop(k) for k in MODEL_OPTIONS if k in kwargs}
+    opts = Options.from_kwargs(kwargs, options)
     run = check_data(protocol, data, opts)  # before the model: a bad file fails in a second
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
     # in a process group: shards encoded and pairs divided across ranks

@@ -2,39 +2,87 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from alignuniform.core.device import resolve_device
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.validation import check_int, check_positive, check_positive_int
+from alignuniform.runs.config import PRECISIONS
+from alignuniform.runs.schema import (
+    BOOL,
+    DEVICE,
+    PATH,
+    TEXT,
+    Keyed,
+    choice,
+    integer,
+    key,
+    number,
+    optional,
+)
 
 ESTIMATORS = ("whole-set", "per-batch")
+POSITIVE = number(0, open_low=True)
 
 
 @dataclass
-class Options:
-    """Settings of `measure` (see ``alignuniform measure --help`` for each)."""
+class Options(Keyed):
+    """Settings of `measure`, one `key` each (``alignuniform measure --help`` is made from
+    them): "protocol" keys say what is measured, "run" keys how it is computed."""
 
-    alpha: float = 2.0
-    t: float = 2.0
-    normalize: bool = True
-    estimator: str = "whole-set"
-    max_pairs: int | None = None
-    seed: int = 0
-    threshold: float | None = None
-    score_max: float = 5.0
-    batch_size: int = 64
-    device: str = "cpu"
-    precision: str = "fp32"
-    progress: bool = False
-    split: str = "test"
-    data_dir: str | None = None
-    limit: int | None = None
-    image_size: int = 224
-    recipe: str | None = None
+    default_role = "protocol"
+
+    alpha: float = key(2.0, POSITIVE, "alignment exponent", metavar="ALPHA")
+    t: float = key(2.0, POSITIVE, "uniformity temperature", metavar="T")
+    threshold: float | None = key(
+        None,
+        optional(number(0)),
+        "sts: positives score >= this (default 0.8 x --score-max, i.e. 4 of 5)",
+        metavar="THRESHOLD",
+    )
+    score_max: float = key(
+        5.0,
+        POSITIVE,
+        "sts: the top of the score scale (any positive number: 5, 1, 100, ...)",
+        metavar="S",
+    )
+    estimator: str = key(
+        "whole-set",
+        choice(ESTIMATORS),
+        "sts: one whole-set estimate, or per-batch means to reproduce legacy numbers",
+    )
+    max_pairs: int | None = key(
+        None, optional(integer(1)), "sampled estimates from K random pairs", metavar="K"
+    )
+    seed: int = key(0, integer(0), "views, sampling, random init", metavar="SEED")
+    split: str = key("test", TEXT, "views/labels: dataset split", metavar="SPLIT")
+    data_dir: str | None = key(None, optional(PATH), "views/labels: where the dataset lies")
+    limit: int | None = key(
+        None, optional(integer(2)), "views/labels: N random images", flag="--subset"
+    )
+    recipe: str | None = key(
+        None,
+        optional(TEXT),
+        "views/labels: image preprocessing: model (a timm/torchvision model's own; the "
+        "default for them), dataset (the dataset's recipe; the default otherwise), or a recipe "
+        "name (fashion-mnist, cifar, cifar100, stl10-paper, imagenet)",
+    )
+    image_size: int = key(224, integer(1), "image files: side in pixels", metavar="PX")
+    device: str = key("cpu", DEVICE, DEVICE.what, role="run")
+    batch_size: int = key(64, integer(1), "items per batch", role="run", metavar="B")
+    precision: str = key(
+        "fp32",
+        choice(PRECISIONS),
+        "encoding precision (metrics are computed in fp32/fp64)",
+        role="run",
+    )
+    progress: bool = key(False, BOOL, "a progress report on stderr", role="run", flag=False)
+    normalize: bool = key(True, BOOL, "unit-normalise the embeddings first", flag=False)
 
     def __post_init__(self) -> None:
+        from alignuniform.core.device import resolve_device  # torch: not for --help
+        from alignuniform.core.validation import check_int, check_positive, check_positive_int
+
         self.alpha = check_positive(self.alpha, "alpha")
         self.t = check_positive(self.t, "t")
         self.score_max = check_positive(self.score_max, "score_max")
@@ -56,14 +104,15 @@ class Options:
             )
 
     @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:
+    def from_kwargs(cls, kwargs: dict[str, Any], base: Options | None = None) -> Options:
+        """``base`` (default: the defaults) with ``kwargs`` changed; unknown names refused."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise InvalidValueError(
                 f"unknown measure option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
             )
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base else cls(**kwargs)
 
     def record(self) -> dict[str, Any]:
         """The settings every protocol records: normalisation, estimator, alpha, t, sampling."""
