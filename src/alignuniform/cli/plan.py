@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from alignuniform.core.formatting import duration
+from alignuniform.runs.config import per_rank_batch
 
 
 def format_plan(plan, out) -> str:
     """A few lines: what was checked, the run's size, and what one step costs here."""
     checked = plan.preflight
     config = checked.data.config
-    per_rank = config.batch_size // plan.world_size
+    per_rank = per_rank_batch(config.batch_size, plan.world_size)
     lines = [f"dry run: {out} (nothing written)"]
     lines += [f"  checked {line}" for line in checked.checked]
     lines += [

@@ -47,7 +47,7 @@ def point_is_done(run_dir: Path, config: TrainConfig) -> bool:
 
 
 def eval_settings(config: TrainConfig) -> dict:
-    return {k: v for k, v in config.to_dict().items() if k.startswith("eval")}
+    return config.values("eval")
 
 
 def point_command(spec_file: Path, run_dir: Path) -> list[str]:

@@ -93,18 +93,12 @@ def check_depth_protocols(dataset: str, protocols: Sequence[str], name: str) -> 
 
 
 def per_rank_batch(batch_size: int, world_size: int) -> int:
-    """Each process's share of the global batch, ``batch_size / world_size``: a whole number,
-    and >= 2 (batch statistics and uniformity need a pair on every process)."""
+    """Each process's share of the global batch, ``batch_size / world_size`` (a whole number:
+    the global batch is split evenly across ranks)."""
     if batch_size % world_size:
         raise InvalidValueError(
             f"batch_size={batch_size} must be divisible by the number of processes "
             f"({world_size}): it is the global batch, split evenly across ranks"
-        )
-    if batch_size // world_size < 2:
-        raise InvalidValueError(
-            f"batch_size={batch_size} over {world_size} processes leaves "
-            f"{batch_size // world_size} image(s) per process; each needs >= 2 "
-            f"(batch statistics, uniformity pairs): raise --batch-size"
         )
     return batch_size // world_size
 

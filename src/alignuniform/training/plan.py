@@ -21,6 +21,7 @@ import torch
 
 from alignuniform.data import recipe_info
 from alignuniform.data.imagedata import Canvas
+from alignuniform.runs.config import per_rank_batch
 from alignuniform.runs.rundir import RunDir
 from alignuniform.training.monitor import BATCH_SIZE, EpochMonitor
 from alignuniform.training.preflight import Preflight, preflight
@@ -91,7 +92,7 @@ def measure_monitor(trainer: Trainer) -> float:
     first training images (the held-out images' shape): one process's batch, at most
     `BATCH_SIZE`."""
     config, data = trainer.config, trainer.train_data
-    count = min(BATCH_SIZE, config.batch_size // trainer.info.world_size, len(data))
+    count = min(BATCH_SIZE, per_rank_batch(config.batch_size, trainer.info.world_size), len(data))
     images = data.get_batch(torch.arange(count))[0]
     if isinstance(images, Canvas):  # whole images (decode="full"): the held-out centre's shape
         side = recipe_info(config.recipe).size
@@ -114,14 +115,15 @@ def step_cost(config) -> str:
     """What a step's cost depends on: the config but its loss, seed, output and evaluation
     (sweep points that differ only there share one measured step)."""
     ignored = ("loss", "seed", "out")
-    values = config.to_dict().items()
-    return repr(sorted((k, v) for k, v in values if k not in ignored and not k.startswith("eval")))
+    values = config.values("train", "run").items()
+    return repr(sorted((k, v) for k, v in values if k not in ignored))
 
 
 def dry_run(config, out: str | Path, *, resume: bool = False, measure: bool = True) -> Plan:
     """Check everything ``config`` would touch and (with ``measure``) time a training step;
     nothing is written."""
     rss = peak_rss()
+    config = config.resolve()
     placement: Placement = place_process(config)
     device = placement.device
     if device.type == "cuda":

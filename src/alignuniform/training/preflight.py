@@ -31,7 +31,7 @@ from alignuniform.core.errors import AlignUniformError, InvalidValueError
 from alignuniform.data import ImageData, load_dataset, recipe_info
 from alignuniform.models import create_encoder
 from alignuniform.runs.atomic import check_writable
-from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.config import TrainConfig, per_rank_batch
 from alignuniform.runs.rundir import RunDir
 
 FOLDERS = ("imagefolder", "imagenet100")
@@ -105,10 +105,11 @@ def check_batch(config: TrainConfig, n: int, info: DistInfo, where: str) -> int:
             f"batch_size={config.batch_size} is larger than the {n} training images of {where}: "
             f"no step would run. Lower --batch-size (at most {n}) or train on more images"
         )
-    if config.batch_size // info.world_size < 2:
+    per_rank = per_rank_batch(config.batch_size, info.world_size)
+    if per_rank < 2:
         raise InvalidValueError(
             f"batch_size={config.batch_size} over {info.world_size} processes leaves "
-            f"{config.batch_size // info.world_size} image(s) per process; each needs >= 2 "
+            f"{per_rank} image(s) per process; each needs >= 2 "
             f"(batch statistics, uniformity pairs): raise --batch-size"
         )
     return n // config.batch_size
@@ -157,10 +158,10 @@ def check_precision(config: TrainConfig, device: torch.device) -> None:
 def preflight(
     config: TrainConfig, info: DistInfo, device: torch.device, run: RunDir, *, resume: bool
 ) -> Preflight:
-    """Resolve ``config`` and check everything the run will touch (see the module docstring)."""
+    """Check everything the run of the resolved ``config`` (`TrainConfig.resolve`) will touch
+    (see the module docstring)."""
     start = time.perf_counter()
     check_output(run, resume)
-    config = config.resolve()
     data = open_split(config, config.train_split, "training", **folder_options(config))
     config = config.with_data_defaults(data)
     train = data.subset(config.subset) if config.subset else data

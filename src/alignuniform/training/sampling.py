@@ -12,14 +12,14 @@ import torch
 
 from alignuniform.core.distributed import DistInfo
 from alignuniform.core.seeding import derive_seed
-from alignuniform.runs.config import TrainConfig
+from alignuniform.runs.config import TrainConfig, per_rank_batch
 
 
 def epoch_batches(config: TrainConfig, n: int, epoch: int, info: DistInfo) -> list[torch.Tensor]:
     """This rank's index batches for ``epoch``: a seeded permutation cut into global batches."""
     generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch))
     order = torch.randperm(n, generator=generator)
-    local = config.batch_size // info.world_size
+    local = per_rank_batch(config.batch_size, info.world_size)
     steps = n // config.batch_size
     return [
         order[

@@ -31,7 +31,7 @@ from alignuniform.core.errors import (
 from alignuniform.core.seeding import derive_seed
 from alignuniform.runs.atomic import atomic_write_text
 from alignuniform.runs.checkpoint import load_checkpoint, save_checkpoint
-from alignuniform.runs.config import TrainConfig, dump_config
+from alignuniform.runs.config import TrainConfig, dump_config, per_rank_batch
 from alignuniform.runs.lock import claim_run
 from alignuniform.runs.rundir import RunDir, read_jsonl, utc_now, write_json, write_jsonl
 from alignuniform.training.methods import create_method
@@ -58,11 +58,7 @@ def place_process(config: TrainConfig) -> Placement:
     if device.type == "cuda" and info.enabled:
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
-    if config.batch_size % info.world_size:
-        raise InvalidValueError(
-            f"batch_size={config.batch_size} must be divisible by the number of processes "
-            f"({info.world_size}): it is the global batch, split evenly across ranks"
-        )
+    per_rank_batch(config.batch_size, info.world_size)  # the global batch splits evenly
     return Placement(info, device)
 
 
@@ -309,9 +305,11 @@ def train(
     evaluation marks it "finished" or "failed".
     """
     run = RunDir(Path(run_dir))
+    config = config.resolve()  # every key checked, once, before anything else
     placement = place_process(config)
     with claim_run(run, resume=resume, enabled=placement.info.is_main) as resuming:
         data = preflight(config, placement.info, placement.device, run, resume=resume).data
+        config = data.config  # and the dataset's recipe and image channels
         previous = run.read_status() if resuming else {}
         status = RunStatus(run, placement, previous, data.heldout_source)
         stop = StopRequests()
@@ -327,7 +325,7 @@ def train(
             trainer.restore()  # refuses a checkpoint of another encoder: nothing written yet
         status.write("running")
         if placement.info.is_main:
-            atomic_write_text(run.config, dump_config(data.config))
+            atomic_write_text(run.config, dump_config(config))
         trainer.drop_unsaved_records()
         try:
             with stop:
@@ -340,7 +338,7 @@ def train(
             with contextlib.suppress(DiskFullError):  # then the disk-full error itself shows
                 status.write("failed", error=describe_error(err))
             raise
-        status.write(AWAITING_EVALUATION if data.config.evaluate else "finished")
+        status.write(AWAITING_EVALUATION if config.evaluate else "finished")
     return run.root
 
 
