@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 import alignuniform
 from alignuniform.cli import build_parser, main
+from alignuniform.runs.schema import (
+    BOOL,
+    NAMES,
+    Keyed,
+    choice,
+    integer,
+    key,
+    number,
+    optional,
+)
 
 
 def subcommands() -> list[str]:
@@ -104,3 +116,91 @@ def test_building_the_parser_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@dataclass
+class Tiny(Keyed):
+    """A two-role schema of its own: what `add_keys` reads from any `key(...)` dataclass."""
+
+    default_role = "what"
+
+    alpha: float = key(2.0, number(0, open_low=True), "an exponent", metavar="A")
+    mode: str = key("fast", choice(("fast", "slow")), "how", role="how")
+    limit: int | None = key(None, optional(integer(2)), "at most N", flag="--subset")
+    names: list[str] = key(["a", "b"], NAMES, "names to read")
+    loud: bool = key(False, BOOL, "say more", role="how")
+    hidden: int = key(3, integer(0), "a config-file key", flag=False)
+
+
+def tiny_parser(**options) -> argparse.ArgumentParser:
+    from alignuniform.cli.options import HelpFormatter, add_keys
+
+    parser = argparse.ArgumentParser(prog="tiny", formatter_class=HelpFormatter)
+    add_keys(parser, Tiny, Tiny.keys(flags=True), **options)
+    return parser
+
+
+def test_a_keys_spelling_metavar_help_and_default_reach_argparse():
+    parser = tiny_parser()
+    assert vars(parser.parse_args([])) == {
+        "alpha": 2.0, "mode": "fast", "limit": None, "names": ["a", "b"], "loud": False
+    }  # fmt: skip
+    args = parser.parse_args(["--alpha", "3", "--subset", "5", "--names", "x,y", "--loud"])
+    assert (args.alpha, args.limit, args.names, args.loud) == (3.0, 5, ["x", "y"], True)
+    assert isinstance(args.alpha, float)  # the kind reads the text: 3.0, as --alpha 3.0 would
+    text = " ".join(parser.format_help().split())
+    assert "--alpha A an exponent (default: 2.0)" in text
+    assert "--mode {fast,slow} how (default: fast)" in text
+    assert "--subset N at most N" in text and "--limit" not in text
+    assert "--names NAME,... names to read (default: a,b)" in text
+    assert "--loud say more" in text and "--hidden" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--alpha", "x"], "argument --alpha: invalid float value: 'x'"),
+        (["--mode", "medium"], "argument --mode: invalid choice: 'medium'"),
+        (["--names", ","], "argument --names: expected comma-separated names, got ','"),
+    ],
+)
+def test_a_bad_flag_value_is_argparses_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tiny_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_untyped_keys_keep_their_text_for_the_schema_and_only_show_the_default():
+    parser = tiny_parser(typed=False, defaults={"alpha": 7})
+    args = parser.parse_args(["--alpha", "1e-3"])
+    assert args.alpha == "1e-3" and Tiny.kind("alpha").from_text("alpha", args.alpha) == 1e-3
+    assert "an exponent (default: 7)" in " ".join(parser.format_help().split())
+
+
+def test_roles_pick_keys_in_declaration_order():
+    assert Tiny.keys("how") == ["mode", "loud"]
+    assert Tiny.keys("what") == ["alpha", "limit", "names", "hidden"]
+    assert Tiny.keys("what", flags=True) == ["alpha", "limit", "names"]
+    assert Tiny.keys() == [f.name for f in dataclasses.fields(Tiny)]
+
+
+def test_measure_and_eval_flags_are_their_options_defaults():
+    from alignuniform.measure.options import Options
+    from alignuniform.runs.config import EvalOptions
+
+    args = build_parser().parse_args(["measure", "m.npy", "--protocol", "pairs"])
+    for name in Options.keys(flags=True):
+        assert getattr(args, name) == ("auto" if name == "device" else Options.default(name))
+    args = build_parser().parse_args(["eval", "runs/x"])
+    assert EvalOptions(**{n: getattr(args, n) for n in EvalOptions.field_names()}) == EvalOptions()
+    args = build_parser().parse_args(["measure", "m.npy", "--protocol", "pairs", "--subset", "9"])
+    assert args.limit == 9
+
+
+def test_train_help_names_every_registered_encoder(capsys):
+    from alignuniform.models import list_encoders
+
+    text = " ".join(help_text(["train"], capsys).split())
+    listed = text.split("--encoder NAME ")[1].split(" (default")[0].split(" | ")
+    assert sorted(listed) == list_encoders()

@@ -26,7 +26,7 @@ from alignuniform.evaluate import (
 )
 from alignuniform.models import create_encoder
 from alignuniform.runs.checkpoint import CheckpointError, save_checkpoint
-from alignuniform.runs.config import TrainConfig, dump_config
+from alignuniform.runs.config import EvalOptions, TrainConfig, dump_config
 from helpers.formats import write_imagenet_tree
 from helpers.reference import lunif64
 
@@ -376,3 +376,23 @@ def test_raw_fashion_mnist_pixels_reach_the_published_baselines():
     assert knn_accuracy(train_x, train.labels, test_x[:2000], test.labels[:2000]) >= 85.0
     probe = fit_linear_probe(train_x, train.labels, max_iter=40)
     assert 100 * (probe.predict(test_x) == test.labels).double().mean().item() >= 84.0
+
+
+def test_eval_options_passed_whole_or_one_by_one_evaluate_alike(fmnist_dir):
+    encoder = create_encoder("identity")
+    options = EvalOptions(layers=["out"], protocols=["knn"], subset=64, folds=2)
+    runs = [
+        evaluate_encoder(encoder, "fashion-mnist", options, data_dir=fmnist_dir),
+        evaluate_encoder(
+            encoder, "fashion-mnist", EvalOptions(layers=["out"], subset=64), data_dir=fmnist_dir,
+            protocols=["knn"], folds=2,
+        ),
+        evaluate_encoder(
+            encoder, "fashion-mnist", data_dir=fmnist_dir, layers=["out"], protocols=["knn"],
+            subset=64, folds=2,
+        ),
+    ]  # fmt: skip
+    for results in runs:
+        results.pop("time_s")
+    assert runs[0] == runs[1] == runs[2]
+    assert set(runs[0]["layers"]["out"]["knn"]) == {"accuracy", "cv_mean", "cv_std"}

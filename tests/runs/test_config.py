@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -9,7 +10,15 @@ import pytest
 from alignuniform.cli import build_parser
 from alignuniform.cli.train import build_config
 from alignuniform.core.errors import AlignUniformError
-from alignuniform.runs.config import TrainConfig, fingerprint, load_config, parse_overrides
+from alignuniform.runs.config import (
+    ENCODERS,
+    EvalOptions,
+    TrainConfig,
+    fingerprint,
+    load_config,
+    parse_overrides,
+    per_rank_batch,
+)
 
 BAD_VALUES = [
     ("epochs", 1.5, "epochs: must be an integer >= 0, got 1.5"),
@@ -92,3 +101,47 @@ def test_fingerprint_follows_training_settings_only():
     base = TrainConfig().resolve()
     assert fingerprint(base) == fingerprint(TrainConfig(device="cpu", eval_folds=5).resolve())
     assert fingerprint(base) != fingerprint(TrainConfig(seed=1).resolve())
+
+
+def test_roles_split_the_keys_into_training_where_it_runs_and_the_evaluation():
+    train, run, evaluation = (TrainConfig.keys(role) for role in ("train", "run", "eval"))
+    assert sorted(train + run + evaluation) == sorted(TrainConfig.field_names())
+    assert run == ["data_dir", "download", "device", "num_workers", "out"]
+    assert evaluation == ["evaluate"] + [k for k in TrainConfig.field_names() if k[:5] == "eval_"]
+    config = TrainConfig(seed=3, device="cpu", eval_folds=5)
+    assert config.values("eval")["eval_folds"] == 5 and "seed" not in config.values("eval")
+    changed = {"out": "elsewhere", "num_workers": 2, "evaluate": False, "eval_layers": ["out"]}
+    assert fingerprint(config) == fingerprint(dataclasses.replace(config, **changed))
+
+
+def test_the_config_declares_each_eval_setting_once_with_evaluate():
+    """eval_* keys are EvalOptions' keys: the same default, kind and help; the config's
+    evaluation is an EvalOptions probing the config's subset."""
+    for name in ("layers", "protocols", "folds", "linear_protocol", "paper_epochs"):
+        for what in ("default", "kind", "help"):
+            assert getattr(TrainConfig, what)(f"eval_{name}") == getattr(EvalOptions, what)(name)
+    config = TrainConfig(subset=600, eval_folds=5, eval_layers=["out"])
+    assert config.eval_options() == EvalOptions(layers=["out"], folds=5, subset=600)
+    assert TrainConfig(subset=600, eval_subset="all").eval_options().subset is None
+
+
+def test_bad_eval_options_are_named_once():
+    with pytest.raises(AlignUniformError, match="folds: must be 0"):
+        EvalOptions(folds=1).checked()
+    assert EvalOptions(layers=("out", "out")).checked().layers == ["out"]
+
+
+def test_the_encoder_names_of_the_help_are_the_registry_s():
+    from alignuniform.models import list_encoders
+
+    assert sorted(ENCODERS) == list_encoders()
+
+
+@pytest.mark.parametrize(("batch", "world", "share"), [(512, 1, 512), (512, 4, 128), (6, 3, 2)])
+def test_per_rank_batch_is_an_even_share(batch, world, share):
+    assert per_rank_batch(batch, world) == share
+
+
+def test_per_rank_batch_refuses_an_uneven_split():
+    with pytest.raises(AlignUniformError, match=r"batch_size=10 must be divisible by .* \(4\)"):
+        per_rank_batch(10, 4)

@@ -7,10 +7,11 @@ import argparse
 import os
 from pathlib import Path
 
-from alignuniform.cli.options import add_renamed, add_subcommand
+from alignuniform.cli.options import add_flags, add_renamed, add_subcommand
 from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.runs.atomic import check_writable
 from alignuniform.runs.rundir import RunDir
+from alignuniform.runs.schema import DEVICE
 
 KINDS = ("sphere", "scatter", "weights", "dynamics")
 DESCRIPTION = """Draw one of the paper's figures as PNG and SVG. KIND:
@@ -37,47 +38,39 @@ def add_parser(subparsers) -> None:
         "kind", choices=KINDS, metavar="KIND", help="which figure: " + ", ".join(KINDS)
     )
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="run or sweep directories")
-    parser.add_argument(
-        "--out",
-        metavar="PATH",
-        help="output path; .png and .svg are written (default DIR/figures/KIND, or the "
-        "directories' common parent/figures/KIND for several)",
-    )
-    parser.add_argument(
-        "--accuracy-key",
-        default="out/linear",
-        metavar="COLUMN",
-        help="results.csv column that colours scatter / is the weights accuracy",
-    )
-    parser.add_argument(
-        "--lower-is-better",
-        action="store_true",
-        help="scatter: the --accuracy-key column is an error (e.g. MSE): lower is bluer",
-    )
-    parser.add_argument(
-        "--labels", metavar="A,B", help="comma-separated names, one per DIR (sphere, dynamics)"
-    )
-    parser.add_argument(
-        "--classes", default="0,3,6,9", metavar="C1,C2", help="sphere: classes shown"
-    )
-    parser.add_argument(
-        "--subset",
-        dest="points",
-        type=int,
-        default=10_000,
-        metavar="N",
-        help="sphere: N random test images",
+    add_flags(
+        parser,
+        (
+            "--out",
+            "output path; .png and .svg are written (default DIR/figures/KIND, or the "
+            "directories' common parent/figures/KIND for several)",
+            {"metavar": "PATH"},
+        ),
+        (
+            "--accuracy-key",
+            "results.csv column that colours scatter / is the weights accuracy",
+            {"default": "out/linear", "metavar": "COLUMN"},
+        ),
+        (
+            "--lower-is-better",
+            "scatter: the --accuracy-key column is an error (e.g. MSE): lower is bluer",
+            {"action": "store_true"},
+        ),
+        ("--labels", "comma-separated names, one per DIR (sphere, dynamics)", {"metavar": "A,B"}),
+        ("--classes", "sphere: classes shown", {"default": "0,3,6,9", "metavar": "C1,C2"}),
+        (
+            "--subset",
+            "sphere: N random test images",
+            {"dest": "points", "type": int, "default": 10_000, "metavar": "N"},
+        ),
+        ("--data-dir", "sphere: where the dataset lies (default: the run's)", {"metavar": "DIR"}),
+        (
+            "--device",
+            "sphere: device for the encoders: " + DEVICE.what,
+            {"default": "auto", "metavar": DEVICE.metavar},
+        ),
     )
     add_renamed(parser, "--points", "--subset", dest="points", type=int)
-    parser.add_argument(
-        "--data-dir", metavar="DIR", help="sphere: where the dataset lies (default: the run's)"
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        metavar="DEVICE",
-        help="sphere: device for the encoders: auto, cpu, cuda, cuda:1, mps",
-    )
     parser.set_defaults(run=run)
 
 

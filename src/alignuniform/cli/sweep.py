@@ -4,45 +4,38 @@ from __future__ import annotations
 
 import argparse
 
-from alignuniform.cli.options import add_subcommand
+from alignuniform.cli.options import add_flags, add_subcommand, no_progress
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `sweep` and `reproduce`."""
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key in every point "
-        "(repeatable), e.g. --set epochs=1 --set subset=2000",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="points run at once (default 1)"
-    )
-    parser.add_argument(
-        "--launcher",
-        choices=("local", "slurm"),
-        default="local",
-        help="run points here, or submit them to Slurm through submitit",
-    )
-    parser.add_argument(
-        "--slurm-partition", metavar="NAME", help="Slurm partition (with --launcher slurm)"
-    )
-    parser.add_argument(
-        "--slurm-gpus", type=int, default=1, metavar="N", help="GPUs per point (default 1)"
-    )
-    parser.add_argument(
-        "--slurm-time", type=int, default=24 * 60, metavar="MIN", help="minutes per point"
-    )
-    parser.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="preflight and time one step of every point, print the plans; write nothing",
+    add_flags(
+        parser,
+        (
+            "--set",
+            "override a config key in every point (repeatable), e.g. --set epochs=1 "
+            "--set subset=2000",
+            {"dest": "overrides", "action": "append", "default": [], "metavar": "KEY=VALUE"},
+        ),
+        (
+            "--workers",
+            "points run at once (default 1)",
+            {"type": int, "default": 1, "metavar": "N"},
+        ),
+        (
+            "--launcher",
+            "run points here, or submit them to Slurm through submitit",
+            {"choices": ("local", "slurm"), "default": "local"},
+        ),
+        ("--slurm-partition", "Slurm partition (with --launcher slurm)", {"metavar": "NAME"}),
+        ("--slurm-gpus", "GPUs per point (default 1)", {"type": int, "default": 1, "metavar": "N"}),
+        ("--slurm-time", "minutes per point", {"type": int, "default": 24 * 60, "metavar": "MIN"}),
+        no_progress(),
+        (
+            "--dry-run",
+            "preflight and time one step of every point, print the plans; write nothing",
+            {"action": "store_true"},
+        ),
     )
 
 
