@@ -11,6 +11,7 @@ from alignuniform.cli import build_parser
 from alignuniform.cli.train import build_config
 from alignuniform.core.errors import AlignUniformError
 from alignuniform.runs.config import (
+    DATASETS,
     ENCODERS,
     EvalOptions,
     TrainConfig,
@@ -131,10 +132,12 @@ def test_bad_eval_options_are_named_once():
     assert EvalOptions(layers=("out", "out")).checked().layers == ["out"]
 
 
-def test_the_encoder_names_of_the_help_are_the_registry_s():
+def test_the_names_of_the_help_are_their_owners():
+    from alignuniform.data import datasets
     from alignuniform.models import list_encoders
 
     assert sorted(ENCODERS) == list_encoders()
+    assert DATASETS == datasets.DATASETS
 
 
 @pytest.mark.parametrize(("batch", "world", "share"), [(512, 1, 512), (512, 4, 128), (6, 3, 2)])

@@ -15,11 +15,12 @@ from alignuniform.evaluate.geometry import layer_geometry
 from alignuniform.evaluate.knn import knn_accuracy, knn_predict, nearest_neighbors
 from alignuniform.evaluate.linear import LinearProbe, fit_linear_probe, linear_probe_accuracy
 from alignuniform.evaluate.paper_probe import train_paper_probe
-from alignuniform.evaluate.run import evaluate_encoder, evaluate_run, write_results
+from alignuniform.evaluate.run import EvalOptions, evaluate_encoder, evaluate_run, write_results
 from alignuniform.evaluate.table import format_table
 
 __all__ = [
     "DepthDecoder",
+    "EvalOptions",
     "FeatureCache",
     "LinearProbe",
     "cross_validate",

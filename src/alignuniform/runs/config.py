@@ -53,10 +53,15 @@ PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
 LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
 LINEAR_PROTOCOLS = ("fast", "paper", "paper-imagenet100")  # evaluate.paper_probe: the paper ones
 LAYERS = ("out", "penultimate")
-# the encoder registry's names (`alignuniform.models.list_encoders`), torch-free for --help;
-# tests/runs/test_config.py holds the two equal
+# the names of the encoder registry (`alignuniform.models.list_encoders`) and of the datasets
+# (`alignuniform.data.datasets.DATASETS`), torch-free for --help; tests/runs/test_config.py
+# holds each equal to its owner's
 ENCODERS = (
     "convnet", "small_alexnet", "resnet18", "resnet50", "depth_alexnet", "mlp", "identity",
+)  # fmt: skip
+DATASETS = (
+    "fashion-mnist", "stl10", "cifar10", "cifar100", "nyu-depth-v2", "imagefolder:PATH",
+    "imagenet100:PATH",
 )  # fmt: skip
 
 
@@ -169,11 +174,7 @@ class TrainConfig(Keyed):
 
     default_role = "train"
 
-    dataset: str = key(
-        "fashion-mnist",
-        TEXT,
-        "fashion-mnist | stl10 | cifar10 | cifar100 | imagefolder:PATH | imagenet100:PATH",
-    )
+    dataset: str = key("fashion-mnist", TEXT, " | ".join(DATASETS))
     data_dir: str | None = key(None, optional(PATH), "where the dataset's files are", role="run")
     download: bool = key(
         False, BOOL, "download the dataset through torchvision if missing", role="run"
