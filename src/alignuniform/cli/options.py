@@ -1,9 +1,14 @@
-"""Command-line vocabulary shared by every subcommand: old flag spellings kept as hidden aliases.
+"""Command-line vocabulary shared by every subcommand: flags made from option schemas, tables of
+hand-written flags, old flag spellings kept as hidden aliases.
 
-One concept has one flag name in every subcommand (``--subset``, ``--dataset``, ``--layers``,
-``--weights``, ``--device auto``). A renamed flag keeps its old spelling for one release: it is
-hidden from ``--help``, stores into the new flag's destination and prints a one-line note.
-Every subcommand's help shows its defaults and ends with example commands (`add_subcommand`).
+A setting is declared once, as a `runs.schema.key` of its options (`TrainConfig`, `EvalOptions`,
+the measure `Options`); `add_keys` makes its flag, metavar, help and default from that key.
+Flags that set no option (``--json``, ``--out``, ``--no-progress``) are one table per command
+(`add_flags`). One concept has one flag name in every subcommand (``--subset``, ``--dataset``,
+``--layers``, ``--weights``, ``--device auto``). A renamed flag keeps its old spelling for one
+release: it is hidden from ``--help``, stores into the new flag's destination and prints a
+one-line note. Every subcommand's help shows its defaults and ends with example commands
+(`add_subcommand`).
 """
 
 from __future__ import annotations

@@ -186,30 +186,24 @@ def evaluate_encoder(
 
     start = time.perf_counter()
     options = dataclasses.replace(options or EvalOptions(), **settings).checked()
-    layers, protocols, folds = options.layers, options.protocols, options.folds
-    subset, batch_size, linear_protocol = (
-        options.subset,
-        options.batch_size,
-        options.linear_protocol,
-    )
     check_encoder(encoder)
-    taps = {layer: encoder.resolve(layer) for layer in layers}
-    if "depth" in protocols:
-        check_depth_protocols(dataset, protocols, "protocols")
+    taps = {layer: encoder.resolve(layer) for layer in options.layers}
+    if "depth" in options.protocols:
+        check_depth_protocols(dataset, options.protocols, "protocols")
         return evaluate_depth(
             encoder,
             data_dir,
-            layers=layers,
+            layers=options.layers,
             recipe=recipe,
             epochs=options.depth_epochs,
-            folds=folds,
-            subset=subset,
-            batch_size=batch_size,
+            folds=options.folds,
+            subset=options.subset,
+            batch_size=options.batch_size,
             device=device,
             seed=seed,
             progress=progress,
         )
-    train, test = train_test_splits(dataset, data_dir, subset)
+    train, test = train_test_splits(dataset, data_dir, options.subset)
     check_channels(encoder, train.channels, train.name)
     recipe = recipe or train.default_recipe
     size = encoder.input_size
@@ -220,31 +214,31 @@ def evaluate_encoder(
     unique_taps = list(dict.fromkeys(taps.values()))
     extract = {
         "transform": transform,
-        "batch_size": batch_size,
+        "batch_size": options.batch_size,
         "device": device,
         "progress": progress,
     }
     test_features = cache.features(test, unique_taps, **extract)
-    needs_train = "knn" in protocols or linear_protocol == "fast" or folds
+    needs_train = "knn" in options.protocols or options.linear_protocol == "fast" or options.folds
     train_features = cache.features(train, unique_taps, **extract) if needs_train else {}
-    paper = "linear" in protocols and linear_protocol in PAPER_PROBES
+    paper = "linear" in options.protocols and options.linear_protocol in PAPER_PROBES
     probes = Probes(
         encoder=encoder,
         train=train,
         train_features=train_features,
-        augment=probe_augmentation(linear_protocol, recipe, size) if paper else augment,
+        augment=probe_augmentation(options.linear_protocol, recipe, size) if paper else augment,
         options=options,
         device=device,
         seed=seed,
         progress=progress,
-        probe_train=whole_images(dataset, data_dir, subset, train) if paper else train,
+        probe_train=whole_images(dataset, data_dir, options.subset, train) if paper else train,
     )
     geometry = layer_geometry(
         encoder,
         test,
         test_features,
         augment=augment,
-        batch_size=batch_size,
+        batch_size=options.batch_size,
         device=device,
         seed=seed,
     )
@@ -252,17 +246,17 @@ def evaluate_encoder(
     results = {}
     for layer, tap in taps.items():
         entry: dict = {}
-        for protocol in protocols:
+        for protocol in options.protocols:
             score = {
                 "accuracy": probes.score(protocol, tap, all_rows, test_features[tap], test.labels)
             }
-            if folds:
+            if options.folds:
                 score |= cross_validate(
                     lambda rows, held_out, p=protocol, t=tap: probes.score(
                         p, t, rows, train_features[t][held_out], train.labels[held_out]
                     ),
                     len(train),
-                    folds,
+                    options.folds,
                     labels=train.labels,
                     seed=seed,
                 )
@@ -270,9 +264,9 @@ def evaluate_encoder(
         results[layer] = {**entry, **geometry[tap], "tap": tap}
     name = dataset if isinstance(dataset, str) else train.name
     linear = "fast"
-    if linear_protocol in PAPER_PROBES:
-        epochs = options.paper_epochs or PAPER_PROBES[linear_protocol].epochs
-        linear = f"{linear_protocol}, {epochs} epochs"
+    if options.linear_protocol in PAPER_PROBES:
+        epochs = options.paper_epochs or PAPER_PROBES[options.linear_protocol].epochs
+        linear = f"{options.linear_protocol}, {epochs} epochs"
     return {
         "layers": results,
         "dataset": name,
