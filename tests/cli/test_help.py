@@ -13,16 +13,7 @@ import pytest
 
 import alignuniform
 from alignuniform.cli import build_parser, main
-from alignuniform.runs.schema import (
-    BOOL,
-    NAMES,
-    Keyed,
-    choice,
-    integer,
-    key,
-    number,
-    optional,
-)
+from alignuniform.runs.schema import BOOL, NAMES, Keyed, choice, integer, key, number, optional
 
 
 def subcommands() -> list[str]:
