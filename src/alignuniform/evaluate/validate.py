@@ -9,13 +9,6 @@ from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 CHUNK = 1 << 22  # elements per block of the finite check (its boolean mask stays small)
 
 
-def check_positive_int(value: object, name: str) -> int:
-    """``value`` if it is an int >= 1 (bool excluded), else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def check_features(x: object, name: str, *, dim: int | None = None) -> torch.Tensor:
     """A finite floating-point tensor [N, d] with N >= 1 (and d == ``dim`` when given)."""
     if not isinstance(x, torch.Tensor):
