@@ -33,6 +33,7 @@ from alignuniform.core.errors import (
     InvalidValueError,
     MissingFileError,
 )
+from alignuniform.core.seeding import seeded
 from alignuniform.models.external import st
 from alignuniform.models.external.base import ExternalEncoder, require
 
@@ -302,8 +303,7 @@ def load_hf(
         lambda: transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True),
     )
     if random_init:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = guarded(
                 "architecture",
                 directory / "config.json",

@@ -22,6 +22,7 @@ from torch import nn
 
 from alignuniform.core.errors import CheckpointError, InvalidValueError, MissingFileError
 from alignuniform.core.safeload import load_tensors
+from alignuniform.core.seeding import seeded
 from alignuniform.models.external.base import ExternalEncoder, require
 
 HEADS = ("fc", "classifier", "heads", "head")
@@ -69,8 +70,7 @@ def load_timm(name: str, checkpoint: str | Path | None = None, seed: int = 0) ->
     (else initialised from ``seed``)."""
     timm = require("timm", "vision")
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = timm.create_model(name, pretrained=False, num_classes=0)
     except RuntimeError as err:  # timm: "Unknown model (...)"
         raise InvalidValueError(f"timm has no model {name!r}: {err}") from err
@@ -98,8 +98,7 @@ def load_torchvision(
     from torchvision import models
 
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = models.get_model(name, weights=None)
     except ValueError as err:
         raise InvalidValueError(
