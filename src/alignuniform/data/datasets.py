@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.names import DECODES
 from alignuniform.core.validation import check_int, check_positive_int
 from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
-from alignuniform.data.folder import DECODES, load_image_folder, load_imagenet100
+from alignuniform.data.folder import load_image_folder, load_imagenet100
 from alignuniform.data.idx import load_fashion_mnist
 from alignuniform.data.imagedata import ImageData
 from alignuniform.data.nyu import load_nyu_depth

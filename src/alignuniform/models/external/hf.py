@@ -33,11 +33,11 @@ from alignuniform.core.errors import (
     InvalidValueError,
     MissingFileError,
 )
+from alignuniform.core.names import POOLERS
 from alignuniform.core.seeding import seeded
 from alignuniform.models.external import st
 from alignuniform.models.external.base import ExternalEncoder, require
 
-POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
