@@ -93,6 +93,7 @@ class RecipeInfo(NamedTuple):
 
 
 _PAPER_JITTER = (0.4, 0.4, 0.4, 0.4)
+_CIFAR_VIEWS = {"crop_scale": (0.2, 1.0), "jitter": _PAPER_JITTER, "grayscale_p": 0.2}
 RECIPES: dict[str, Recipe] = {
     "stl10-paper": Recipe(
         64,
@@ -104,24 +105,8 @@ RECIPES: dict[str, Recipe] = {
         grayscale_p=0.2,
         eval_resize=70,
     ),
-    "cifar": Recipe(
-        32,
-        3,
-        CIFAR10_MEAN,
-        CIFAR10_STD,
-        crop_scale=(0.2, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-    ),
-    "cifar100": Recipe(
-        32,
-        3,
-        CIFAR100_MEAN,
-        CIFAR100_STD,
-        crop_scale=(0.2, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-    ),
+    "cifar": Recipe(32, 3, CIFAR10_MEAN, CIFAR10_STD, **_CIFAR_VIEWS),
+    "cifar100": Recipe(32, 3, CIFAR100_MEAN, CIFAR100_STD, **_CIFAR_VIEWS),
     "fashion-mnist": Recipe(
         28,
         1,
