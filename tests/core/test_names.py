@@ -8,9 +8,12 @@ import torch
 from alignuniform.core import device, losses, names
 from alignuniform.core.errors import AlignUniformError
 from alignuniform.data import datasets
+from alignuniform.models import list_encoders, registry
 from alignuniform.models.external import hf
 from alignuniform.runs import config
 from alignuniform.training import methods, preflight, runtime
+
+PACKAGE = "alignuniform."
 
 
 def test_every_user_of_a_light_table_holds_the_same_object():
@@ -33,6 +36,9 @@ def test_the_schema_offers_exactly_the_implemented_names():
         assert all(kind.ok(name) for name in table) and not kind.ok("other")
     assert tuple(methods.METHODS) == config.METHODS  # the registry behind the config's names
     assert set(device.AUTOCAST_DTYPES) == set(names.PRECISIONS) - {"fp32"}
+    built_in = {n for n in list_encoders() if registry._REGISTRY[n].__module__.startswith(PACKAGE)}
+    assert set(names.ENCODERS) == built_in and len(names.ENCODERS) == len(built_in)
+    assert config.TrainConfig.help("encoder") == " | ".join(names.ENCODERS)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
-from alignuniform.core.names import DECODES, PRECISIONS, UNIFORM_FORMS
+from alignuniform.core.names import DECODES, ENCODERS, PRECISIONS, UNIFORM_FORMS
 from alignuniform.core.schedule import milestones_at
 from alignuniform.runs.yamlfile import load_yaml, short_repr
 
@@ -261,7 +261,7 @@ class TrainConfig:
         "too, unless --eval-subset",
     )
     recipe: str | None = key(None, optional(TEXT), "augmentation recipe (default: the dataset's)")
-    encoder: str = key("convnet", TEXT, "convnet | small_alexnet | resnet18 | resnet50")
+    encoder: str = key("convnet", TEXT, " | ".join(ENCODERS))
     out_dim: int = key(128, integer(1), "embedding dimension (2 for circle plots)")
     encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder")
     loss: str = key(
