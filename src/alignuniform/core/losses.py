@@ -26,6 +26,7 @@ from alignuniform.core.kernel import (
     pair_count,
     pool_log_means,
 )
+from alignuniform.core.names import UNIFORM_FORMS
 from alignuniform.core.validation import (
     check_block_size,
     check_embeddings,
@@ -136,9 +137,6 @@ def checked_contrastive_loss(
     positive = (x * y).sum(dim=1, keepdim=True)
     logits = torch.cat([positive, x @ negatives.to(dtype).T], dim=1) / tau
     return F.cross_entropy(logits, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
-
-
-UNIFORM_FORMS = ("eq18", "eq17")
 
 
 def moco_uniform_loss(

@@ -1,4 +1,5 @@
-"""Argument checks shared by the probes: each error names the argument, the problem and the fix."""
+"""Argument checks shared by the probes (each error names the argument, the problem and the fix),
+and the one accuracy they report."""
 
 from __future__ import annotations
 
@@ -55,3 +56,8 @@ def check_labels(y: object, name: str, n: int) -> torch.Tensor:
             f"on every row: evaluate on a labelled split"
         )
     return y.long()
+
+
+def percent_correct(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy in percent (0-100): 100 * mean_i [predicted_i == labels_i], on the CPU."""
+    return 100.0 * float((predicted.cpu() == labels.cpu()).double().mean())
