@@ -195,10 +195,3 @@ def test_train_help_names_every_registered_encoder(capsys):
     text = " ".join(help_text(["train"], capsys).split())
     listed = text.split("--encoder NAME ")[1].split(" (default")[0].split(" | ")
     assert sorted(listed) == list_encoders()
-
-
-def test_measures_pooler_names_are_the_hf_loaders():
-    from alignuniform.cli.measure import POOLERS
-    from alignuniform.models.external import hf
-
-    assert hf.POOLERS == POOLERS

@@ -27,9 +27,9 @@ from typing import Any
 from alignuniform.cli.options import add_flags, add_keys, add_renamed, add_subcommand, no_progress
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
+from alignuniform.core.names import POOLERS
 
 PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
-POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")  # hf.POOLERS, light
 LEGACY = "legacy per-batch mean, see the protocol line"
 TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in
 OUT_FILES = (

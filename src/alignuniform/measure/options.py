@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.runs.config import PRECISIONS
+from alignuniform.core.names import PRECISIONS
 from alignuniform.runs.schema import (
     BOOL,
     DEVICE,

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
+from alignuniform.core.names import DATASETS, DECODES, ENCODERS, PRECISIONS, UNIFORM_FORMS
 from alignuniform.core.schedule import milestones_at
 from alignuniform.runs.schema import (
     BOOL,
@@ -43,9 +44,7 @@ from alignuniform.runs.schema import (
 from alignuniform.runs.yamlfile import load_yaml, short_repr
 
 METHODS = ("twoview", "moco", "supervised")
-PRECISIONS = ("fp32", "bf16", "fp16")
 HELDOUT_SPLITS = ("test", "train")  # "train": monitor training images, by explicit choice only
-DECODES = ("full", "center")  # folder datasets: crops from the whole image | from its centre
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
@@ -53,16 +52,6 @@ PROTOCOLS = ("linear", "knn", "depth")  # depth: NYU-Depth-V2 only, alone
 LOWER_IS_BETTER = ("depth",)  # protocols scored by an error (MSE), not an accuracy
 LINEAR_PROTOCOLS = ("fast", "paper", "paper-imagenet100")  # evaluate.paper_probe: the paper ones
 LAYERS = ("out", "penultimate")
-# the names of the encoder registry (`alignuniform.models.list_encoders`) and of the datasets
-# (`alignuniform.data.datasets.DATASETS`), torch-free for --help; tests/runs/test_config.py
-# holds each equal to its owner's
-ENCODERS = (
-    "convnet", "small_alexnet", "resnet18", "resnet50", "depth_alexnet", "mlp", "identity",
-)  # fmt: skip
-DATASETS = (
-    "fashion-mnist", "stl10", "cifar10", "cifar100", "nyu-depth-v2", "imagefolder:PATH",
-    "imagenet100:PATH",
-)  # fmt: skip
 
 
 def check_names(values: Sequence[str], name: str, allowed: Sequence[str] | None = None) -> list:
@@ -201,7 +190,7 @@ class TrainConfig(Keyed):
     moco_momentum: float = key(0.999, number(0, 1), "MoCo key-encoder EMA")
     moco_queue: int = key(16384, integer(1), "MoCo queue length")
     moco_uniform: str = key(
-        "eq18", choice(("eq18", "eq17")), "eq18 (queue + batch pairs) | eq17 (queue only)"
+        "eq18", choice(UNIFORM_FORMS), "eq18 (queue + batch pairs) | eq17 (queue only)"
     )
     epochs: int = key(5, integer(0), "epochs (0 keeps the random initialisation)")
     batch_size: int = key(512, integer(2), "global batch size (uniformity needs a pair)")
