@@ -77,7 +77,7 @@ def test_a_pretrained_models_own_preprocessing(fmnist_dir, one_thread):
     from torchvision import models
 
     from alignuniform.data import load_dataset
-    from alignuniform.measure.views import dataset_rows
+    from alignuniform.measure.datasets import dataset_rows
     from alignuniform.models.external import load_torchvision
     from helpers.reference import lunif64
 
