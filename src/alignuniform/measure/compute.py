@@ -47,15 +47,14 @@ def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[
     z = z if z.dtype == torch.float64 else z.float()  # half precision is measured in fp32
     norms = torch.linalg.vector_norm(z, dim=1, dtype=torch.float64)
     if not bool(torch.isfinite(norms).all()):
-        check_embeddings(raw, name, min_rows=1, tol=None)  # raises: names the rows
+        _refuse(raw, z, name, normalize)
     stats = {"mean_norm": float(norms.mean()), "normalised": normalize}
     off = (norms - 1).abs() > UNIT_TOL
-    if not normalize:  # refuses rows that are not unit
-        return (check_embeddings(z, name) if bool(off.any()) else z), stats, []
+    if not normalize:  # rows that are not unit are refused
+        return (_refuse(raw, z, name, normalize) if bool(off.any()) else z), stats, []
     own = norms if z.dtype == torch.float64 else torch.linalg.vector_norm(z, dim=1)
-    if not bool(((own > 0) & torch.isfinite(own)).all()):  # raises: all-zero or huge rows
-        check_embeddings(raw, name, min_rows=1, tol=None)
-        check_embeddings(z, name, normalize=True)
+    if not bool(((own > 0) & torch.isfinite(own)).all()):  # all-zero rows, or overflow
+        _refuse(raw, z, name, normalize)
     warnings = []
     if bool(off.any()):
         warnings.append(
@@ -63,6 +62,13 @@ def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[
             f"{stats['mean_norm']:.4g}); they were L2-normalised before measuring"
         )
     return z / own.to(z.dtype).unsqueeze(1), stats, warnings
+
+
+def _refuse(raw: Any, z: torch.Tensor, name: str, normalize: bool) -> torch.Tensor:
+    """Where a row fails: `check_embeddings` on the rows as given, then on z, raises the error
+    that names the rows (returns z should neither refuse them)."""
+    check_embeddings(raw, name, min_rows=1, tol=None)
+    return check_embeddings(z, name, normalize=normalize)
 
 
 def _is_matrix(raw: Any) -> bool:
