@@ -117,19 +117,19 @@ def per_batch(z: torch.Tensor, sample: Sample, opts: Options) -> Estimate:
     return Estimate(
         sum(aligned) / len(aligned),
         sum(uniform) / len(uniform),
-        {},
-        whole.fields,
-        {"whole_set_alignment": whole.alignment, "whole_set_uniformity": whole.uniformity},
-        {
+        stderr={},
+        fields=whole.fields,
+        extra={"whole_set_alignment": whole.alignment, "whole_set_uniformity": whole.uniformity},
+        record={
             "estimator": estimator + "pairs; depends on the batch size)",
             "estimator_batch_size": opts.batch_size,
         },
-        [
+        warnings=[
             "per-batch estimator: a mean of per-batch values, kept only to reproduce legacy "
             "numbers; it differs from the whole-set value and changes with --batch-size"
         ],
-        whole.distances,
-        whole.pair_distances,
+        distances=whole.distances,
+        pair_distances=whole.pair_distances,
     )
 
 
@@ -146,14 +146,14 @@ def weighted(z: torch.Tensor, sample: Sample, opts: Options) -> Estimate:
         "uniformity_users_items": uniformity(z, w, weights=c, y_weights=d, **spread(opts)),
     }
     stderr = {k: v.stderr for k, v in values.items() if not v.exact}
-    users, items = (float(v) for v in list(values.values())[:2])
+    extra = {k: float(v) for k, v in values.items()}
     value, error = sampled_alignment(
         z[index[:, 0]], w[index[:, 1]], opts.alpha, opts.max_pairs, opts.seed
     )
     if error:
         stderr["alignment"] = error
-    extra = {k: float(v) for k, v in values.items()}
-    return Estimate(value, (users + items) / 2, stderr, extra=extra, warnings=warnings)
+    unif = (extra["uniformity_users"] + extra["uniformity_items"]) / 2
+    return Estimate(value, unif, stderr, extra=extra, warnings=warnings)
 
 
 def occurrences(index: torch.Tensor, n: int) -> torch.Tensor:
