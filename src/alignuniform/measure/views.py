@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
+from alignuniform.core.seeding import seeded
 from alignuniform.measure.datasets import load_rows
 from alignuniform.measure.items import encode_images
 from alignuniform.measure.options import Options
@@ -30,8 +29,7 @@ def prepare(model: Any, data: str, opts: Options) -> Sample:
     def images(transform):
         return lambda a, b: transform(dataset.get_batch(rows[a:b])[0])
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(opts.seed)
+    with seeded(opts.seed):
         first = encode_images(model, len(rows), images(augment), opts, "view 1")
         second = encode_images(model, len(rows), images(augment), opts, "view 2")
     plain = encode_images(model, len(rows), images(evaluate), opts, "eval transform")
