@@ -28,8 +28,8 @@ from alignuniform.cli.options import add_flags, add_keys, add_renamed, add_subco
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
 from alignuniform.core.names import POOLERS
+from alignuniform.measure.protocols import PROTOCOLS
 
-PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 LEGACY = "legacy per-batch mean, see the protocol line"
 TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in
 OUT_FILES = (
