@@ -37,7 +37,7 @@ def uniformity_of(features: torch.Tensor) -> float:
             "fewer than 2 non-zero feature rows: uniformity needs at least one pair; "
             "the encoder maps (almost) every image to zero"
         )
-    return float(uniformity(F.normalize(kept.float(), dim=1), T))
+    return float(uniformity(F.normalize(kept.float(), dim=1), t=T))
 
 
 def alignment_of(
