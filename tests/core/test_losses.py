@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alignuniform import align_loss, contrastive_loss, uniform_loss
+from alignuniform.core import losses
+from alignuniform.core.losses import moco_uniform_loss
 from helpers.reference import lalign, lunif, sphere
 
 
@@ -165,6 +167,14 @@ def test_unit_norm_tolerance_admits_rounded_half_precision_vectors():
         (lambda x: uniform_loss(x.tolist()), TypeError, r"torch.Tensor or numpy.ndarray"),
         (lambda x: uniform_loss(np.array([["a"], ["b"]])), TypeError, "real floating point"),
         (lambda x: uniform_loss(0 * x, normalize=True), ValueError, "4 all-zero rows"),
+        (lambda x: uniform_loss(x, block_size=1), ValueError, "block_size must be an integer >= 2"),
+        (lambda x: uniform_loss(x, block_size=True), ValueError, "block_size must be an integer"),
+        (lambda x: moco_uniform_loss(x[:1], x), ValueError, "queries needs at least 2 rows"),
+        (
+            lambda x: moco_uniform_loss(x, F.normalize(x[:, :2], dim=1)),
+            ValueError,
+            "queries and queue must have the same embedding width",
+        ),
         (
             lambda x: contrastive_loss(x, x, negatives=F.normalize(x[:, :2], dim=1)),
             ValueError,
@@ -186,3 +196,32 @@ def test_nan_and_inf_rows_are_counted(bad):
         uniform_loss(x)
     with pytest.raises(ValueError, match="2 of 6 rows containing NaN or Inf"):
         align_loss(sphere(6, 3, 20), x, normalize=True)
+
+
+def test_checked_twins_give_the_public_losses_values_and_gradients():
+    """Each public loss is its check plus its checked twin: same value and gradient, bit for bit."""
+    x, y, queue = sphere(12, 5, 21), positives_of(sphere(12, 5, 21), 0.3, 22), sphere(20, 5, 23)
+    pairs = [
+        (lambda a, b: align_loss(a, b, 1.5), lambda a, b: losses.checked_align_loss(a, b, 1.5)),
+        (
+            lambda a, b: uniform_loss(a, b, t=3, block_size=5),
+            lambda a, b: losses.checked_uniform_loss(a, b, 3.0, 5),
+        ),
+        (
+            lambda a, b: contrastive_loss(a, b, 0.2, negatives=queue),
+            lambda a, b: losses.checked_contrastive_loss(a, b, 0.2, queue),
+        ),
+        (
+            lambda a, b: moco_uniform_loss(a, queue, 2.0),
+            lambda a, b: losses.checked_moco_uniform_loss(a, queue, 2.0, "eq18"),
+        ),
+    ]
+    for public, checked in pairs:
+        results = []
+        for loss in (public, checked):
+            a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+            value = loss(a, b)
+            (value + 0 * b.sum()).backward()
+            results.append((value, a.grad, b.grad))
+        for ours, theirs in zip(*results, strict=True):
+            assert torch.equal(ours, theirs)

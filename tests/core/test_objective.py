@@ -73,6 +73,25 @@ def test_negatives_reach_the_contrastive_term():
     assert torch.equal(out.terms["contrastive(tau=0.2)"], expected)
 
 
+def test_a_call_checks_the_batch_once_for_every_term():
+    x, y = views(4)
+    align_only = Objective.parse("align")
+    assert align_only.min_rows() == 1 and Objective.parse("uniform").min_rows() == 2
+    assert Objective.parse("contrastive").min_rows(negatives=True) == 1
+    assert torch.equal(align_only(x[:1], y[:1]).total, align_loss(x[:1], y[:1]))
+    with pytest.raises(ValueError, match="x needs at least 2 rows"):
+        Objective.parse("align + uniform")(x[:1], y[:1])
+    with pytest.raises(ValueError, match="unit-norm"):
+        Objective.parse("align + uniform")(2 * x, y)
+    with pytest.raises(ValueError, match="x and negatives must have the same embedding width"):
+        Objective.parse("contrastive")(x, y, negatives=F.normalize(x[:, :3], dim=1))
+    with pytest.raises(ValueError, match=r"t=1e\+38 is too large for torch.float32"):
+        Objective.parse("align + uniform(t=1e38)")(x.float(), y.float())
+    checked = Objective.parse("uniform").check(3 * x, 3 * y, names=("z_a", "z_b"), normalize=True)
+    assert torch.allclose(checked[0].norm(dim=1), torch.ones(16, dtype=torch.float64))
+    assert checked[2] is None
+
+
 @pytest.mark.parametrize(
     ("expression", "family"),
     [

@@ -30,3 +30,21 @@ def test_mark_sets_the_status_and_keeps_the_rest(tmp_path):
     assert status["error"] == "evaluation: no test split" and "finished" in status
     run.mark("finished")
     assert "error" not in run.read_status() and run.is_finished()
+
+
+def test_every_path_is_its_entry_below_the_root(tmp_path):
+    from alignuniform.runs.rundir import LOCK, Entry, SweepDir
+
+    run, sweep = RunDir(tmp_path / "r"), SweepDir(tmp_path / "s")
+    assert run.checkpoint == tmp_path / "r" / "checkpoints" / "last.pt"
+    assert (run.config, run.status, run.metrics, run.eval) == tuple(
+        tmp_path / "r" / name for name in ("config.yaml", "run.json", "metrics.jsonl", "eval.json")
+    )
+    assert (run.report_html, run.report_md, run.lock) == tuple(
+        tmp_path / "r" / name for name in ("report.html", "report.md", LOCK)
+    )
+    assert (sweep.status, sweep.results, sweep.points, sweep.lock) == tuple(
+        tmp_path / "s" / name for name in ("sweep.json", "results.csv", "points", LOCK)
+    )
+    assert sweep.point_config("a") == tmp_path / "s" / "points" / "a.yaml"
+    assert isinstance(RunDir.config, Entry) and RunDir.config.parts == ("config.yaml",)

@@ -89,3 +89,15 @@ def test_train_subset_limits_the_probes_and_eval_subset_lifts_it(fmnist_dir, tmp
     run.config.write_text(dump_config(TrainConfig(**{**config, "eval_subset": "all"})))
     finish_run(run.root)
     assert json.loads(run.eval.read_text())["images"] == {"train": 512, "test": 200}
+
+
+def test_seconds_of_runs_the_call_once_with_its_arguments_and_times_it():
+    import time
+
+    import torch
+
+    from alignuniform.training.plan import seconds_of
+
+    calls = []
+    seconds = seconds_of(torch.device("cpu"), lambda *a: (calls.append(a), time.sleep(0.02)), 1, 2)
+    assert calls == [(1, 2)] and seconds >= 0.02

@@ -43,7 +43,12 @@ from torch.autograd.function import once_differentiable
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.logmeanexp import LogMeanExpState
 from alignuniform.core.rows import RowSource, as_rows
-from alignuniform.core.validation import check_embeddings, check_positive, check_same_width
+from alignuniform.core.validation import (
+    check_block_size,
+    check_embeddings,
+    check_positive,
+    check_same_width,
+)
 
 CPU_BLOCK_SIZE = 2048
 ACCELERATOR_BLOCK_SIZE = 4096
@@ -536,6 +541,7 @@ def log_mean_potential(
     float32 scalar (float64 for float64 inputs). Memory O((N + M) d + block_size^2).
     """
     t = check_positive(t, "t")
+    block_size = check_block_size(block_size)
     x = check_embeddings(x, "x", min_rows=2 if y is None else 1, tol=None)
     if y is not None:
         y = check_embeddings(y, "y", tol=None)
@@ -546,11 +552,10 @@ def log_mean_potential(
 def checked_log_mean_potential(
     x: torch.Tensor, y: torch.Tensor | None, t: float, block_size: int | None
 ) -> torch.Tensor:
-    """`log_mean_potential` for inputs its callers have validated already."""
+    """`log_mean_potential` for inputs its callers have validated already (block_size None or
+    an integer >= 2)."""
     if block_size is None:
         block_size = default_block_size(x.device)
-    elif isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
-        raise InvalidValueError(f"block_size must be an integer >= 2, got {block_size!r}")
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or (y is not None and y.requires_grad)
     )

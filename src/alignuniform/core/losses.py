@@ -8,6 +8,10 @@
 
 Embeddings must be unit-norm rows unless ``normalize=True``. Half-precision inputs are computed
 in float32 and give float32 losses; gradients come back in the input dtype.
+
+Each public loss checks its arguments once and calls its ``checked_*`` twin, which trusts them
+(as torch's modules call ``nn.functional``): `Objective`, the loss modules and the training
+methods check a batch once and call the twins.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.kernel import (
     checked_log_mean_potential,
     compute_dtype,
-    log_mean_potential,
     pair_count,
     pool_log_means,
 )
+from alignuniform.core.names import UNIFORM_FORMS
 from alignuniform.core.validation import (
+    check_block_size,
     check_embeddings,
     check_pair,
     check_positive,
@@ -43,6 +48,11 @@ def align_loss(
     """
     alpha = check_positive(alpha, "alpha")
     x, y = check_pair(x, y, normalize=normalize)
+    return checked_align_loss(x, y, alpha)
+
+
+def checked_align_loss(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+    """`align_loss` of checked inputs: unit rows of one shape, alpha > 0."""
     dtype = compute_dtype(x, y)
     squared = (x.to(dtype) - y.to(dtype)).pow(2).sum(dim=1)
     if alpha == 2:
@@ -71,13 +81,22 @@ def uniform_loss(
             f"pass t by keyword: uniform_loss(x, t={y!r})"
         )
     t = check_positive(t, "t")
+    block_size = check_block_size(block_size)
     if y is None:
         x = check_embeddings(x, "x", normalize=normalize, min_rows=2)
-        check_t_fits(t, x.dtype)
-        return checked_log_mean_potential(x, None, t, block_size)
-    x, y = check_pair(x, y, normalize=normalize, min_rows=2)
+    else:
+        x, y = check_pair(x, y, normalize=normalize, min_rows=2)
     check_t_fits(t, x.dtype)
+    return checked_uniform_loss(x, y, t, block_size)
+
+
+def checked_uniform_loss(
+    x: torch.Tensor, y: torch.Tensor | None, t: float, block_size: int | None = None
+) -> torch.Tensor:
+    """`uniform_loss` of checked inputs: unit rows (N >= 2, y of x's shape), t > 0 that fits."""
     views = checked_log_mean_potential(x, None, t, block_size)
+    if y is None:
+        return views
     return (views + checked_log_mean_potential(y, None, t, block_size)) / 2
 
 
@@ -101,6 +120,14 @@ def contrastive_loss(
     if negatives is not None:
         negatives = check_embeddings(negatives, "negatives", normalize=normalize)
         check_same_width(x, negatives, ("x", "negatives"))
+    return checked_contrastive_loss(x, y, tau, negatives)
+
+
+def checked_contrastive_loss(
+    x: torch.Tensor, y: torch.Tensor, tau: float, negatives: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`contrastive_loss` of checked inputs: unit rows of one shape (N >= 2 without negatives),
+    negatives of their width, tau > 0."""
     dtype = compute_dtype(x, y, negatives)
     x, y = x.to(dtype), y.to(dtype)
     if negatives is None:
@@ -110,9 +137,6 @@ def contrastive_loss(
     positive = (x * y).sum(dim=1, keepdim=True)
     logits = torch.cat([positive, x @ negatives.to(dtype).T], dim=1) / tau
     return F.cross_entropy(logits, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
-
-
-UNIFORM_FORMS = ("eq18", "eq17")
 
 
 def moco_uniform_loss(
@@ -125,9 +149,20 @@ def moco_uniform_loss(
     """
     if form not in UNIFORM_FORMS:
         raise InvalidValueError(f"form must be one of {UNIFORM_FORMS}, got {form!r}")
-    cross = log_mean_potential(queries, queue, t=t)
+    t = check_positive(t, "t")
+    queries = check_embeddings(queries, "queries", min_rows=1 if form == "eq17" else 2, tol=None)
+    queue = check_embeddings(queue, "queue", tol=None)
+    check_same_width(queries, queue, ("queries", "queue"))
+    return checked_moco_uniform_loss(queries, queue, t, form)
+
+
+def checked_moco_uniform_loss(
+    queries: torch.Tensor, queue: torch.Tensor, t: float, form: str
+) -> torch.Tensor:
+    """`moco_uniform_loss` of checked inputs: finite rows of one width (K >= 2 for Eq. 18)."""
+    cross = checked_log_mean_potential(queries, queue, t, None)
     if form == "eq17":
         return cross
-    within = log_mean_potential(queries, t=t)
+    within = checked_log_mean_potential(queries, None, t, None)
     k, n = queries.shape[0], queue.shape[0]
     return pool_log_means([cross, within], [pair_count(k, n), pair_count(k)])

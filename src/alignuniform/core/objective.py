@@ -4,7 +4,8 @@
     term      := [weight "*"] name ["(" [param "=" value ("," param "=" value)*] ")"]
 
 Terms: align(alpha=2), uniform(t=2), contrastive(tau=0.07); weights default to 1. The total is
-sum_k weight_k * term_k(x, y); ``str(objective)`` parses back to an equal objective.
+sum_k weight_k * term_k(x, y); ``str(objective)`` parses back to an equal objective. A call checks
+the batch once (`Objective.check`) for all its terms, then each term runs on the checked inputs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ import torch
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.formatting import parameter
-from alignuniform.core.losses import align_loss, contrastive_loss, uniform_loss
-from alignuniform.core.validation import check_positive
+from alignuniform.core.losses import (
+    checked_align_loss,
+    checked_contrastive_loss,
+    checked_uniform_loss,
+)
+from alignuniform.core.validation import (
+    check_embeddings,
+    check_pair,
+    check_positive,
+    check_same_width,
+    check_t_fits,
+)
 
 __all__ = ["Objective", "ObjectiveOutput", "Term"]
 
@@ -31,15 +42,17 @@ LossFn = Callable[..., torch.Tensor]
 @dataclass(frozen=True)
 class _TermKind:
     defaults: dict[str, float]
-    loss: LossFn  # loss(x, y, negatives, **params)
+    loss: LossFn  # loss(x, y, negatives, **params) on checked inputs
 
 
 _KINDS: dict[str, _TermKind] = {
-    "align": _TermKind({"alpha": 2.0}, lambda x, y, negatives, alpha: align_loss(x, y, alpha)),
-    "uniform": _TermKind({"t": 2.0}, lambda x, y, negatives, t: uniform_loss(x, y, t)),
+    "align": _TermKind(
+        {"alpha": 2.0}, lambda x, y, negatives, alpha: checked_align_loss(x, y, alpha)
+    ),
+    "uniform": _TermKind({"t": 2.0}, lambda x, y, negatives, t: checked_uniform_loss(x, y, t)),
     "contrastive": _TermKind(
         {"tau": 0.07},
-        lambda x, y, negatives, tau: contrastive_loss(x, y, tau, negatives=negatives),
+        lambda x, y, negatives, tau: checked_contrastive_loss(x, y, tau, negatives),
     ),
 }
 
@@ -78,6 +91,7 @@ class Term:
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, negatives: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """The term on inputs checked already (by `Objective.check`)."""
         return _KINDS[self.kind].loss(x, y, negatives, **dict(self.params))
 
 
@@ -133,12 +147,48 @@ class Objective:
             for weight, term in self.terms
         )
 
-    def __call__(
+    def min_rows(self, negatives: bool = False) -> int:
+        """Rows each view needs: 2 for a uniform term or a contrastive one without negatives."""
+        pairs = {"uniform"} if negatives else {"uniform", "contrastive"}
+        return 2 if any(term.kind in pairs for _, term in self.terms) else 1
+
+    def check(
+        self,
+        x: object,
+        y: object,
+        negatives: object = None,
+        *,
+        names: tuple[str, str] = ("x", "y"),
+        normalize: bool = False,
+        min_rows: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The inputs of every term, checked once: x and y unit rows [N, d] of one shape (or
+        L2-normalised with ``normalize``), N >= ``min_rows`` (default: `min_rows`), negatives
+        (used by contrastive terms only) of their width, and each t within the dtype."""
+        kinds = {term.kind for _, term in self.terms}
+        if min_rows is None:
+            min_rows = self.min_rows(negatives is not None)
+        x, y = check_pair(x, y, names, normalize=normalize, min_rows=min_rows)
+        if negatives is not None and "contrastive" in kinds:
+            negatives = check_embeddings(negatives, "negatives", normalize=normalize)
+            check_same_width(x, negatives, (names[0], "negatives"))
+        for _, term in self.terms:
+            if term.kind == "uniform":
+                check_t_fits(dict(term.params)["t"], x.dtype)
+        return x, y, negatives
+
+    def checked(
         self, x: torch.Tensor, y: torch.Tensor, negatives: torch.Tensor | None = None
     ) -> ObjectiveOutput:
+        """The objective on inputs that passed `check`."""
         values = {term.name: term(x, y, negatives) for _, term in self.terms}
         total = sum(weight * values[term.name] for weight, term in self.terms)
         return ObjectiveOutput(total=total, terms=values)
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, negatives: torch.Tensor | None = None
+    ) -> ObjectiveOutput:
+        return self.checked(*self.check(x, y, negatives))
 
 
 _TOKEN = re.compile(

@@ -200,3 +200,8 @@ def check_int(value: object, name: str, *, minimum: int = 1, hint: str = "") -> 
 def check_positive_int(value: object, name: str) -> int:
     """`check_int` with minimum 1: counts, sizes, epochs."""
     return check_int(value, name, minimum=1)
+
+
+def check_block_size(block_size: object) -> int | None:
+    """A kernel block size: None (the device's default) or an integer >= 2."""
+    return None if block_size is None else check_int(block_size, "block_size", minimum=2)

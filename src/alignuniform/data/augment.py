@@ -93,35 +93,13 @@ class RecipeInfo(NamedTuple):
 
 
 _PAPER_JITTER = (0.4, 0.4, 0.4, 0.4)
+# the paper's views (crop, colour jitter 0.4, grayscale 0.2) from 8% or from 20% of the image
+_PAPER_VIEWS = {"crop_scale": (0.08, 1.0), "jitter": _PAPER_JITTER, "grayscale_p": 0.2}
+_CMC_VIEWS = {**_PAPER_VIEWS, "crop_scale": (0.2, 1.0)}
 RECIPES: dict[str, Recipe] = {
-    "stl10-paper": Recipe(
-        64,
-        3,
-        STL10_MEAN,
-        STL10_STD,
-        crop_scale=(0.08, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-        eval_resize=70,
-    ),
-    "cifar": Recipe(
-        32,
-        3,
-        CIFAR10_MEAN,
-        CIFAR10_STD,
-        crop_scale=(0.2, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-    ),
-    "cifar100": Recipe(
-        32,
-        3,
-        CIFAR100_MEAN,
-        CIFAR100_STD,
-        crop_scale=(0.2, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-    ),
+    "stl10-paper": Recipe(64, 3, STL10_MEAN, STL10_STD, **_PAPER_VIEWS, eval_resize=70),
+    "cifar": Recipe(32, 3, CIFAR10_MEAN, CIFAR10_STD, **_CMC_VIEWS),
+    "cifar100": Recipe(32, 3, CIFAR100_MEAN, CIFAR100_STD, **_CMC_VIEWS),
     "fashion-mnist": Recipe(
         28,
         1,
@@ -131,25 +109,8 @@ RECIPES: dict[str, Recipe] = {
         jitter=(0.4, 0.4, 0.0, 0.0),
         jitter_p=0.8,
     ),
-    "nyu-depth-v2": Recipe(
-        128,
-        3,
-        NYU_MEAN,
-        NYU_STD,
-        crop_scale=(0.08, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-    ),
-    "imagenet-cmc": Recipe(
-        224,
-        3,
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        crop_scale=(0.2, 1.0),
-        jitter=_PAPER_JITTER,
-        grayscale_p=0.2,
-        grayscale_first=True,
-    ),
+    "nyu-depth-v2": Recipe(128, 3, NYU_MEAN, NYU_STD, **_PAPER_VIEWS),
+    "imagenet-cmc": Recipe(224, 3, IMAGENET_MEAN, IMAGENET_STD, **_CMC_VIEWS, grayscale_first=True),
     "imagenet-mocov2": Recipe(
         224,
         3,

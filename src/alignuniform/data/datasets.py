@@ -6,25 +6,26 @@ import os
 from pathlib import Path
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.names import DECODES
 from alignuniform.core.validation import check_int, check_positive_int
 from alignuniform.data.cifar import CIFAR10, CIFAR100, load_cifar
-from alignuniform.data.folder import DECODES, load_image_folder, load_imagenet100
+from alignuniform.data.folder import load_image_folder, load_imagenet100
 from alignuniform.data.idx import load_fashion_mnist
 from alignuniform.data.imagedata import ImageData
 from alignuniform.data.nyu import load_nyu_depth
 from alignuniform.data.stl10 import PARTS as STL10_SPLITS
 from alignuniform.data.stl10 import load_stl10
 
+FOLDER_LOADERS = {"imagefolder": load_image_folder, "imagenet100": load_imagenet100}
+FOLDER_KINDS = tuple(FOLDER_LOADERS)
 DATASETS = (
     "fashion-mnist",
     "stl10",
     "cifar10",
     "cifar100",
     "nyu-depth-v2",
-    "imagefolder:PATH",
-    "imagenet100:PATH",
+    *(f"{kind}:PATH" for kind in FOLDER_KINDS),
 )
-FOLDER_KINDS = ("imagefolder", "imagenet100")
 DEFAULT_SPLITS = ("train", "test")
 DEFAULT_IMAGE_SIZE = 224
 
@@ -92,8 +93,7 @@ def load_dataset(
                 f"point {kind}:PATH at a folder tree on disk"
             )
         size, shorter = check_decode_size(image_size, resize)
-        loader = load_image_folder if kind == "imagefolder" else load_imagenet100
-        return loader(Path(folder).expanduser(), split, (size, shorter, decode))
+        return FOLDER_LOADERS[kind](Path(folder).expanduser(), split, (size, shorter, decode))
     if image_size is not None or resize is not None or decode != "center":
         raise InvalidValueError(
             f"image_size/resize/decode apply to folder datasets only; {name} images have a "

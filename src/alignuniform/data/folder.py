@@ -32,7 +32,6 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
 )
 TEST_FOLDERS = ("val", "test")
-DECODES = ("full", "center")
 
 
 def imagenet100_classes() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from alignuniform.core.safeload import load_tensors
 from alignuniform.runs.atomic import atomic_write_bytes
 
 CACHE_FORMAT = "alignuniform-features/1"
@@ -98,7 +99,7 @@ class FeatureCache:
         if not path.is_file():
             return None
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
+            entry = load_tensors(path, what="feature cache")
         except Exception:  # a damaged cache file is only a miss: it is recomputed and replaced
             return None
         if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT:

@@ -22,7 +22,7 @@ import torch
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_positive_int
-from alignuniform.evaluate.validate import check_features, check_labels
+from alignuniform.evaluate.validate import check_features, check_labels, percent_correct
 
 Weighting = Literal["vote", "distance"]
 WEIGHTINGS = ("vote", "distance")
@@ -189,4 +189,4 @@ def knn_accuracy(
     """Accuracy in percent (0-100) of `knn_predict` on the test rows; options as there."""
     test_labels = check_labels(test_labels, "test_labels", len(test_features))
     predicted = knn_predict(train_features, train_labels, test_features, **options)
-    return 100.0 * float((predicted.cpu() == test_labels.cpu()).double().mean())
+    return percent_correct(predicted, test_labels)

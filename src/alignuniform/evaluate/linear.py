@@ -18,7 +18,7 @@ import torch
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_positive_int
-from alignuniform.evaluate.validate import check_features, check_labels
+from alignuniform.evaluate.validate import check_features, check_labels, percent_correct
 
 L2 = 1e-3
 MAX_ITER = 1000
@@ -119,5 +119,4 @@ def linear_probe_accuracy(
     """Test accuracy in percent (0-100) of `fit_linear_probe` trained on the training rows."""
     test_labels = check_labels(test_labels, "test_labels", len(test_features))
     probe = fit_linear_probe(train_features, train_labels, **options)
-    predicted = probe.predict(test_features).cpu()
-    return 100.0 * float((predicted == test_labels.cpu()).double().mean())
+    return percent_correct(probe.predict(test_features), test_labels)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from alignuniform.core.schedule import milestones_at
 from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
+from alignuniform.evaluate.validate import percent_correct
 
 
 @dataclass(frozen=True)
@@ -146,4 +147,4 @@ def probe_accuracy(classifier: nn.Linear, features: torch.Tensor, labels: torch.
         predicted = torch.cat(
             [classifier(chunk.to(device)).argmax(dim=1).cpu() for chunk in features.split(8192)]
         )
-    return 100.0 * float((predicted == labels.cpu()).double().mean())
+    return percent_correct(predicted, labels)

@@ -22,7 +22,6 @@ The ``depth`` protocol (NYU-Depth-V2 only, alone) writes ``{"depth": {"mse", "cv
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -353,9 +352,10 @@ def evaluate_run(
 
 
 def write_results(results: dict, directory: str | os.PathLike) -> Path:
-    """Write ``results`` to ``<directory>/eval.json`` atomically; returns the path."""
-    from alignuniform.runs.atomic import atomic_write_text
+    """Write ``results`` to ``<directory>/eval.json`` atomically (NaN/inf as null); returns
+    the path."""
+    from alignuniform.runs.rundir import write_json
 
     path = RunDir(Path(directory)).eval
-    atomic_write_text(path, json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     return path

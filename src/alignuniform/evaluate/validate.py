@@ -1,4 +1,5 @@
-"""Argument checks shared by the probes: each error names the argument, the problem and the fix."""
+"""Argument checks shared by the probes (each error names the argument, the problem and the fix),
+and the one accuracy they report."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ import torch
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 
 CHUNK = 1 << 22  # elements per block of the finite check (its boolean mask stays small)
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """``value`` if it is an int >= 1 (bool excluded), else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def check_features(x: object, name: str, *, dim: int | None = None) -> torch.Tensor:
@@ -62,3 +56,8 @@ def check_labels(y: object, name: str, n: int) -> torch.Tensor:
             f"on every row: evaluate on a labelled split"
         )
     return y.long()
+
+
+def percent_correct(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy in percent (0-100): 100 * mean_i [predicted_i == labels_i], on the CPU."""
+    return 100.0 * float((predicted.cpu() == labels.cpu()).double().mean())

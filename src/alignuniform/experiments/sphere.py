@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from alignuniform.core.errors import InvalidValueError
+from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
 from alignuniform.data import ImageData, build_augmentation, build_eval_transform, load_dataset
 from alignuniform.runs.checkpoint import load_encoder
@@ -85,8 +86,8 @@ def sphere_row(
     ):
         check_positive_int(value, name)
     features, labels, distances = [], [], []
-    with torch.random.fork_rng(devices=_cuda_indices(device)), torch.no_grad():
-        encoder = load_encoder(run_dir, map_location=device)  # building it draws random weights
+    with seeded(seed, device):  # building the encoder draws random weights: not the caller's
+        encoder = load_encoder(run_dir, map_location=device)
         if encoder.out_dim != 2:
             raise InvalidValueError(
                 f"{run_dir}: the encoder has out_dim={encoder.out_dim}, but the circle figure "
@@ -94,9 +95,9 @@ def sphere_row(
             )
         evaluate = build_eval_transform(recipe).to(device)
         augment = build_augmentation(recipe).to(device)
-        generator = torch.Generator().manual_seed(seed)
-        indices = torch.randperm(len(data), generator=generator)[:num_points]
-        torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    indices = torch.randperm(len(data), generator=generator)[:num_points]
+    with seeded(seed, device), torch.no_grad():
         for start in range(0, len(indices), batch_size):
             images, batch_labels = data.get_batch(indices[start : start + batch_size])
             images = images.to(device)
@@ -137,14 +138,6 @@ def _collect(run_dirs, labels, data_dir, options: dict) -> tuple[list[SphereRow]
         recipe = config.recipe or data.default_recipe
         rows.append(sphere_row(run_dir, data, recipe, label=label, **options))
     return rows, next(iter(datasets.values())).classes
-
-
-def _cuda_indices(device: str | torch.device) -> list[int]:
-    """The CUDA device whose random state `sphere_row` must restore (none on CPU)."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _linear_accuracy(run: RunDir) -> float | None:

@@ -20,24 +20,15 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.device import autocast
 from alignuniform.core.distributed import gather_rows, shard_range, sharing_work
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, NonFiniteEmbeddings
 from alignuniform.core.validation import check_positive_int
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 _clock: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
     "encode_clock", default=None
 )
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision not in PRECISIONS:
-        raise InvalidValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 @contextlib.contextmanager

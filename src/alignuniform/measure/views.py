@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.seeding import seeded
 from alignuniform.data import load_dataset
 from alignuniform.measure.compute import measure_set
 from alignuniform.measure.items import encode_images
@@ -42,8 +43,7 @@ def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
     def images(transform):
         return lambda a, b: transform(dataset.get_batch(rows[a:b])[0])
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(opts.seed)
+    with seeded(opts.seed):
         first = encode_images(model, len(rows), images(augment), opts, "view 1")
         second = encode_images(model, len(rows), images(augment), opts, "view 2")
     plain = encode_images(model, len(rows), images(evaluate), opts, "eval transform")

@@ -6,7 +6,13 @@ from torch import nn
 
 from alignuniform.core.validation import check_positive_int
 from alignuniform.models.base import Encoder
-from alignuniform.models.blocks import conv_bn_relu, linear_bn_relu, pooled_size, projection
+from alignuniform.models.blocks import (
+    conv_stages,
+    init_normal,
+    linear_bn_relu,
+    pooled_size,
+    projection,
+)
 from alignuniform.models.registry import register_encoder
 
 
@@ -23,11 +29,9 @@ class SmallAlexNet(Encoder):
         check_positive_int(in_channels, "in_channels")
         side = pooled_size(check_positive_int(input_size, "input_size"), 3, 3, 2, "input_size")
         stages = [
-            ("conv1", conv_bn_relu(in_channels, 96, nn.MaxPool2d(3, 2))),
-            ("conv2", conv_bn_relu(96, 192, nn.MaxPool2d(3, 2))),
-            ("conv3", conv_bn_relu(192, 384)),
-            ("conv4", conv_bn_relu(384, 384)),
-            ("conv5", conv_bn_relu(384, 192, nn.MaxPool2d(3, 2))),
+            *conv_stages(
+                (in_channels, 96, 192, 384, 384, 192), lambda: nn.MaxPool2d(3, 2), pooled={1, 2, 5}
+            ),
             ("fc6", nn.Sequential(nn.Flatten(), *linear_bn_relu(192 * side * side, 4096))),
             ("fc7", linear_bn_relu(4096, 4096)),
             ("out", projection(4096, out_dim)),
@@ -40,8 +44,4 @@ class SmallAlexNet(Encoder):
             input_size=input_size,
             config={"in_channels": in_channels, "input_size": input_size},
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_normal(self)

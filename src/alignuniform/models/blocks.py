@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
+
 from torch import nn
 
 from alignuniform.core.errors import InvalidValueError
@@ -28,6 +30,39 @@ def conv_bn_relu(c_in: int, c_out: int, *extra: nn.Module, stride: int = 1) -> n
         nn.ReLU(inplace=True),
         *extra,
     )
+
+
+def conv_stages(
+    channels: Sequence[int],
+    pool: Callable[[], nn.Module] | None = None,
+    *,
+    pooled: Collection[int] | None = None,
+    stride: int = 1,
+) -> list[tuple[str, nn.Sequential]]:
+    """Stages ``conv1..convK`` (K = len(channels) - 1): ``conv_k`` is
+    `conv_bn_relu`(channels[k-1], channels[k], stride) followed by a new ``pool()`` when
+    ``pool`` is given and k is in ``pooled`` (default: every stage)."""
+    return [
+        (
+            f"conv{k}",
+            conv_bn_relu(
+                channels[k - 1],
+                channels[k],
+                *([pool()] if pool is not None and (pooled is None or k in pooled) else []),
+                stride=stride,
+            ),
+        )
+        for k in range(1, len(channels))
+    ]
+
+
+def init_normal(model: nn.Module, std: float = 0.02) -> None:
+    """Every Conv2d/Linear of ``model``, in module order: weight ~ N(0, std), bias 0."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def linear_bn_relu(d_in: int, d_out: int) -> nn.Sequential:

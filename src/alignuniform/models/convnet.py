@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -11,7 +10,7 @@ from torch import nn
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_positive_int
 from alignuniform.models.base import Encoder
-from alignuniform.models.blocks import conv_bn_relu, linear_bn_relu, pooled_size, projection
+from alignuniform.models.blocks import conv_stages, linear_bn_relu, pooled_size, projection
 from alignuniform.models.registry import register_encoder
 
 
@@ -52,17 +51,9 @@ class ConvNet(Encoder):
             if downsample == "pool"
             else math.ceil(size / 2 ** len(widths))
         )  # stride-2, pad-1 convs: s -> ceil(s/2)
-        channels = [in_channels, *widths]
+        pool = (lambda: nn.MaxPool2d(2)) if downsample == "pool" else None
         stages: list[tuple[str, nn.Module]] = [
-            (
-                f"conv{i + 1}",
-                conv_bn_relu(c_in, c_out, nn.MaxPool2d(2))
-                if downsample == "pool"
-                else conv_bn_relu(c_in, c_out, stride=2),
-            )
-            for i, (c_in, c_out) in enumerate(itertools.pairwise(channels))
-        ]
-        stages += [
+            *conv_stages((in_channels, *widths), pool, stride=1 if pool else 2),
             (
                 "fc",
                 nn.Sequential(

@@ -11,7 +11,7 @@ from torch import nn
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.validation import check_positive_int
 from alignuniform.models.base import Encoder
-from alignuniform.models.blocks import conv_bn_relu, linear_bn_relu, projection
+from alignuniform.models.blocks import conv_stages, init_normal, linear_bn_relu, projection
 from alignuniform.models.registry import register_encoder
 
 CHANNELS = (96, 192, 384, 384, 256)
@@ -31,13 +31,9 @@ class DepthAlexNet(Encoder):
         if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
             raise InvalidValueError(f"width must be a number > 0, got {width!r}")
         channels = [max(2, round(c * width)) for c in CHANNELS]
-        widths = (in_channels, *channels)
-        stages = [
-            (f"conv{k + 1}", conv_bn_relu(widths[k], widths[k + 1], nn.MaxPool2d(2, 2)))
-            for k in range(len(channels))
-        ]
         hidden = max(2, round(2048 * width))
-        stages += [
+        stages = [
+            *conv_stages((in_channels, *channels), lambda: nn.MaxPool2d(2, 2)),
             ("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
             ("fc7", linear_bn_relu(channels[-1], hidden)),
             ("out", projection(hidden, out_dim)),
@@ -50,8 +46,4 @@ class DepthAlexNet(Encoder):
             input_size=None,
             config={"in_channels": in_channels, "width": width},
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_normal(self)

@@ -14,14 +14,13 @@ Saved through `alignuniform.runs.atomic` so a crash never leaves half a file.
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from alignuniform.core.errors import CheckpointError, InvalidValueError
+from alignuniform.core.safeload import load_tensors
 from alignuniform.runs.atomic import atomic_write_bytes
 from alignuniform.runs.rundir import RunDir
 
@@ -45,27 +44,6 @@ def remove_stale_temps(path: Path) -> None:
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         if stale.is_file() and not stale.is_symlink():
             stale.unlink(missing_ok=True)
-
-
-def load_tensors(path: Path, map_location: str | torch.device = "cpu", what: str = "file") -> Any:
-    """``torch.load(weights_only=True)`` with its failures as a one-line `CheckpointError`.
-
-    A file holding anything but tensors and plain containers is refused, never loaded another
-    way: unpickling it could run code.
-    """
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{what} {path} holds objects other than tensors and plain containers; it was "
-            "refused because loading it could run code (alignuniform never writes such files)"
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise CheckpointError(
-            f"{what} {path} is corrupt or truncated ({type(err).__name__}: {first_line}); "
-            "delete it to start over, or use another copy"
-        ) from err
 
 
 def load_checkpoint(

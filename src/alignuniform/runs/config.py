@@ -22,13 +22,12 @@ from typing import Any
 import yaml
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError, MissingFileError
+from alignuniform.core.names import DECODES, ENCODERS, PRECISIONS, UNIFORM_FORMS
 from alignuniform.core.schedule import milestones_at
 from alignuniform.runs.yamlfile import load_yaml, short_repr
 
 METHODS = ("twoview", "moco", "supervised")
-PRECISIONS = ("fp32", "bf16", "fp16")
 HELDOUT_SPLITS = ("test", "train")  # "train": monitor training images, by explicit choice only
-DECODES = ("full", "center")  # folder datasets: crops from the whole image | from its centre
 MILESTONE_FRACTIONS = (0.775, 0.85, 0.925)  # 155/170/185 of 200 epochs (paper, STL-10)
 
 # evaluation options (eval_* keys), shared with `alignuniform.evaluate`
@@ -262,7 +261,7 @@ class TrainConfig:
         "too, unless --eval-subset",
     )
     recipe: str | None = key(None, optional(TEXT), "augmentation recipe (default: the dataset's)")
-    encoder: str = key("convnet", TEXT, "convnet | small_alexnet | resnet18 | resnet50")
+    encoder: str = key("convnet", TEXT, " | ".join(ENCODERS))
     out_dim: int = key(128, integer(1), "embedding dimension (2 for circle plots)")
     encoder_kwargs: dict[str, Any] = key({}, MAPPING, "extra arguments of the encoder")
     loss: str = key(
@@ -274,7 +273,7 @@ class TrainConfig:
     moco_momentum: float = key(0.999, number(0, 1), "MoCo key-encoder EMA")
     moco_queue: int = key(16384, integer(1), "MoCo queue length")
     moco_uniform: str = key(
-        "eq18", choice(("eq18", "eq17")), "eq18 (queue + batch pairs) | eq17 (queue only)"
+        "eq18", choice(UNIFORM_FORMS), "eq18 (queue + batch pairs) | eq17 (queue only)"
     )
     epochs: int = key(5, integer(0), "epochs (0 keeps the random initialisation)")
     batch_size: int = key(512, integer(2), "global batch size (uniformity needs a pair)")

@@ -39,55 +39,36 @@ from alignuniform.runs.atomic import atomic_write_text
 LOCK = ".lock"
 
 
+class Entry:
+    """A path inside a directory object's ``root``: with ``config = Entry("config.yaml")`` in
+    the class, ``RunDir(root).config`` is ``root / "config.yaml"``."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, folder: Any, owner: type | None = None) -> Path:
+        if folder is None:  # looked up on the class (help(), inspect): the entry itself
+            return self  # type: ignore[return-value]
+        return folder.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths inside one run directory."""
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "run.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / "checkpoints" / "last.pt"
-
-    @property
-    def eval(self) -> Path:
-        return self.root / "eval.json"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def features(self) -> Path:
-        return self.root / "features"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / "report.html"
-
-    @property
-    def report_md(self) -> Path:
-        return self.root / "report.md"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / LOCK
+    config = Entry("config.yaml")
+    status = Entry("run.json")
+    metrics = Entry("metrics.jsonl")
+    checkpoint = Entry("checkpoints", "last.pt")
+    eval = Entry("eval.json")
+    figures = Entry("figures")
+    features = Entry("features")
+    tensorboard = Entry("tensorboard")
+    report_html = Entry("report.html")
+    report_md = Entry("report.md")
+    lock = Entry(LOCK)
 
     def read_status(self) -> dict[str, Any]:
         status = read_json(self.status) if self.status.is_file() else {}
@@ -114,37 +95,14 @@ class SweepDir:
 
     root: Path
 
-    @property
-    def status(self) -> Path:
-        return self.root / "sweep.json"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results.csv"
-
-    @property
-    def table(self) -> Path:
-        return self.root / "table.md"
-
-    @property
-    def points(self) -> Path:
-        return self.root / "points"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def slurm(self) -> Path:
-        return self.root / "slurm"
-
-    @property
-    def superseded(self) -> Path:
-        return self.root / "superseded"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / LOCK
+    status = Entry("sweep.json")
+    results = Entry("results.csv")
+    table = Entry("table.md")
+    points = Entry("points")
+    figures = Entry("figures")
+    slurm = Entry("slurm")
+    superseded = Entry("superseded")
+    lock = Entry(LOCK)
 
     def point_config(self, name: str) -> Path:
         return self.points / f"{check_point_name(name)}.yaml"

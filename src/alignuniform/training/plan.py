@@ -14,6 +14,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,18 @@ def peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def seconds_of(device: torch.device, run: Callable[..., object], *args: object) -> float:
+    """Wall-clock seconds of ``run(*args)``, ``device`` synchronised before and after (CUDA
+    runs asynchronously: unsynchronised, the time would be the launch's)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    run(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def measure_step(trainer: Trainer) -> float | None:
     """Seconds of one training step on the first batch (after one warm-up step), or None."""
     config = trainer.config
@@ -74,15 +87,7 @@ def measure_step(trainer: Trainer) -> float | None:
     images, labels = trainer.train_data.get_batch(batch)
     trainer.method.train()
     trainer.monitor.start_epoch()  # the step adds to the epoch meters
-    times = []
-    for _ in range(2):
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        start = time.perf_counter()
-        trainer.train_step(images, labels)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        times.append(time.perf_counter() - start)
+    times = [seconds_of(trainer.device, trainer.train_step, images, labels) for _ in range(2)]
     return times[-1]
 
 
@@ -100,13 +105,8 @@ def measure_monitor(trainer: Trainer) -> float:
     times = []
     for sample in (images[:2], images):
         monitor = EpochMonitor(sample, config.recipe, config.seed, trainer.device)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        start = time.perf_counter()
-        monitor.heldout_geometry(encoder, augment)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        times.append((time.perf_counter() - start) / len(sample))
+        seconds = seconds_of(trainer.device, monitor.heldout_geometry, encoder, augment)
+        times.append(seconds / len(sample))
     return times[-1]
 
 

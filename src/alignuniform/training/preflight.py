@@ -29,12 +29,11 @@ import torch
 from alignuniform.core.distributed import DistInfo
 from alignuniform.core.errors import AlignUniformError, InvalidValueError
 from alignuniform.data import ImageData, load_dataset, recipe_info
+from alignuniform.data.datasets import FOLDER_KINDS
 from alignuniform.models import create_encoder
 from alignuniform.runs.atomic import check_writable
 from alignuniform.runs.config import TrainConfig
 from alignuniform.runs.rundir import RunDir
-
-FOLDERS = ("imagefolder", "imagenet100")
 
 
 @dataclass
@@ -64,13 +63,15 @@ class Preflight:
 
 def folder_options(config: TrainConfig) -> dict:
     """How folder datasets decode their training images (``decode``); nothing for the others."""
-    return {"decode": config.decode} if config.dataset.partition(":")[0] in FOLDERS else {}
+    return {"decode": config.decode} if config.dataset.partition(":")[0] in FOLDER_KINDS else {}
 
 
 def dataset_label(config: TrainConfig) -> str:
     """The dataset as messages name it: a folder dataset by the folder it reads."""
     kind = config.dataset.partition(":")[0]
-    return f"{kind}:{config.data_dir}" if kind in FOLDERS and config.data_dir else config.dataset
+    return (
+        f"{kind}:{config.data_dir}" if kind in FOLDER_KINDS and config.data_dir else config.dataset
+    )
 
 
 def open_split(config: TrainConfig, split: str, role: str, fix: str = "", **options) -> ImageData:

@@ -26,6 +26,20 @@ from alignuniform.core.formatting import parameter
 from alignuniform.viz.style import save_figure
 
 
+def note(ax, text: str, x: float, y: float, ha: str = "right", va: str = "top") -> None:
+    """``text`` in a white box at (x, y) in axes coordinates (0..1)."""
+    ax.text(
+        x,
+        y,
+        text,
+        transform=ax.transAxes,
+        ha=ha,
+        va=va,
+        fontsize=9,
+        bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9},
+    )
+
+
 def plot_positive_distances(
     distances, path: str | os.PathLike, title: str = "", alpha: float = 2.0
 ) -> Path:
@@ -36,17 +50,9 @@ def plot_positive_distances(
     ax.hist(values, bins=np.linspace(0, 2, 41), color="#3b6ea5", edgecolor="white")
     ax.axvline(values.mean(), color="#333333", linestyle="--", linewidth=1, label="mean distance")
     power = "" if alpha == 1 else f"^{parameter(alpha)}"
-    ax.text(
-        0.98,
-        0.95,
-        f"mean ||z_x - z_y||{power} = {np.mean(values**alpha):.4f}\n"
-        f"over {len(values)} positive pairs",
-        transform=ax.transAxes,
-        ha="right",
-        va="top",
-        fontsize=9,
-        bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9},
-    )
+    mean = np.mean(values**alpha)
+    pairs = len(values)
+    note(ax, f"mean ||z_x - z_y||{power} = {mean:.4f}\nover {pairs} positive pairs", 0.98, 0.95)
     ax.set_xlim(0, 2)
     ax.set_xlabel("distance between positive pairs ||z_x - z_y||  (0 = identical)")
     ax.set_ylabel("pairs")
@@ -97,16 +103,8 @@ def plot_pair_distances(
         label=f"uniform on S^{dim - 1}",
     )
     mean_kernel = np.mean(np.exp(-t * values**2))
-    ax.text(
-        0.02,
-        0.6,
-        f"log mean exp(-{parameter(t)} r^2) = {np.log(mean_kernel):.4f}\nover these pairs",
-        transform=ax.transAxes,
-        ha="left",
-        va="center",
-        fontsize=9,
-        bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9},
-    )
+    text = f"log mean exp(-{parameter(t)} r^2) = {np.log(mean_kernel):.4f}\nover these pairs"
+    note(ax, text, 0.02, 0.6, ha="left", va="center")
     ax.set_xlim(0, 2)
     ax.set_xlabel("distance between two items ||z_i - z_j||  (sqrt 2 = orthogonal)")
     ax.set_ylabel("density")

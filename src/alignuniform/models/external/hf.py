@@ -33,10 +33,11 @@ from alignuniform.core.errors import (
     InvalidValueError,
     MissingFileError,
 )
+from alignuniform.core.names import POOLERS
+from alignuniform.core.seeding import seeded
 from alignuniform.models.external import st
 from alignuniform.models.external.base import ExternalEncoder, require
 
-POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -302,8 +303,7 @@ def load_hf(
         lambda: transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True),
     )
     if random_init:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = guarded(
                 "architecture",
                 directory / "config.json",

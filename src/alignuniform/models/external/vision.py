@@ -6,7 +6,7 @@
 
 Each loader records the model's own preprocessing (``info["preprocessing"]``: torchvision's
 weights ``transforms()``, timm's resolved data config), which measure applies to images.
-Weights are read from the local file only (``torch.load(weights_only=True)``; a dict holding
+Weights are read from the local file only (`alignuniform.core.safeload.load_tensors`; a dict holding
 "state_dict" or "model" is unwrapped, a "module." prefix stripped); without a file the network
 is randomly initialised, and ``info["weights"]`` is None so the caller can say so.
 """
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from alignuniform.core.errors import CheckpointError, InvalidValueError, MissingFileError
+from alignuniform.core.safeload import load_tensors
+from alignuniform.core.seeding import seeded
 from alignuniform.models.external.base import ExternalEncoder, require
 
 HEADS = ("fc", "classifier", "heads", "head")
@@ -31,15 +33,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingFileError(f"weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix != ".safetensors":
+        state: Any = load_tensors(path, what="weights file")
+    else:
+        from safetensors.torch import load_file
 
-            state: Any = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # every format fails in its own way on a corrupt file
-        raise CheckpointError(f"could not read weights file {path}: {err}") from err
+        try:
+            state = load_file(path)
+        except Exception as err:  # safetensors fails in its own ways on a corrupt file
+            raise CheckpointError(f"could not read weights file {path}: {err}") from err
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -68,8 +70,7 @@ def load_timm(name: str, checkpoint: str | Path | None = None, seed: int = 0) ->
     (else initialised from ``seed``)."""
     timm = require("timm", "vision")
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = timm.create_model(name, pretrained=False, num_classes=0)
     except RuntimeError as err:  # timm: "Unknown model (...)"
         raise InvalidValueError(f"timm has no model {name!r}: {err}") from err
@@ -97,8 +98,7 @@ def load_torchvision(
     from torchvision import models
 
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = models.get_model(name, weights=None)
     except ValueError as err:
         raise InvalidValueError(

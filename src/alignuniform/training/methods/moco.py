@@ -37,8 +37,14 @@ from alignuniform.core.distributed import (
     unshuffle,
 )
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.losses import UNIFORM_FORMS, align_loss, contrastive_loss, moco_uniform_loss
+from alignuniform.core.losses import (
+    UNIFORM_FORMS,
+    checked_align_loss,
+    checked_contrastive_loss,
+    checked_moco_uniform_loss,
+)
 from alignuniform.core.objective import Objective
+from alignuniform.core.validation import check_int
 from alignuniform.training.methods.base import StepOutput, unit_embeddings
 
 
@@ -79,10 +85,8 @@ class MocoMethod(nn.Module):
         super().__init__()
         if not 0 <= momentum < 1:
             raise InvalidValueError(f"moco_momentum must be in [0, 1), got {momentum}")
-        if queue_size < 1:
-            raise InvalidValueError(f"moco_queue must be >= 1, got {queue_size}")
-        if not isinstance(bn_groups, int) or bn_groups < 1:
-            raise InvalidValueError(f"moco_bn_groups must be an integer >= 1, got {bn_groups!r}")
+        check_int(queue_size, "moco_queue")
+        check_int(bn_groups, "moco_bn_groups")
         if uniform_form not in UNIFORM_FORMS:
             raise InvalidValueError(
                 f"moco_uniform must be one of {UNIFORM_FORMS}, got {uniform_form!r}"
@@ -133,17 +137,25 @@ class MocoMethod(nn.Module):
         self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % n)
 
     def terms(self, q: torch.Tensor, k: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each objective term of the queries against the keys and the queue."""
+        """Each objective term of the queries against the keys and the queue (of unit keys).
+
+        q and k are checked once; every term runs on them (and the queue) unchecked."""
+        pairs = self.uniform_form == "eq18" and any(
+            t.kind == "uniform" for _, t in self.objective.terms
+        )
+        q, k, _ = self.objective.check(q, k, names=("q", "k"), min_rows=2 if pairs else 1)
         queue = self.queue.clone()
         values = {}
         for _, term in self.objective.terms:
             params = dict(term.params)
             if term.kind == "align":
-                values[term.name] = align_loss(q, k, params["alpha"])
+                values[term.name] = checked_align_loss(q, k, params["alpha"])
             elif term.kind == "uniform":
-                values[term.name] = moco_uniform_loss(q, queue, params["t"], form=self.uniform_form)
+                values[term.name] = checked_moco_uniform_loss(
+                    q, queue, params["t"], self.uniform_form
+                )
             else:
-                values[term.name] = contrastive_loss(q, k, params["tau"], negatives=queue)
+                values[term.name] = checked_contrastive_loss(q, k, params["tau"], queue)
         return values
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:

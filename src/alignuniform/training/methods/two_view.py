@@ -1,7 +1,8 @@
 """The paper's STL-10 method: two augmentations of each image, the objective on their embeddings.
 
 z = f([aug(x); aug'(x)])  (one pass),  L = objective(z_1, z_2) over the *global* batch,
-with z unit-normalised in float32 whatever precision the encoder ran in.
+with z unit-normalised in float32 whatever precision the encoder ran in. The loss is the one
+two-view path of `alignuniform.nn` (`ObjectiveLoss`: check once, gather, the terms).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from alignuniform.core.distributed import gather_with_grad
+from alignuniform.core.modules import ObjectiveLoss
 from alignuniform.core.objective import Objective
 from alignuniform.training.methods.base import StepOutput, unit_embeddings
 
@@ -21,7 +22,11 @@ class TwoViewMethod(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.augment = augment
-        self.objective = objective
+        self.loss = ObjectiveLoss(objective, normalize=False)  # unit_embeddings normalised z
+
+    @property
+    def objective(self) -> Objective:
+        return self.loss.objective
 
     @classmethod
     def from_config(
@@ -31,6 +36,5 @@ class TwoViewMethod(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> StepOutput:
         views = torch.cat([self.augment(images), self.augment(images)])
-        x, y = unit_embeddings(self.encoder(views)).chunk(2)
-        out = self.objective(gather_with_grad(x), gather_with_grad(y))
+        out = self.loss(*unit_embeddings(self.encoder(views)).chunk(2))
         return StepOutput(out.total, out.terms)
