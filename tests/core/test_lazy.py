@@ -54,6 +54,10 @@ def test_every_package_says_what_it_holds_and_exports_names_that_exist():
             if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_exports"
             for key, value in zip(call.args[1].keys, call.args[1].values, strict=True)
         }
+        modules = {p.stem for p in init.parent.glob("*.py")} | {
+            p.parent.name for p in init.parent.glob("*/__init__.py")
+        }
+        assert not modules & set(lazy), f"{init}: a name shadows its module"
         own = _top_level_names(init)
         for name in exported:
             if name not in own:

@@ -2,7 +2,7 @@
 
     spec.py        load_spec, SweepSpec: a YAML sweep file expanded to named training configs
     sweep.py       run_sweep: every point trained and evaluated in its own run directory
-    reproduce.py   reproduce, list_presets: the paper's presets (alignuniform/configs) by name
+    reproduce.py   list_presets, reproduce(): the paper's presets (alignuniform/configs) by name
     results.py     results.csv and table.md, the best encoder per family
     sphere.py      plot_sphere_runs: Fig. 3, encoders with a 2-d output on the circle
     paper.py       the paper's appendix tables as data
@@ -19,10 +19,9 @@ __getattr__, __dir__ = lazy_exports(
         "list_presets": "alignuniform.experiments.reproduce",
         "load_spec": "alignuniform.experiments.spec",
         "plot_sphere_runs": "alignuniform.experiments.sphere",
-        "reproduce": "alignuniform.experiments.reproduce",
         "run_sweep": "alignuniform.experiments.sweep",
     },
 )
 del lazy_exports
 
-__all__ = ["SweepSpec", "list_presets", "load_spec", "plot_sphere_runs", "reproduce", "run_sweep"]
+__all__ = ["SweepSpec", "list_presets", "load_spec", "plot_sphere_runs", "run_sweep"]
