@@ -215,8 +215,7 @@ def test_unknown_preset_lists_the_presets():
 
 
 def test_sweep_and_report_messages_go_to_on_event_not_stdout(fmnist_dir, tmp_path, capsys):
-    from alignuniform.experiments.reproduce import finish_sweep
-    from alignuniform.experiments.sweep import run_sweep
+    from alignuniform.experiments.reproduce import reproduce
     from alignuniform.runs.rundir import SweepDir
 
     spec_file = tmp_path / "s.yaml"
@@ -228,8 +227,8 @@ def test_sweep_and_report_messages_go_to_on_event_not_stdout(fmnist_dir, tmp_pat
     spec, out = load_spec(spec_file), tmp_path / "sweep"
     train(spec.points[0].config().resolve(), SweepDir(out).run("px").root, progress=False)
     events: list[str] = []
-    run_sweep(spec, out, progress=False, on_event=events.append)  # finished: no child runs
-    finish_sweep(out, spec, events.append)
+    # the sweep (its one point finished: no child runs), then its table and report
+    reproduce(str(spec_file), out=out, progress=False, on_event=events.append)
     assert events == [
         "sweep tiny: 1 points, 0 to run, 1 already finished",
         SweepDir(out).table.read_text(),

@@ -71,24 +71,14 @@ def reproduce(
     *,
     out: str | os.PathLike | None = None,
     overrides: list[str] = (),
-    workers: int = 1,
-    launcher: str = "local",
-    slurm: dict | None = None,
-    progress: bool = True,
     on_event: OnEvent = _log,
+    **sweep_options,
 ) -> Path:
-    """Run preset ``name``'s sweep into its folder and write its report; returns the folder."""
+    """Run preset ``name``'s sweep into its folder and write its report; returns the folder.
+    ``sweep_options`` are `run_sweep`'s (workers, launcher, slurm, progress)."""
     spec = preset_spec(name, overrides)
     root = preset_root(name, out)
     with claim_sweep(SweepDir(root)):
-        run_sweep(
-            spec,
-            root,
-            workers=workers,
-            launcher=launcher,
-            slurm=slurm,
-            progress=progress,
-            on_event=on_event,
-        )
+        run_sweep(spec, root, on_event=on_event, **sweep_options)
         finish_sweep(root, spec, on_event)
     return root
