@@ -7,7 +7,8 @@
     bound.py       uniformity_bound: the value of the uniform distribution on the sphere
     meter.py       AlignUniformMeter: both metrics streamed over batches and processes
     kernel.py, logmeanexp.py, rows.py: the blockwise pair kernel and its mergeable state
-    validation.py, errors.py, distributed.py, device.py, seeding.py, schedule.py, formatting.py
+    validation.py, errors.py, distributed.py, device.py, seeding.py, schedule.py, formatting.py,
+    names.py (name-only tables), safeload.py (the one safe torch.load), lazy.py
 
 The names below load their module on first use: importing this package loads no torch.
 """
