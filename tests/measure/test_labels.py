@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from alignuniform.measure import measure
-from alignuniform.measure.labels import same_label_alignment
+from alignuniform.measure.estimators import same_label_alignment
 from helpers.reference import lunif64, sphere
 
 
@@ -24,7 +24,7 @@ def brute(z, labels, alpha):
 
 def test_streamed_alignment_equals_brute_force(monkeypatch):
     z, labels = sphere(60, 6, 0), torch.from_numpy(np.random.default_rng(0).integers(0, 4, 60))
-    monkeypatch.setattr("alignuniform.measure.labels.BLOCK_ROWS", 7)  # several blocks a class
+    monkeypatch.setattr("alignuniform.measure.estimators.BLOCK_ROWS", 7)  # several blocks a class
     for alpha in (2.0, 1.0):
         value, error, n = same_label_alignment(z, labels, alpha, None, 0)
         expected, count = brute(z, labels, alpha)

@@ -14,8 +14,11 @@ from safetensors.torch import save_file
 from alignuniform.cli import main
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.metrics import uniformity
-from alignuniform.measure.compute import effective_rank, measure_rows, measure_set
+from alignuniform.measure.compute import effective_rank, measure_rows
+from alignuniform.measure.driver import run
 from alignuniform.measure.files import open_rows
+from alignuniform.measure.options import Options
+from alignuniform.measure.sample import Sample
 from alignuniform.measure.scale import parse_size
 from helpers.reference import sphere
 
@@ -43,19 +46,19 @@ def test_streamed_exact_equals_in_memory(tmp_path):
     np.save(tmp_path / "z.npy", z.numpy())
     np.save(tmp_path / "p.npy", positives.numpy())
     kw = {"alpha": 2, "t": 2, "max_pairs": None, "seed": 0}
-    memory = measure_set(z, (z, positives), **kw)
+    memory = run(None, Sample(z, {}, positives=(z, positives)), Options(**kw))
     streamed = measure_rows(
         open_rows(tmp_path / "z.npy"),
         (open_rows(tmp_path / "z.npy"), open_rows(tmp_path / "p.npy")),
         **kw,
     )
     for key in ("uniformity", "alignment"):
-        assert math.isclose(streamed[key], memory[key], rel_tol=1e-12)
-    assert streamed["diagnostics"].keys() == memory["diagnostics"].keys()
-    for key, value in memory["diagnostics"].items():
+        assert math.isclose(streamed[key], getattr(memory, key), rel_tol=1e-12)
+    assert streamed["diagnostics"].keys() == memory.diagnostics.keys()
+    for key, value in memory.diagnostics.items():
         expected = value if isinstance(value, str | bool) else pytest.approx(value, rel=1e-9)
         assert streamed["diagnostics"][key] == expected, key
-    torch.testing.assert_close(streamed["distances"], memory["distances"])
+    torch.testing.assert_close(streamed["distances"], memory.positive_distances)
 
 
 def test_max_memory_streams_and_samples_the_same_pairs_as_in_memory(tmp_path, capsys):

@@ -3,7 +3,7 @@
 10,007 rows over 2 and 3 ranks (uneven shards): each rank holds its shard, gathers the rows and
 computes its share of uniformity's tiles (plain, weighted, two-set, two-set weighted); the
 merged states and alignment agree with one process. On 2,003 rows (uneven too, kept small for
-speed): `measure_set`, the streamed file path, the synced meter and the metrics command. Every
+speed): the measure driver, the streamed file path, the synced meter and the metrics command. Every
 rank returns the same numbers; rank 0 alone prints.
 """
 
@@ -22,9 +22,12 @@ import torch
 from alignuniform.cli import main
 from alignuniform.core.distributed import across_ranks, gather_rows, shard_range
 from alignuniform.core.metrics import AlignUniformMeter, alignment, uniformity
-from alignuniform.measure.compute import measure_rows, measure_set
+from alignuniform.measure.compute import measure_rows
+from alignuniform.measure.driver import run
 from alignuniform.measure.encode import encode
 from alignuniform.measure.files import open_rows
+from alignuniform.measure.options import Options
+from alignuniform.measure.sample import Sample
 from helpers.distributed import TinyEncoder, init_rank, run_ranks
 from helpers.reference import sphere
 
@@ -61,9 +64,7 @@ def values(z, positives, parts, folder: str) -> dict[str, float]:
         "small_alignment": alignment(small, small_positives),
     }
     with across_ranks():
-        measured = measure_set(
-            small, (small, small_positives), alpha=2, t=2, max_pairs=None, seed=0
-        )
+        measured = run(None, Sample(small, {}, positives=(small, small_positives)), Options())
         streamed = measure_rows(
             open_rows(f"{folder}/small.npy"),
             (open_rows(f"{folder}/small.npy"), open_rows(f"{folder}/positives.npy")),
@@ -72,12 +73,14 @@ def values(z, positives, parts, folder: str) -> dict[str, float]:
             max_pairs=None,
             seed=0,
         )
-    for name, result in (("measure", measured), ("streamed", streamed)):
-        out[f"{name}_uniformity"] = result["uniformity"]
-        out[f"{name}_alignment"] = result["alignment"]
-        out[f"{name}_world_size"] = result["diagnostics"]["world_size"]
-        out[f"{name}_estimator"] = result["diagnostics"]["uniformity_estimator"]
-        out[f"{name}_pairs"] = result["diagnostics"]["uniformity_pairs"]
+    for name, (align, unif, diagnostics) in (
+        ("measure", (measured.alignment, measured.uniformity, measured.diagnostics)),
+        ("streamed", (streamed["alignment"], streamed["uniformity"], streamed["diagnostics"])),
+    ):
+        out[f"{name}_uniformity"], out[f"{name}_alignment"] = unif, align
+        out[f"{name}_world_size"] = diagnostics["world_size"]
+        out[f"{name}_estimator"] = diagnostics["uniformity_estimator"]
+        out[f"{name}_pairs"] = diagnostics["uniformity_pairs"]
     return out
 
 

@@ -14,15 +14,8 @@ from alignuniform.runs.config import TrainConfig, dump_config
 
 
 def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread):
-    result = measure(
-        "torchvision:resnet18",
-        "views",
-        "fashion-mnist",
-        data_dir=str(fmnist_dir),
-        limit=24,
-        batch_size=12,
-        recipe="dataset",
-    )
+    kwargs = {"data_dir": str(fmnist_dir), "limit": 24, "batch_size": 12, "recipe": "dataset"}
+    result = measure("torchvision:resnet18", "views", "fashion-mnist", **kwargs)
     assert result.model["weights"] is None
     assert "randomly initialised" in result.warnings[0]
     assert result.diagnostics["dim"] == 512 and result.protocol["n_positive_pairs"] == 24
@@ -30,15 +23,7 @@ def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread
     assert recipe["name"] == "fashion-mnist" and recipe["chosen_as"] == "dataset"
     assert recipe["size"] == 28 and recipe["mean"] == [0.2860]  # the recipe in full
     assert 0 < result.alignment < 4 and math.isfinite(result.uniformity)
-    again = measure(
-        "torchvision:resnet18",
-        "views",
-        "fashion-mnist",
-        data_dir=str(fmnist_dir),
-        limit=24,
-        batch_size=12,
-        recipe="dataset",
-    )
+    again = measure("torchvision:resnet18", "views", "fashion-mnist", **kwargs)
     assert again.alignment == result.alignment  # seeded views
 
 
@@ -77,7 +62,7 @@ def test_a_pretrained_models_own_preprocessing(fmnist_dir, one_thread):
     from torchvision import models
 
     from alignuniform.data import load_dataset
-    from alignuniform.measure.views import dataset_rows
+    from alignuniform.measure.datasets import dataset_rows
     from alignuniform.models.external import load_torchvision
     from helpers.reference import lunif64
 

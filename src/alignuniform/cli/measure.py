@@ -27,8 +27,8 @@ from typing import Any
 from alignuniform.cli.options import add_renamed, add_subcommand
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.core.formatting import to_json
+from alignuniform.measure.protocols import PROTOCOLS
 
-PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
 POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 LEGACY = "legacy per-batch mean, see the protocol line"
 TEMP = (".measure.", ".tmp")  # prefix and suffix of the folder a new result is built in

@@ -15,7 +15,7 @@ from alignuniform.core.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "PROTOCOLS": "alignuniform.measure.api",
+        "PROTOCOLS": "alignuniform.measure.protocols",
         "measure": "alignuniform.measure.api",
         "Embeddings": "alignuniform.measure.models",
         "resolve_model": "alignuniform.measure.models",

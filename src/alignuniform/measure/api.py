@@ -9,7 +9,7 @@ MODEL is a spec string (see `alignuniform.measure.models`), an `ExternalEncoder`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,15 @@ import torch
 
 from alignuniform.core.distributed import across_ranks
 from alignuniform.core.errors import InvalidValueError, MissingFileError
+from alignuniform.measure.driver import run
 from alignuniform.measure.encode import timed
 from alignuniform.measure.models import Embeddings, resolve_model
 from alignuniform.measure.options import Options
+from alignuniform.measure.protocols import PROTOCOLS, TWO_TOWERS, Protocol, get_protocol
 from alignuniform.measure.record import data_record, environment, model_record
 from alignuniform.measure.result import MeasureResult
+
+__all__ = ["MODEL_OPTIONS", "PROTOCOLS", "as_model", "check_data", "check_request", "measure"]
 
 MODEL_OPTIONS = (
     "pooler",
@@ -34,30 +38,6 @@ MODEL_OPTIONS = (
     "key",
     "max_length",
 )
-
-
-def _protocols() -> dict[str, Callable[..., MeasureResult]]:
-    from alignuniform.measure.crossmodal import measure_cross_modal
-    from alignuniform.measure.labels import measure_labels
-    from alignuniform.measure.pairs import measure_pairs
-    from alignuniform.measure.sts import measure_sts
-    from alignuniform.measure.views import measure_views
-    from alignuniform.measure.weighted import measure_weighted
-
-    return {
-        "sts": measure_sts,
-        "pairs": measure_pairs,
-        "views": measure_views,
-        "labels": measure_labels,
-        "cross-modal": measure_cross_modal,
-        "weighted": measure_weighted,
-    }
-
-
-PROTOCOLS = ("sts", "pairs", "views", "labels", "cross-modal", "weighted")
-NEEDS_DATA = ("sts", "views", "labels", "weighted")
-TWO_TOWERS = ("cross-modal", "weighted")
-FILE_DATA = ("pairs", "cross-modal", "weighted")
 
 
 def measure(
@@ -77,18 +57,20 @@ def measure(
         second_model: the second tower (cross-modal) or the item embeddings (weighted).
         **options: model options (`MODEL_OPTIONS`) and measurement `Options` (alpha, t, ...).
     """
-    check_request(protocol, data, second_model)
+    spec = check_request(protocol, data, second_model)
     model_kwargs = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
     opts = Options.from_kwargs(options)
-    run = check_data(protocol, data, opts)  # before the model: a bad file fails in a second
+    read = check_data(spec, data, opts)  # before the model: a bad file fails in a second
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
+    prepare = importlib.import_module(f"alignuniform.measure.{spec.module}").prepare
     # in a process group: shards encoded and pairs divided across ranks
     with timed() as clock, across_ranks():
-        if protocol in TWO_TOWERS:
+        if spec.two_towers:
             second = None if second_model is None else as_model(second_model, seed=opts.seed)
-            result = run(encoder, data, opts, second)
+            sample = prepare(encoder, read, opts, second)
         else:
-            result = run(encoder, data, opts)
+            sample = prepare(encoder, read, opts)
+        result = run(encoder, sample, opts)
     seconds = clock["encode_seconds"]
     result.timing = {
         "encode_seconds": seconds,
@@ -100,29 +82,28 @@ def measure(
     return result
 
 
-def check_data(protocol: str, data: Any, opts: Options) -> Callable[..., MeasureResult]:
-    """The protocol's function, after reading what can be read of its data without a model
-    (an STS file is parsed here and handed on; other data files must exist)."""
-    if protocol == "sts":
-        from alignuniform.measure.sts import measure_sts_pairs, read_sts
+def check_data(spec: Protocol, data: Any, opts: Options) -> Any:
+    """What can be read of the data without a model: an STS file parsed (its pairs are handed
+    on); other data files must exist."""
+    if spec.name == "sts":
+        from alignuniform.measure.sts import read_sts
 
-        pairs = read_sts(data, opts.score_max)
-        return lambda encoder, data, opts: measure_sts_pairs(encoder, pairs, opts, data=str(data))
-    if protocol in FILE_DATA and data is not None and not Path(str(data)).expanduser().exists():
+        return read_sts(data, opts.score_max)
+    if spec.data_file and data is not None and not Path(str(data)).expanduser().exists():
         raise MissingFileError(f"data file {str(data)!r} does not exist")
-    return _protocols()[protocol]
+    return data
 
 
-def check_request(protocol: str, data: Any, second_model: Any) -> None:
-    """Refuse an unknown protocol, missing data or a stray second model before any work."""
-    if protocol not in PROTOCOLS:
-        raise InvalidValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
-    if data is None and protocol in NEEDS_DATA:
+def check_request(protocol: str, data: Any, second_model: Any) -> Protocol:
+    """The protocol, after refusing an unknown one, missing data or a stray second model."""
+    spec = get_protocol(protocol)
+    if data is None and spec.needs_data:
         raise InvalidValueError(f"protocol {protocol!r} needs --dataset")
-    if second_model is not None and protocol not in TWO_TOWERS:
+    if second_model is not None and not spec.two_towers:
         raise InvalidValueError(
             f"--second-model applies to the {' and '.join(TWO_TOWERS)} protocols, not {protocol}"
         )
+    return spec
 
 
 def as_model(model: Any, **kwargs: Any) -> Any:

@@ -26,7 +26,7 @@ import torch
 
 from alignuniform.core.distributed import dist_info, sharing_work
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import alignment, rows_uniformity, uniformity, uniformity_bound
+from alignuniform.core.metrics import alignment, rows_uniformity, uniformity_bound
 from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import check_embeddings
 
@@ -41,21 +41,44 @@ def scan_rows(dim: int) -> int:
 
 def unit_rows(raw: Any, name: str, normalize: bool) -> tuple[torch.Tensor, dict[str, Any], list]:
     """(unit rows in float32, or float64 if given, {"mean_norm", "normalised"}, warnings);
-    NaN, Inf and zero rows are refused."""
-    z = check_embeddings(raw, name, normalize=False, min_rows=1, tol=None)
+    NaN, Inf and zero rows are refused. One pass of float64 norms checks the rows (float32
+    rows: one more for the norms they are divided by, as `check_embeddings` divides)."""
+    z = raw if _is_matrix(raw) else check_embeddings(raw, name, min_rows=1, tol=None)
     z = z if z.dtype == torch.float64 else z.float()  # half precision is measured in fp32
     norms = torch.linalg.vector_norm(z, dim=1, dtype=torch.float64)
+    if not bool(torch.isfinite(norms).all()):
+        _refuse(raw, z, name, normalize)
     stats = {"mean_norm": float(norms.mean()), "normalised": normalize}
-    warnings = []
     off = (norms - 1).abs() > UNIT_TOL
-    if not normalize:
-        return check_embeddings(z, name), stats, warnings  # refuses rows that are not unit
+    if not normalize:  # rows that are not unit are refused
+        return (_refuse(raw, z, name, normalize) if bool(off.any()) else z), stats, []
+    own = norms if z.dtype == torch.float64 else torch.linalg.vector_norm(z, dim=1)
+    if not bool(((own > 0) & torch.isfinite(own)).all()):  # all-zero rows, or overflow
+        _refuse(raw, z, name, normalize)
+    warnings = []
     if bool(off.any()):
         warnings.append(
             f"{name}: {int(off.sum())} of {len(z)} embeddings were not unit vectors (mean norm "
             f"{stats['mean_norm']:.4g}); they were L2-normalised before measuring"
         )
-    return check_embeddings(z, name, normalize=True), stats, warnings
+    return z / own.to(z.dtype).unsqueeze(1), stats, warnings
+
+
+def _refuse(raw: Any, z: torch.Tensor, name: str, normalize: bool) -> torch.Tensor:
+    """Where a row fails: `check_embeddings` on the rows as given, then on z, raises the error
+    that names the rows (returns z should neither refuse them)."""
+    check_embeddings(raw, name, min_rows=1, tol=None)
+    return check_embeddings(z, name, normalize=normalize)
+
+
+def _is_matrix(raw: Any) -> bool:
+    """A floating tensor [N >= 1, d >= 1]: what `check_embeddings` would pass on unchanged."""
+    return (
+        isinstance(raw, torch.Tensor)
+        and raw.dim() == 2
+        and raw.dtype.is_floating_point
+        and min(raw.shape) >= 1
+    )
 
 
 def sampled_alignment(
@@ -108,56 +131,33 @@ def pair_distances(z: torch.Tensor, seed: int, max_rows: int = SAMPLE_ROWS) -> t
 
 def geometry(z: torch.Tensor, t: float) -> dict[str, Any]:
     """Diagnostics of unit rows z beside the two numbers (bound, cosine, rank, n, dim)."""
-    n, dim = z.shape
+    return shape_fields(z.shape, t, average_cosine(z), effective_rank(z))
+
+
+def shape_fields(shape: Any, t: float, cosine: float, rank: float) -> dict[str, Any]:
+    n, dim = shape
     return {
         "n": n,
         "dim": dim,
         "uniformity_bound": uniformity_bound(dim, t),
-        "average_cosine": average_cosine(z),
-        "effective_rank": effective_rank(z),
+        "average_cosine": cosine,
+        "effective_rank": rank,
     }
 
 
-def measure_set(
-    raw: Any,
-    positives: tuple[Any, Any] | None,
-    *,
-    alpha: float,
-    t: float,
-    max_pairs: int | None,
-    seed: int,
-    normalize: bool = True,
-    name: str = "embeddings",
+def diagnostics_of(
+    shape: dict[str, Any], stats: dict[str, Any], value: float, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    """Alignment over positive pairs (raw embeddings x_k, y_k) and uniformity over raw's rows.
+    """`geometry` and the norm statistics, the gap uniformity - bound, and ``fields`` (how the
+    estimate was computed)."""
+    out = shape | stats
+    out["uniformity_gap"] = float(value) - out["uniformity_bound"]
+    return out | fields
 
-    Returns {"alignment", "uniformity", "stderr", "diagnostics", "warnings", "distances",
-    "pair_distances"}.
-    """
-    z, stats, warnings = unit_rows(raw, name, normalize)
-    if z.shape[0] < 2:
-        raise InvalidValueError(f"{name}: uniformity needs at least 2 items, got {z.shape[0]}")
-    # under `across_ranks` every rank holds the same rows here: each computes a share of pairs
-    value = uniformity(z, t=t, max_pairs=max_pairs, seed=seed, distribute=sharing_work())
-    out: dict[str, Any] = {
-        "alignment": None,
-        "uniformity": float(value),
-        "stderr": {} if value.exact else {"uniformity": value.stderr},
-        "distances": None,
-        "pair_distances": pair_distances(z, seed),
-        "warnings": warnings,
-    }
-    diagnostics = geometry(z, t) | stats
-    diagnostics["uniformity_gap"] = float(value) - diagnostics["uniformity_bound"]
-    diagnostics |= estimator_fields(value)
-    if positives is not None:
-        x, y = (unit_rows(p, f"{name} (positives)", normalize)[0] for p in positives)
-        out["alignment"], error = sampled_alignment(x, y, alpha, max_pairs, seed)
-        if error:
-            out["stderr"]["alignment"] = error
-        out["distances"] = (x - y).norm(dim=1)
-    out["diagnostics"] = diagnostics
-    return out
+
+def stderr_of(value: Any) -> dict[str, float]:
+    """{"uniformity": its standard error} of a sampled estimate; {} of an exact value."""
+    return {} if value.exact else {"uniformity": value.stderr}
 
 
 def estimator_fields(value: Any) -> dict[str, Any]:
@@ -231,8 +231,10 @@ def measure_rows(
     normalize: bool = True,
     name: str = "embeddings",
 ) -> dict[str, Any]:
-    """`measure_set` for rows read from disk (embeddings larger than memory), `scan_rows` or one
-    kernel block at a time: the same fields and values. Uniformity is exact from row blocks, or
+    """The whole-set numbers of rows read from disk (embeddings larger than memory),
+    `scan_rows` or one kernel block at a time: the values `alignuniform.measure.driver.run`
+    gives in memory; {"alignment", "uniformity", "stderr", "distances", "warnings",
+    "diagnostics"}. Uniformity is exact from row blocks, or
     from ``max_pairs`` sampled pairs reading only the rows drawn; under `across_ranks` every
     rank reads the same file and computes a share of the tiles."""
     n, dim = rows.shape
@@ -245,20 +247,12 @@ def measure_rows(
     out: dict[str, Any] = {
         "alignment": None,
         "uniformity": float(value),
-        "stderr": {} if value.exact else {"uniformity": value.stderr},
+        "stderr": stderr_of(value),
         "distances": None,
         "warnings": warnings,
     }
-    bound = uniformity_bound(dim, t)
-    diagnostics = {
-        "n": n,
-        "dim": dim,
-        "uniformity_bound": bound,
-        "average_cosine": cosine,
-        "effective_rank": rank,
-    } | stats
-    diagnostics["uniformity_gap"] = float(value) - bound
-    diagnostics |= estimator_fields(value)
+    shape = shape_fields((n, dim), t, cosine, rank)
+    diagnostics = diagnostics_of(shape, stats, value, estimator_fields(value))
     if positives is not None:
         x, y = (UnitRows(p, f"{name} (positives)", normalize) for p in positives)
         if max_pairs is not None and max_pairs < n:

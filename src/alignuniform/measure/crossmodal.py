@@ -17,19 +17,15 @@ from typing import Any
 
 import torch
 
-from alignuniform.core.distributed import sharing_work
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import uniformity
-from alignuniform.measure.compute import measure_set, unit_rows
 from alignuniform.measure.files import read_pairs
 from alignuniform.measure.items import encode_items, image_recipe
 from alignuniform.measure.options import Options
-from alignuniform.measure.result import MeasureResult, result_from
+from alignuniform.measure.sample import Sample
 
 
-def measure_cross_modal(
-    model: Any, data: str | Path | None, opts: Options, second: Any
-) -> MeasureResult:
+def prepare(model: Any, data: str | Path | None, opts: Options, second: Any = None) -> Sample:
+    """Each tower's items encoded, the union as the rows, each pair's two rows the positives."""
     if second is None:
         raise InvalidValueError("protocol 'cross-modal' needs --second-model (the other tower)")
     if data is None:
@@ -59,26 +55,7 @@ def measure_cross_modal(
             "alignment needs one shared space"
         )
     union = torch.cat([torch.as_tensor(a).float(), torch.as_tensor(b).float()])
-    out = measure_set(
-        union,
-        (a[left], b[right]),
-        alpha=opts.alpha,
-        t=opts.t,
-        max_pairs=opts.max_pairs,
-        seed=opts.seed,
-        normalize=opts.normalize,
-        name="both towers",
-    )
-    za = unit_rows(a, "tower A", opts.normalize)[0]
-    zb = unit_rows(b, "tower B", opts.normalize)[0]
-    kw = {"t": opts.t, "max_pairs": opts.max_pairs, "seed": opts.seed}
-    kw["distribute"] = sharing_work()  # under torchrun: each rank a share of the pairs
-    extra = {
-        "uniformity_a": float(uniformity(za, **kw)),
-        "uniformity_b": float(uniformity(zb, **kw)),
-        "modality_gap": float((za.double().mean(0) - zb.double().mean(0)).norm()),
-    }
-    protocol = {
+    record = {
         "name": "cross-modal",
         "data": None if data is None else str(data),
         "second_model": dict(getattr(second, "info", {})).get("spec"),
@@ -86,8 +63,17 @@ def measure_cross_modal(
         "n_positive_pairs": n_pairs,
         "uniformity_over": "the union of both towers' items (each tower in extra)",
         "n_items": len(union),
-    } | opts.record()
-    for tower, encoder in (("recipe_a", model), ("recipe_b", second)):
-        if getattr(encoder, "modality", None) == "image":
-            protocol[tower] = image_recipe(encoder, opts)
-    return result_from(model, protocol, out, extra)
+    }
+    preprocessing = {
+        tower: image_recipe(encoder, opts)
+        for tower, encoder in (("recipe_a", model), ("recipe_b", second))
+        if getattr(encoder, "modality", None) == "image"
+    }
+    return Sample(
+        union,
+        record,
+        "both towers",
+        positives=(a[left], b[right]),
+        towers=(a, b),
+        preprocessing=preprocessing,
+    )

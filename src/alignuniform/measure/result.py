@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from alignuniform.core.formatting import json_ready
+
 
 @dataclass
 class MeasureResult:
@@ -68,33 +70,24 @@ class MeasureResult:
             if f.name not in ("positive_distances", "pair_distances")
         }
         out["protocol_fingerprint"] = self.fingerprint
-        return _plain(out)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return _plain(value.item())
-    return str(value)
+        return json_ready(out)
 
 
 def result_from(
-    model: Any, protocol: dict[str, Any], out: dict[str, Any], extra: dict[str, float]
+    model: Any,
+    protocol: dict[str, Any],
+    estimate: Any,
+    diagnostics: dict[str, Any],
+    warnings: list[str],
 ) -> MeasureResult:
-    """A `MeasureResult` from `measure_set`'s output, with the model's own warnings."""
+    """A `MeasureResult` from an `Estimate` (`alignuniform.measure.estimators`), with the
+    model's own warnings."""
     info = dict(getattr(model, "info", {}))
-    warnings = list(out["warnings"])
+    warnings = list(warnings)
     if info.get("weights", "") is None:
         warnings.insert(0, f"{info.get('spec')} is randomly initialised: no weights were loaded")
     for name in ("alignment", "uniformity"):  # JSON holds them as null: say why, never drop
-        value = out[name]
+        value = getattr(estimate, name)
         if value is not None and not math.isfinite(float(value)):
             warnings.append(
                 f"{name} is {float(value)} (not finite: the distances overflow at this "
@@ -111,14 +104,14 @@ def result_from(
     return MeasureResult(
         model=info,
         protocol=protocol,
-        alignment=out["alignment"],
-        uniformity=out["uniformity"],
-        stderr=out["stderr"],
-        extra=extra,
-        diagnostics=out["diagnostics"],
+        alignment=estimate.alignment,
+        uniformity=estimate.uniformity,
+        stderr=estimate.stderr,
+        extra=estimate.extra,
+        diagnostics=diagnostics,
         warnings=warnings,
-        positive_distances=out["distances"],
-        pair_distances=out.get("pair_distances"),
+        positive_distances=estimate.distances,
+        pair_distances=estimate.pair_distances,
     )
 
 
@@ -134,5 +127,5 @@ def protocol_fingerprint(
         fields["data"] = {"sha256": data_sha256}
     if precision != "fp32":
         fields["precision"] = precision
-    text = json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(json_ready(fields), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

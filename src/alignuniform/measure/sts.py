@@ -15,6 +15,7 @@ start with a header row, and a header naming sentence1, sentence2 and score (GLU
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,12 @@ from typing import Any
 import torch
 
 from alignuniform.core.errors import DatasetFormatError, InvalidValueError
-from alignuniform.core.metrics import alignment, uniformity
-from alignuniform.measure.compute import measure_set, unit_rows
+from alignuniform.measure.driver import run
 from alignuniform.measure.files import bad_line, table_lines
 from alignuniform.measure.items import encode_items
 from alignuniform.measure.options import Options
-from alignuniform.measure.result import MeasureResult, result_from
+from alignuniform.measure.result import MeasureResult
+from alignuniform.measure.sample import Sample
 
 SCORE_NAMES = ("score", "label", "similarity", "gold")
 SENTEVAL = (4, 5, 6)  # score, sentence1, sentence2 columns of SentEval's STS-B files
@@ -40,11 +41,12 @@ class StsPairs:
     sentences2: list[str]
     scores: list[float]
     layout: str
+    source: str = "in-memory pairs"  # where they came from (the record's "data")
 
 
 def read_sts(path: str | Path, score_max: float = 5.0) -> StsPairs:
     """The pairs of an STS-style file, each score checked to lie on the scale 0..score_max."""
-    path = Path(path)
+    source, path = str(path), Path(path)
     columns: tuple[int, int, int] | None = None
     layout = ""
     s1: list[str] = []
@@ -80,7 +82,7 @@ def read_sts(path: str | Path, score_max: float = 5.0) -> StsPairs:
         scores.append(score)
     if not scores:
         raise DatasetFormatError(f"{path} holds no sentence pairs")
-    return StsPairs(s1, s2, scores, layout)
+    return StsPairs(s1, s2, scores, layout, source)
 
 
 def _layout(path: Path, number: int, fields: list[str]) -> tuple[tuple[int, int, int], str, bool]:
@@ -123,15 +125,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def measure_sts(model: Any, data: str | Path, opts: Options) -> MeasureResult:
-    return measure_sts_pairs(model, read_sts(data, opts.score_max), opts, data=str(data))
-
-
-def measure_sts_pairs(
-    model: Any, pairs: StsPairs, opts: Options, *, data: str = "in-memory pairs"
-) -> MeasureResult:
-    """The sts protocol on pairs already read (e.g. a sentence-transformers evaluator's);
-    ``data`` names where they came from in the record."""
+def prepare(model: Any, data: StsPairs | str | Path, opts: Options) -> Sample:
+    """The unique sentences encoded, every pair as rows, the pairs scoring >= threshold as the
+    positives (``data``: an STS file or its pairs, read by `read_sts`)."""
+    pairs = data if isinstance(data, StsPairs) else read_sts(data, opts.score_max)
     threshold = 0.8 * opts.score_max if opts.threshold is None else opts.threshold
     sentences = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     position = {s: i for i, s in enumerate(sentences)}
@@ -141,23 +138,13 @@ def measure_sts_pairs(
     n_pos = int(positive.sum())
     if n_pos < 2:
         raise InvalidValueError(
-            f"{data}: {n_pos} pair(s) score >= {threshold:g} of {opts.score_max:g}; alignment "
-            "needs at least 2 positives (lower --threshold, or check --score-max)"
+            f"{pairs.source}: {n_pos} pair(s) score >= {threshold:g} of {opts.score_max:g}; "
+            "alignment needs at least 2 positives (lower --threshold, or check --score-max)"
         )
     raw = encode_items(model, sentences, opts)
-    out = measure_set(
-        raw,
-        (raw[left[positive]], raw[right[positive]]),
-        alpha=opts.alpha,
-        t=opts.t,
-        max_pairs=opts.max_pairs,
-        seed=opts.seed,
-        normalize=opts.normalize,
-        name="sentence embeddings",
-    )
-    protocol = {
+    record = {
         "name": "sts",
-        "data": data,
+        "data": pairs.source,
         "layout": pairs.layout,
         "positives": f"pairs with score >= {threshold:g} on the 0-{opts.score_max:g} scale",
         "threshold": threshold,
@@ -166,37 +153,19 @@ def measure_sts_pairs(
         "n_positive_pairs": n_pos,
         "uniformity_over": "all unique sentences of the file",
         "n_items": len(sentences),
-    } | opts.record()
-    extra: dict[str, float] = {}
-    if opts.estimator == "per-batch":
-        extra = {"whole_set_alignment": out["alignment"], "whole_set_uniformity": out["uniformity"]}
-        z = unit_rows(raw, "sentence embeddings", opts.normalize)[0]
-        out["alignment"], out["uniformity"], batches = per_batch(
-            z, left, right, positive, opts.batch_size, opts.alpha, opts.t
-        )
-        out["stderr"] = {}
-        out["diagnostics"]["uniformity_gap"] = (
-            out["uniformity"] - out["diagnostics"]["uniformity_bound"]
-        )
-        protocol["estimator"] = f"per-batch (legacy: mean over {batches} batches of "
-        protocol["estimator"] += f"{opts.batch_size} pairs; depends on the batch size)"
-        protocol["estimator_batch_size"] = opts.batch_size
-        out["warnings"].append(
-            "per-batch estimator: a mean of per-batch values, kept only to reproduce legacy "
-            "numbers; it differs from the whole-set value and changes with --batch-size"
-        )
-    return result_from(model, protocol, out, extra)
+    }
+    return Sample(
+        raw,
+        record,
+        "sentence embeddings",
+        positives=(raw[left[positive]], raw[right[positive]]),
+        pairs=(left, right, positive),
+    )
 
 
-def per_batch(z, left, right, positive, batch_size: int, alpha: float, t: float):
-    """(mean per-batch alignment, mean per-batch uniformity, number of batches)."""
-    aligned, uniform = [], []
-    for start in range(0, len(left), batch_size):
-        rows = slice(start, start + batch_size)
-        members = torch.unique(torch.cat([left[rows], right[rows]]))
-        if len(members) >= 2:
-            uniform.append(float(uniformity(z[members], t=t)))
-        keep = positive[rows]
-        if bool(keep.any()):
-            aligned.append(alignment(z[left[rows][keep]], z[right[rows][keep]], alpha))
-    return sum(aligned) / len(aligned), sum(uniform) / len(uniform), len(uniform)
+def measure_sts_pairs(
+    model: Any, pairs: StsPairs, opts: Options, *, data: str = "in-memory pairs"
+) -> MeasureResult:
+    """The sts protocol on pairs already read (e.g. a sentence-transformers evaluator's);
+    ``data`` names where they came from in the record."""
+    return run(model, prepare(model, dataclasses.replace(pairs, source=data), opts), opts)

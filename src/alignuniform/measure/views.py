@@ -12,31 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from alignuniform.core.seeding import seeded
-from alignuniform.data import load_dataset
-from alignuniform.measure.compute import measure_set
+from alignuniform.measure.datasets import load_rows
 from alignuniform.measure.items import encode_images
 from alignuniform.measure.options import Options
 from alignuniform.measure.preprocess import view_transforms
-from alignuniform.measure.result import MeasureResult, result_from
+from alignuniform.measure.sample import Sample
 
 
-def dataset_rows(n: int, limit: int | None, seed: int) -> torch.Tensor:
-    """All rows, or a sorted seeded random subset of ``limit`` rows."""
-    if limit is None or limit >= n:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
-
-
-def load_rows(name: str, opts: Options):
-    """(dataset, the rows measured) of dataset ``name``, ``opts.split`` and ``opts.limit``."""
-    data = load_dataset(name, opts.split, data_dir=opts.data_dir)
-    return data, dataset_rows(len(data), opts.limit, opts.seed)
-
-
-def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
+def prepare(model: Any, data: str, opts: Options) -> Sample:
+    """Two seeded augmented views of each image (the positives) and each image through the
+    evaluation transform (the rows)."""
     dataset, rows = load_rows(str(data), opts)
     augment, evaluate, recipe = view_transforms(model, dataset.default_recipe, opts.recipe)
 
@@ -47,17 +33,7 @@ def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
         first = encode_images(model, len(rows), images(augment), opts, "view 1")
         second = encode_images(model, len(rows), images(augment), opts, "view 2")
     plain = encode_images(model, len(rows), images(evaluate), opts, "eval transform")
-    out = measure_set(
-        plain,
-        (first, second),
-        alpha=opts.alpha,
-        t=opts.t,
-        max_pairs=opts.max_pairs,
-        seed=opts.seed,
-        normalize=opts.normalize,
-        name="image embeddings",
-    )
-    protocol = {
+    record = {
         "name": "views",
         "data": f"{data} ({opts.split})",
         "recipe": recipe,
@@ -65,5 +41,5 @@ def measure_views(model: Any, data: str, opts: Options) -> MeasureResult:
         "n_positive_pairs": len(rows),
         "uniformity_over": "the images through the evaluation transform",
         "n_items": len(rows),
-    } | opts.record()
-    return result_from(model, protocol, out, {})
+    }
+    return Sample(plain, record, "image embeddings", positives=(first, second))

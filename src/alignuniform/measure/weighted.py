@@ -21,14 +21,11 @@ from typing import Any
 
 import torch
 
-from alignuniform.core.distributed import sharing_work
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import uniformity
-from alignuniform.measure.compute import geometry, sampled_alignment, unit_rows
 from alignuniform.measure.files import bad_line, table_lines
 from alignuniform.measure.items import rows_of
 from alignuniform.measure.options import Options
-from alignuniform.measure.result import MeasureResult, result_from
+from alignuniform.measure.sample import Sample
 from alignuniform.runs.yamlfile import short_repr
 
 
@@ -57,69 +54,24 @@ def _embeddings(model: Any, what: str) -> torch.Tensor:
     return torch.as_tensor(model.values)
 
 
-def measure_weighted(
-    model: Any, data: str | Path, opts: Options, second: Any = None
-) -> MeasureResult:
+def prepare(model: Any, data: str | Path, opts: Options, second: Any = None) -> Sample:
+    """The users (rows), the items (the second model) and the interactions, range-checked."""
     users = _embeddings(model, "MODEL")
-    z, stats, warnings = unit_rows(users, "users", opts.normalize)
-    kw = {"t": opts.t, "max_pairs": opts.max_pairs, "seed": opts.seed}
-    kw["distribute"] = sharing_work()  # under torchrun: each rank a share of the pairs
-    stderr: dict[str, float] = {}
-    if second is None:
-        index = read_interactions(data, 1)[:, 0]
-        rows_of(users, index.tolist())  # range check
-        counts = torch.bincount(index, minlength=len(users)).double()
-        value = uniformity(z, weights=counts, **kw)
-        extra, align = {}, None
-        if not value.exact:
-            stderr["uniformity"] = value.stderr
-        positives = "none (weighted uniformity of one set)"
-        n_pos = 0
+    items = None if second is None else _embeddings(second, "the second model")
+    index = read_interactions(data, 1 if items is None else 2)
+    rows_of(users, index[:, 0].tolist())  # range checks
+    if items is None:
+        index, positives, n_pos = index[:, 0], "none (weighted uniformity of one set)", 0
     else:
-        items = _embeddings(second, "the second model")
-        w, _, more = unit_rows(items, "items", opts.normalize)
-        warnings += more
-        pairs = read_interactions(data, 2)
-        rows_of(users, pairs[:, 0].tolist())
-        rows_of(items, pairs[:, 1].tolist())
-        c = torch.bincount(pairs[:, 0], minlength=len(users)).double()
-        d = torch.bincount(pairs[:, 1], minlength=len(items)).double()
-        u_value = uniformity(z, weights=c, **kw)
-        i_value = uniformity(w, weights=d, **kw)
-        ui_value = uniformity(z, w, weights=c, y_weights=d, **kw)
-        value = (float(u_value) + float(i_value)) / 2
-        extra = {
-            "uniformity_users": float(u_value),
-            "uniformity_items": float(i_value),
-            "uniformity_users_items": float(ui_value),
-        }
-        for name, v in (("users", u_value), ("items", i_value), ("users_items", ui_value)):
-            if not v.exact:
-                stderr[f"uniformity_{name}"] = v.stderr
-        align, error = sampled_alignment(
-            z[pairs[:, 0]], w[pairs[:, 1]], opts.alpha, opts.max_pairs, opts.seed
-        )
-        if error:
-            stderr["alignment"] = error
-        positives = "observed user-item interactions"
-        n_pos = len(pairs)
-    diagnostics = geometry(z, opts.t) | stats
-    diagnostics["uniformity_gap"] = float(value) - diagnostics["uniformity_bound"]
-    protocol = {
+        rows_of(items, index[:, 1].tolist())
+        positives, n_pos = "observed user-item interactions", len(index)
+    record = {
         "name": "weighted",
         "data": str(data),
         "positives": positives,
         "n_positive_pairs": n_pos,
         "uniformity_over": "unique users / items, each weighted by its number of occurrences "
         "(pairs u != v)",
-        "n_items": len(users) if second is None else len(users) + len(second.values),
-    } | opts.record()
-    out = {
-        "alignment": align,
-        "uniformity": float(value),
-        "stderr": stderr,
-        "diagnostics": diagnostics,
-        "warnings": warnings,
-        "distances": None,
+        "n_items": len(users) if items is None else len(users) + len(items),
     }
-    return result_from(model, protocol, out, extra)
+    return Sample(users, record, "users", interactions=index, second=items)
