@@ -10,6 +10,7 @@ PUBLIC = [
     "Objective",
     "align_loss",
     "alignment",
+    "alignment_sum",
     "contrastive_loss",
     "uniform_loss",
     "uniformity",

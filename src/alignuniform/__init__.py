@@ -27,14 +27,15 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "AlignUniformMeter": "alignuniform.core.metrics",
+        "AlignUniformMeter": "alignuniform.core.meter",
         "Objective": "alignuniform.core.objective",
         "align_loss": "alignuniform.core.losses",
         "alignment": "alignuniform.core.metrics",
+        "alignment_sum": "alignuniform.core.metrics",
         "contrastive_loss": "alignuniform.core.losses",
         "uniform_loss": "alignuniform.core.losses",
         "uniformity": "alignuniform.core.metrics",
-        "uniformity_bound": "alignuniform.core.metrics",
+        "uniformity_bound": "alignuniform.core.bound",
     },
 )
 del lazy_exports
@@ -44,6 +45,7 @@ __all__ = [
     "Objective",
     "align_loss",
     "alignment",
+    "alignment_sum",
     "contrastive_loss",
     "uniform_loss",
     "uniformity",

@@ -13,8 +13,8 @@ import torch
 
 import alignuniform as au
 from alignuniform.cli import main
+from alignuniform.core.bound import _log_hyp0f1, _log_ive_at_2t, uniformity_bound
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import _log_hyp0f1, _log_ive_at_2t, uniformity_bound
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 8, 128, 1024, 100_000])

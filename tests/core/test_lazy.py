@@ -18,3 +18,56 @@ def test_lazy_names_are_the_modules_objects_and_unknown_names_fail():
     assert "lazy_exports" not in dir(alignuniform)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         _ = alignuniform.nope
+
+
+def _top_level_names(path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def test_every_package_says_what_it_holds_and_exports_names_that_exist():
+    # read, not imported: the integrations' names would import Lightning and transformers
+    import ast
+    from pathlib import Path
+
+    root = Path(alignuniform.__file__).parent
+    for init in sorted(root.rglob("__init__.py")):
+        tree = ast.parse(init.read_text())
+        assert len(ast.get_docstring(tree) or "") > 40, f"{init} says what it holds"
+        exported = next(
+            (ast.literal_eval(n.value) for n in tree.body if _assigns(n, "__all__")), None
+        )
+        assert exported, f"{init} exports its public names in __all__"
+        lazy = {
+            key.value: value.value
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_exports"
+            for key, value in zip(call.args[1].keys, call.args[1].values, strict=True)
+        }
+        modules = {p.stem for p in init.parent.glob("*.py")} | {
+            p.parent.name for p in init.parent.glob("*/__init__.py")
+        }
+        assert not modules & set(lazy), f"{init}: a name shadows its module"
+        own = _top_level_names(init)
+        for name in exported:
+            if name not in own:
+                module = Path(root.parent, *lazy[name].split(".")).with_suffix(".py")
+                if not module.is_file():
+                    module = module.with_suffix("") / "__init__.py"
+                assert name in _top_level_names(module), f"{init}: {name} not in {module}"
+
+
+def _assigns(node, name: str) -> bool:
+    import ast
+
+    return isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets)

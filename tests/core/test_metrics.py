@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gammaln, hyp0f1, ive
 
-from alignuniform import AlignUniformMeter, alignment, uniformity, uniformity_bound
+from alignuniform import AlignUniformMeter, alignment, alignment_sum, uniformity, uniformity_bound
 from alignuniform.core.metrics import UniformityResult
 
 
@@ -43,6 +43,33 @@ def test_alignment_equals_definition_for_torch_and_numpy():
         assert math.isclose(alignment(x, y, alpha), expected, rel_tol=1e-12)
         assert math.isclose(alignment(x.numpy(), y.numpy(), alpha), expected, rel_tol=1e-12)
     assert isinstance(alignment(x, y), float)
+
+
+def test_alignment_sum_is_the_float64_sum_and_count_that_batches_add_up():
+    x = sphere(500, 32, 20, torch.float32)
+    y = F.normalize(x + 0.3 * sphere(500, 32, 21, torch.float32), dim=1)
+    for alpha in (1.0, 2.0, 0.5):
+        distances = (x.double() - y.double()).norm(p=2, dim=1).pow(alpha)
+        total, n = alignment_sum(x, y, alpha)
+        assert n == 500 and isinstance(total, float)
+        assert math.isclose(total, distances.sum().item(), rel_tol=1e-12)
+        parts = [alignment_sum(x[i : i + 64], y[i : i + 64], alpha) for i in range(0, 500, 64)]
+        assert sum(c for _, c in parts) == n
+        assert math.isclose(sum(s for s, _ in parts), total, rel_tol=1e-12)
+        assert alignment(x, y, alpha) == total / n
+    raw = 3 * x
+    assert alignment_sum(raw, raw.numpy(), normalize=True) == (0.0, 500)
+    with pytest.raises(ValueError, match="z_a and z_b must have the same shape"):
+        alignment_sum(x, y[:4], names=("z_a", "z_b"))
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        alignment_sum(x, y, alpha=0)
+
+
+def test_the_meter_and_the_bound_stay_importable_from_core_metrics():
+    from alignuniform.core import bound, meter, metrics
+
+    assert metrics.AlignUniformMeter is meter.AlignUniformMeter is AlignUniformMeter
+    assert metrics.uniformity_bound is bound.uniformity_bound is uniformity_bound
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -212,3 +212,26 @@ def test_unknown_preset_lists_the_presets():
 
     with pytest.raises(ValueError, match="fashion-mnist-weights"):
         preset_path("table-99")
+
+
+def test_sweep_and_report_messages_go_to_on_event_not_stdout(fmnist_dir, tmp_path, capsys):
+    from alignuniform.experiments.reproduce import reproduce
+    from alignuniform.runs.rundir import SweepDir
+
+    spec_file = tmp_path / "s.yaml"
+    base = {"dataset": "fashion-mnist", "data_dir": str(fmnist_dir), "subset": 64, "batch_size": 32}
+    base |= {"heldout": 32, "device": "cpu", "evaluate": False, "encoder": "identity"}
+    spec_file.write_text(
+        yaml.safe_dump({"name": "tiny", "base": {**base, "epochs": 0}, "points": [{"name": "px"}]})
+    )
+    spec, out = load_spec(spec_file), tmp_path / "sweep"
+    train(spec.points[0].config().resolve(), SweepDir(out).run("px").root, progress=False)
+    events: list[str] = []
+    # the sweep (its one point finished: no child runs), then its table and report
+    reproduce(str(spec_file), out=out, progress=False, on_event=events.append)
+    assert events == [
+        "sweep tiny: 1 points, 0 to run, 1 already finished",
+        SweepDir(out).table.read_text(),
+        f"sweep: {out}\nreport: {out / 'report.html'}",
+    ]
+    assert capsys.readouterr().out == ""

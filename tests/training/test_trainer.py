@@ -234,3 +234,14 @@ def test_resume_reads_the_runs_own_config(fmnist_dir, tmp_path):
     config = build_config(args)
     assert config.loss == "contrastive(tau=0.2)" and config.epochs == 2
     assert config.subset == 128
+
+
+def test_each_epoch_line_goes_to_on_event_not_stdout(fmnist_dir, tmp_path, capsys):
+    from alignuniform.training.monitor import format_record
+
+    events: list[str] = []
+    config = tiny_config(fmnist_dir, epochs=2, encoder="mlp", subset=64, batch_size=32)
+    run_dir = train(config, tmp_path / "run", on_event=events.append)
+    assert events == [format_record(r) for r in read_jsonl(RunDir(run_dir).metrics)]
+    assert len(events) == 2 and events[0].startswith("epoch   1  loss ")
+    assert capsys.readouterr().out == ""

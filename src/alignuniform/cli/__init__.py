@@ -17,6 +17,8 @@ from alignuniform import __version__
 from alignuniform.cli.options import HelpFormatter, examples_epilog
 from alignuniform.core.errors import AlignUniformError
 
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
 SUBCOMMANDS = (
     "train",
     "eval",

@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alignuniform.cli.echo import echo
     from alignuniform.experiments.reproduce import preset_root, preset_spec, reproduce
 
     if args.data_dir is not None:
@@ -50,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
         launcher=args.launcher,
         slurm=slurm_parameters(args),
         progress=args.progress,
+        on_event=echo,
     )
     return 0

@@ -69,6 +69,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from alignuniform.cli.echo import echo
     from alignuniform.experiments.reproduce import finish_sweep
     from alignuniform.experiments.spec import load_spec
     from alignuniform.experiments.sweep import run_sweep
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             launcher=args.launcher,
             slurm=slurm_parameters(args),
             progress=args.progress,
+            on_event=echo,
         )
-        finish_sweep(root, spec)
+        finish_sweep(root, spec, echo)
     return 0

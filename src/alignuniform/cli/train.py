@@ -89,6 +89,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from alignuniform.cli.echo import echo
     from alignuniform.core.distributed import dist_info, launched_rank
     from alignuniform.runs.lock import claim_run
     from alignuniform.runs.rundir import RunDir
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # one owner from the first check to the last report line (train() re-enters the lock)
     with claim_run(RunDir(Path(config.out)), resume=resume, enabled=launched_rank() == 0):
-        run_dir = train(config, config.out, resume=resume, progress=getattr(args, "progress", True))
+        progress = getattr(args, "progress", True)
+        run_dir = train(config, config.out, resume=resume, progress=progress, on_event=echo)
         if not dist_info().is_main:
             return 0
         from alignuniform.cli.summary import finish_run

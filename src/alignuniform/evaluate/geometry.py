@@ -8,7 +8,7 @@ direction and are left out):
     uniformity = log mean_{i<j} exp(-2 ||f(x_i) - f(x_j)||^2) on the eval-transform features
     uniformity_bound = -4 + log 0F1(; D/2; 4), the value of the uniform distribution on S^{D-1}
 
-(computed by `alignuniform.core.geometry`, the path the training monitor uses too). Both use at
+(computed by `alignuniform.models.geometry`, the path the training monitor uses too). Both use at
 most ``max_rows`` images (a seeded random subset beyond that): the uniformity is exact over all
 pairs of those rows.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from alignuniform.core.geometry import T, alignment_of, uniformity_of
-from alignuniform.core.metrics import uniformity_bound
+from alignuniform.core.bound import uniformity_bound
+from alignuniform.models.geometry import T, alignment_of, uniformity_of
 
 MAX_ROWS = 10_000
 

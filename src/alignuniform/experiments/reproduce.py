@@ -1,18 +1,24 @@
-"""Paper presets: sweep specs shipped in ``alignuniform/configs`` run by name, then reported."""
+"""Paper presets: sweep specs shipped in ``alignuniform/configs`` run by name, then reported.
+
+The results table and where the report went are messages to ``on_event`` (the CLI prints them;
+by default they go to this module's logger), as are the sweep's own.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.spec import SweepSpec, load_spec
-from alignuniform.experiments.sweep import run_sweep
+from alignuniform.experiments.sweep import OnEvent, run_sweep
 from alignuniform.runs.config import parse_overrides
 from alignuniform.runs.lock import claim_sweep
 from alignuniform.runs.rundir import SweepDir
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs"
+_log = logging.getLogger(__name__).info
 
 
 def list_presets() -> list[str]:
@@ -30,8 +36,9 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def finish_sweep(root: Path, spec: SweepSpec) -> None:
-    """The spec's extra figures, then the sweep report; prints where they are."""
+def finish_sweep(root: Path, spec: SweepSpec, on_event: OnEvent = _log) -> None:
+    """The spec's extra figures, then the sweep report; tells ``on_event`` the results table
+    and where the report is."""
     from alignuniform.report.build import write_report
 
     if "sphere" in spec.figures:
@@ -44,9 +51,9 @@ def finish_sweep(root: Path, spec: SweepSpec) -> None:
             sweep.figures / "sphere",
             labels=[p.name for p in done],
         )
-    print(SweepDir(root).table.read_text())
+    on_event(SweepDir(root).table.read_text())
     html, _ = write_report(root)
-    print(f"sweep: {root}\nreport: {html}")
+    on_event(f"sweep: {root}\nreport: {html}")
 
 
 def preset_spec(name: str, overrides: list[str] = ()) -> SweepSpec:
@@ -64,14 +71,14 @@ def reproduce(
     *,
     out: str | os.PathLike | None = None,
     overrides: list[str] = (),
-    workers: int = 1,
-    launcher: str = "local",
-    slurm: dict | None = None,
-    progress: bool = True,
+    on_event: OnEvent = _log,
+    **sweep_options,
 ) -> Path:
+    """Run preset ``name``'s sweep into its folder and write its report; returns the folder.
+    ``sweep_options`` are `run_sweep`'s (workers, launcher, slurm, progress)."""
     spec = preset_spec(name, overrides)
     root = preset_root(name, out)
     with claim_sweep(SweepDir(root)):
-        run_sweep(spec, root, workers=workers, launcher=launcher, slurm=slurm, progress=progress)
-        finish_sweep(root, spec)
+        run_sweep(spec, root, on_event=on_event, **sweep_options)
+        finish_sweep(root, spec, on_event)
     return root

@@ -11,12 +11,16 @@ spec (or ``--set``) changes what a point trains, its old run is moved, untouched
 ``superseded/<point>-<old fingerprint>/`` and the point is trained afresh: nothing is
 overwritten, and no result stands for settings the spec no longer asks for. A sweep owns
 its folder (the sweep lock) while it runs; each point's ``train`` owns the point's run.
+
+Messages (the sweep's counts, each point's outcome, a run set aside) go to ``on_event``, one
+line of text each: the CLI prints them; by default they go to this module's logger.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -35,6 +39,8 @@ from alignuniform.runs.lock import claim_sweep, hold_lock
 from alignuniform.runs.rundir import RunDir, SweepDir, read_json, write_json
 
 PointOutcome = Callable[..., None]  # (point name, exit code, last lines of output[, interrupted])
+OnEvent = Callable[[str], None]  # receives each message, one line of text (or several)
+_log = logging.getLogger(__name__).info
 
 
 def point_is_done(run_dir: Path, config: TrainConfig) -> bool:
@@ -158,15 +164,17 @@ def run_sweep(
     launcher: str = "local",
     slurm: dict | None = None,
     progress: bool = True,
+    on_event: OnEvent = _log,
 ) -> Path:
-    """Run every unfinished point of ``spec`` into ``out``; returns the sweep directory."""
+    """Run every unfinished point of ``spec`` into ``out``; returns the sweep directory.
+    ``on_event`` receives the messages (see the module docstring)."""
     if launcher not in ("local", "slurm"):
         raise InvalidValueError(f"launcher must be 'local' or 'slurm', got {launcher!r}")
     if workers < 1:
         raise InvalidValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
     with claim_sweep(SweepDir(root)):
-        _run_points(spec, SweepDir(root), workers, launcher, slurm, progress)
+        _run_points(spec, SweepDir(root), workers, launcher, slurm, progress, on_event)
     return root
 
 
@@ -177,9 +185,8 @@ def _run_points(
     launcher: str,
     slurm: dict | None,
     progress: bool,
+    on_event: OnEvent,
 ) -> None:
-    from tqdm.auto import tqdm  # not at import: `alignuniform --help` builds on this module
-
     root = sweep.root
     sweep.points.mkdir(parents=True, exist_ok=True)
     status_path = sweep.status
@@ -194,7 +201,7 @@ def _run_points(
         trained_as = known.get("fingerprint") if isinstance(known, dict) else None
         if trained_as and trained_as != fingerprint(config) and run_dir.exists():
             aside = set_aside(sweep, point.name, trained_as)
-            print(f"point {point.name}: training settings changed; old run set aside in {aside}")
+            on_event(f"point {point.name}: training settings changed; old run set aside in {aside}")
         entry = {"tags": point.tags, "fingerprint": fingerprint(config)}
         if point_is_done(run_dir, config):
             status[point.name] = {"status": "finished", **entry}
@@ -204,10 +211,9 @@ def _run_points(
         todo[point.name] = point_command(spec_file, run_dir)
         status[point.name] = {"status": "pending", **entry}
     write_json(status_path, status)
-    print(
+    on_event(
         f"sweep {spec.name}: {len(spec.points)} points, {len(todo)} to run, "
-        f"{len(spec.points) - len(todo)} already finished",
-        flush=True,
+        f"{len(spec.points) - len(todo)} already finished"
     )
 
     def record(name: str, code: int, message: str, interrupted: bool = False) -> None:
@@ -226,7 +232,7 @@ def _run_points(
         outcome = (
             state if state != "failed" else f"failed (exit {code}); see {sweep.point_log(name)}"
         )
-        tqdm.write(f"[{done}/{len(todo)}] point {name} {outcome}")
+        on_event(f"[{done}/{len(todo)}] point {name} {outcome}")
 
     if launcher == "slurm" and todo:
         run_slurm(todo, sweep.slurm, slurm or {}, record)

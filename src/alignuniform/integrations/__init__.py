@@ -6,6 +6,21 @@
     alignuniform.nn                                   AlignUniformLoss, ContrastiveLoss (torch only)
 
 Importing this package imports none of torchmetrics, Lightning or sentence-transformers; a module
-imports its host when the module itself is imported and needs its extra
-(``pip install alignuniform[torchmetrics|lightning|text]``).
+imports its host when the module itself is imported (the names below: on first use) and needs
+its extra (``pip install alignuniform[torchmetrics|lightning|text]``).
 """
+
+from alignuniform.core.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AlignUniformEvaluator": "alignuniform.integrations.sentence_transformers_evaluator",
+        "AlignUniformMonitor": "alignuniform.integrations.lightning_callback",
+        "AlignmentMetric": "alignuniform.integrations.torchmetrics_metrics",
+        "UniformityMetric": "alignuniform.integrations.torchmetrics_metrics",
+    },
+)
+del lazy_exports
+
+__all__ = ["AlignUniformEvaluator", "AlignUniformMonitor", "AlignmentMetric", "UniformityMetric"]

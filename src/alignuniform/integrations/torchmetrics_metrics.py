@@ -5,9 +5,10 @@
 
 Both take ``update(z_a, z_b=None)`` (embeddings z_a [B, d], their positives z_b [B, d]), so one
 `torchmetrics.MetricCollection` feeds both; alignment needs z_b, uniformity measures z_a.
-Not a mean of per-batch values: alignment keeps a float64 sum and a count (reduced by summing
-across processes); uniformity keeps the rows (concatenated across processes in rank order) and
-pairs rows from different batches too, so the value does not depend on the batch size.
+Not a mean of per-batch values: alignment keeps a float64 sum and a count (`alignment_sum`'s
+state, reduced by summing across processes); uniformity keeps the rows (concatenated across
+processes in rank order) and pairs rows from different batches too, so the value does not
+depend on the batch size.
 ``compute()`` equals `alignuniform.alignment` / `alignuniform.uniformity` on the concatenated
 data. ``UniformityMetric(max_rows=k)`` keeps a uniform sample of k rows instead (bottom-k of
 random keys: mergeable across batches and processes) and reports an estimate with its standard
@@ -26,13 +27,8 @@ import torch
 
 from alignuniform.core.distributed import dist_info
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import UniformityResult, alignment, uniformity
-from alignuniform.core.validation import (
-    check_embeddings,
-    check_pair,
-    check_positive,
-    check_positive_int,
-)
+from alignuniform.core.metrics import UniformityResult, alignment_sum, uniformity
+from alignuniform.core.validation import check_embeddings, check_positive, check_positive_int
 from alignuniform.models.external.base import require
 
 torchmetrics = require("torchmetrics", "torchmetrics")
@@ -86,9 +82,11 @@ class AlignmentMetric(_EmbeddingMetric):
                 "AlignmentMetric needs positives: call update(z_a, z_b) with z_b[i] the "
                 "positive of z_a[i]"
             )
-        x, y = check_pair(z_a, z_b, ("z_a", "z_b"), normalize=self.normalize)
-        self.total += alignment(x, y, self.alpha) * x.shape[0]
-        self.count += x.shape[0]
+        total, n = alignment_sum(
+            z_a, z_b, self.alpha, normalize=self.normalize, names=("z_a", "z_b")
+        )
+        self.total += total
+        self.count += n
 
     def compute(self) -> torch.Tensor:
         """The float64 mean over every pair of every batch (and every process)."""

@@ -4,7 +4,9 @@
     z = encoder(x)                      # "out": L2-normalised [B, out_dim]
     h = encoder(x, layer="fc7")         # any tap ("penultimate": the last hidden layer)
 
-One module per architecture family; importing this package registers them all.
+One module per architecture family; importing this package registers them all. `geometry.py`
+measures an encoder's taps (held-out alignment and uniformity) for the training monitor and the
+evaluator alike.
 """
 
 from alignuniform.models import (  # noqa: F401 (register)

@@ -27,9 +27,9 @@ from typing import Any
 import yaml
 
 from alignuniform.core.errors import DatasetFormatError, InvalidValueError, MissingFileError
-from alignuniform.core.geometry import ALPHA, T
 from alignuniform.core.metrics import uniformity_bound
 from alignuniform.measure.result import protocol_fingerprint
+from alignuniform.models.geometry import ALPHA, T
 from alignuniform.runs.rundir import RunDir, SweepDir, is_run_dir, read_json, read_jsonl
 from alignuniform.viz.figures import _number
 

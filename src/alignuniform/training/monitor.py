@@ -4,7 +4,7 @@ L_align (alpha=2) is measured between two augmentations (fixed seed) of a fixed 
 (the test split's first images, checked by the preflight; the training split's only when
 ``heldout_split: train`` asks for it), L_uniform (t=2) on the plain evaluation view of the same
 images, so the curves of every epoch and every run are comparable. Both come from
-`alignuniform.core.geometry`, the path the evaluator uses.
+`alignuniform.models.geometry`, the path the evaluator uses.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from alignuniform.core.geometry import alignment_of, uniformity_of
+from alignuniform.models.geometry import alignment_of, uniformity_of
 from alignuniform.runs.rundir import RunDir
 
 BATCH_SIZE = 512  # held-out images per forward pass

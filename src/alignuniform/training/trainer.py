@@ -5,11 +5,14 @@ the method gathers embeddings so every loss term sees the global batch. The lear
 follows the paper's step schedule (`runtime.lr_at`). State is checkpointed after every epoch
 and on Ctrl-C/SIGTERM, with the RNG state, so a resumed run reproduces the uninterrupted one
 exactly on CPU; a NaN/Inf loss stops the run and keeps the last good checkpoint.
+With progress on, each epoch's line goes to ``on_event`` (the CLI prints it; by default this
+module's logger).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -42,6 +45,8 @@ from alignuniform.training.runtime import autocast, lr_at, resolve_device
 from alignuniform.training.sampling import epoch_batches, iterate_batches
 from alignuniform.training.stop import StopRequests
 
+_log = logging.getLogger(__name__).info
+
 
 @dataclass
 class Placement:
@@ -66,7 +71,7 @@ class Trainer:
     """Owns one run's training state and its epoch loop; built from a fully resolved config.
 
     ``stop`` is polled between steps; ``on_checkpoint`` is called after each checkpoint write
-    (rank 0).
+    (rank 0); with ``progress`` (rank 0), ``on_event`` receives each epoch's line.
     """
 
     def __init__(
@@ -78,11 +83,12 @@ class Trainer:
         stop: StopRequests,
         on_checkpoint: Callable[[], None] = lambda: None,
         progress: bool = True,
+        on_event: Callable[[str], None] = _log,
     ):
         self.config, self.train_data, self.run = data.config, data.train, run
         self.info, self.device = placement.info, placement.device
         self.stop, self.on_checkpoint = stop, on_checkpoint
-        self.progress = progress and self.info.is_main
+        self.progress, self.on_event = progress and self.info.is_main, on_event
         torch.manual_seed(self.config.seed)  # the initial weights
         self.method, self.model = self._build_model()
         self.optimizer = self._build_optimizer()
@@ -249,7 +255,7 @@ class Trainer:
         write_jsonl(self.run.metrics, [*read_jsonl(self.run.metrics), record])
         self.tensorboard.write(record)
         if self.progress:
-            tqdm.write(format_record(record))
+            self.on_event(format_record(record))
 
     def _check_finite(self, out) -> None:
         if not torch.isfinite(out.loss.detach()):
@@ -294,7 +300,12 @@ class RunStatus:
 
 
 def train(
-    config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_event: Callable[[str], None] = _log,
 ) -> Path:
     """Train (or continue) the run in ``run_dir``; returns its path.
 
@@ -302,7 +313,7 @@ def train(
     ``resume`` an existing checkpoint in ``run_dir`` is an error (nothing is overwritten); with
     it, training continues from the checkpoint (a finished run trains nothing). Ctrl-C and
     SIGTERM save a checkpoint before exiting. A run that evaluates ends as "trained" here; the
-    evaluation marks it "finished" or "failed".
+    evaluation marks it "finished" or "failed". ``on_event`` receives each epoch's line.
     """
     run = RunDir(Path(run_dir))
     config = config.resolve()  # every key checked, once, before anything else
@@ -320,6 +331,7 @@ def train(
             stop=stop,
             on_checkpoint=lambda: status.write("running"),
             progress=progress,
+            on_event=on_event,
         )
         if resuming:
             trainer.restore()  # refuses a checkpoint of another encoder: nothing written yet

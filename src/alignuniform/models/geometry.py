@@ -1,5 +1,5 @@
-"""Alignment and uniformity of an encoder's layers on held-out images: the one path shared by
-the training monitor and the evaluator.
+"""Alignment and uniformity of an encoder's layers (its `Encoder.features` taps) on held-out
+images: the one path shared by the training monitor and the evaluator.
 
 With features L2-normalised (rows that are all zero have no direction and are left out):
 
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alignuniform.core.errors import InvalidValueError
-from alignuniform.core.metrics import alignment, uniformity
+from alignuniform.core.metrics import alignment_sum, uniformity
 from alignuniform.core.seeding import seeded
 
 T = 2.0
@@ -37,7 +37,7 @@ def uniformity_of(features: torch.Tensor) -> float:
             "fewer than 2 non-zero feature rows: uniformity needs at least one pair; "
             "the encoder maps (almost) every image to zero"
         )
-    return float(uniformity(F.normalize(kept.float(), dim=1), T))
+    return float(uniformity(F.normalize(kept.float(), dim=1), t=T))
 
 
 def alignment_of(
@@ -62,7 +62,7 @@ def alignment_of(
                 a, b = (view[tap].flatten(1).float().cpu() for view in views)
                 both = nonzero_rows(a) & nonzero_rows(b)
                 if both.any():
-                    n = int(both.sum())
-                    sums[tap] += n * alignment(a[both], b[both], ALPHA, normalize=True)
+                    total, n = alignment_sum(a[both], b[both], ALPHA, normalize=True)
+                    sums[tap] += total
                     counts[tap] += n
     return {tap: sums[tap] / counts[tap] if counts[tap] else None for tap in taps}
