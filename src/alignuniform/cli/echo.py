@@ -12,3 +12,8 @@ def echo(message: str) -> None:
 
     tqdm.write(message)
     sys.stdout.flush()
+
+
+def echo_err(message: str) -> None:
+    """Print ``message`` and a newline on stderr, flushed (progress: stdout keeps the result)."""
+    print(message, file=sys.stderr, flush=True)

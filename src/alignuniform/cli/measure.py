@@ -125,6 +125,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_measure(args: argparse.Namespace) -> int:
+    from alignuniform.cli.echo import echo_err
     from alignuniform.core.distributed import init_from_env
     from alignuniform.measure import Options, measure
     from alignuniform.training.runtime import resolve_device
@@ -152,7 +153,9 @@ def run_measure(args: argparse.Namespace) -> int:
         settings = {name: getattr(args, name) for name in Options.keys(flags=True)}
         options = Options(**settings | {"device": device, "progress": args.progress})
         model = {name: getattr(args, name) for name in MODEL_DESTS}  # tap, pooler, weights...
-        result = measure(args.model, args.protocol, dataset, options=options, **model)
+        result = measure(
+            args.model, args.protocol, dataset, options=options, on_event=echo_err, **model
+        )
         if out is not None and info.is_main:
             write_out(out, result)
     if not info.is_main:

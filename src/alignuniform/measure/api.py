@@ -19,7 +19,7 @@ import torch
 from alignuniform.core.distributed import across_ranks
 from alignuniform.core.errors import InvalidValueError, MissingFileError
 from alignuniform.measure.driver import run
-from alignuniform.measure.encode import timed
+from alignuniform.measure.encode import OnEvent, reporting, timed
 from alignuniform.measure.models import Embeddings, resolve_model
 from alignuniform.measure.options import Options
 from alignuniform.measure.protocols import PROTOCOLS, TWO_TOWERS, Protocol, get_protocol
@@ -47,6 +47,7 @@ def measure(
     *,
     second_model: Any = None,
     options: Options | None = None,
+    on_event: OnEvent | None = None,
     **kwargs: Any,
 ) -> MeasureResult:
     """Measure ``model`` under a named protocol; see the protocol modules for each definition.
@@ -57,6 +58,8 @@ def measure(
         data: the protocol's data (STS file, pairs file, dataset name, labels, interactions).
         second_model: the second tower (cross-modal) or the item embeddings (weighted).
         options: the measurement's `Options` (default: `Options()`).
+        on_event: receives each progress line of the encoding (with ``progress``; default:
+            the logger of `alignuniform.measure.encode`).
         **kwargs: model options (`MODEL_OPTIONS`) and single `Options` (alpha, t, ...).
     """
     spec = check_request(protocol, data, second_model)
@@ -66,7 +69,7 @@ def measure(
     encoder = as_model(model, seed=opts.seed, **model_kwargs)
     prepare = importlib.import_module(f"alignuniform.measure.{spec.module}").prepare
     # in a process group: shards encoded and pairs divided across ranks
-    with timed() as clock, across_ranks():
+    with timed() as clock, reporting(on_event), across_ranks():
         if spec.two_towers:
             second = None if second_model is None else as_model(second_model, seed=opts.seed)
             sample = prepare(encoder, read, opts, second)

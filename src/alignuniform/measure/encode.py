@@ -4,15 +4,18 @@ Batches run under ``torch.inference_mode`` on ``device``; ``precision`` bf16/fp1
 autocast and the outputs are cast to float32 before any metric (which accumulate in float64).
 Every output is checked against its batch: a 2-D tensor with one finite row per item.
 
-Progress: a bar in a terminal; otherwise (logs, CI, nohup) one line on stderr every
-`LOG_EVERY` seconds (items done, rate, ETA) and a final line with the encoding time. The
-seconds and items of every `encode` inside a `timed()` block are added up for the record.
+Progress: a bar in a terminal; otherwise (logs, CI, nohup) one line to ``on_event`` every
+`LOG_EVERY` seconds (items done, rate, ETA) and a final line with the encoding time; ``on_event``
+is the one given, else the one of the enclosing `reporting()` block (`measure` enters it; the
+CLI's writes to stderr), else this module's logger. The seconds and items of every `encode`
+inside a `timed()` block are added up for the record.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +29,11 @@ from alignuniform.core.errors import InvalidTypeError, InvalidValueError, NonFin
 from alignuniform.core.validation import check_positive_int
 
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
+OnEvent = Callable[[str], None]  # receives each progress line
+_log = logging.getLogger(__name__).info
+_listener: contextvars.ContextVar[OnEvent | None] = contextvars.ContextVar(
+    "encode_listener", default=None
+)
 _clock: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
     "encode_clock", default=None
 )
@@ -42,6 +50,16 @@ def timed() -> Iterator[dict[str, float]]:
         _clock.reset(token)
 
 
+@contextlib.contextmanager
+def reporting(on_event: OnEvent | None) -> Iterator[None]:
+    """Inside the block, `encode` sends its progress lines to ``on_event`` (None: the logger)."""
+    token = _listener.set(on_event)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
 def encode(
     encoder: Callable[[Any], torch.Tensor],
     n: int,
@@ -52,6 +70,7 @@ def encode(
     precision: str = "fp32",
     progress: bool = False,
     what: str = "encoding",
+    on_event: OnEvent | None = None,
 ) -> torch.Tensor:
     """Encode items [0, n) in batches ``get_batch(start, stop)``; rows in item order.
 
@@ -62,7 +81,7 @@ def encode(
     if isinstance(encoder, torch.nn.Module):
         encoder.to(device).eval()
     outputs = []
-    report = Progress(n, what) if progress else None
+    report = Progress(n, what, on_event or _listener.get() or _log) if progress else None
     shared = sharing_work()  # scale: under `across_ranks`, this rank's shard
     lo, hi = shard_range(n) if shared else (0, n)
     began = time.perf_counter()
@@ -114,10 +133,11 @@ def check_output(out: Any, start: int, stop: int, what: str) -> torch.Tensor:
 
 
 class Progress:
-    """A tqdm bar in a terminal; else a line every `LOG_EVERY` s and one at the end."""
+    """A tqdm bar in a terminal; else a line to ``on_event`` every `LOG_EVERY` s and one at
+    the end."""
 
-    def __init__(self, total: int, what: str) -> None:
-        self.total, self.what, self.done = total, what, 0
+    def __init__(self, total: int, what: str, on_event: OnEvent = _log) -> None:
+        self.total, self.what, self.done, self.on_event = total, what, 0, on_event
         self.began = self.last = time.perf_counter()
         self.bar = None
         if sys.stderr.isatty():
@@ -135,18 +155,14 @@ class Progress:
             self.last = now
             rate = self.done / (now - self.began)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            print(
-                f"{self.what}: {self.done}/{self.total} items, {rate:.1f} items/s, ETA {eta:.0f} s",
-                file=sys.stderr,
-                flush=True,
+            self.on_event(
+                f"{self.what}: {self.done}/{self.total} items, {rate:.1f} items/s, ETA {eta:.0f} s"
             )
 
     def close(self, seconds: float) -> None:
         if self.bar is not None:
             self.bar.close()
         rate = self.total / seconds if seconds > 0 else float("inf")
-        print(
-            f"{self.what}: {self.total} items encoded in {seconds:.1f} s ({rate:.1f} items/s)",
-            file=sys.stderr,
-            flush=True,
+        self.on_event(
+            f"{self.what}: {self.total} items encoded in {seconds:.1f} s ({rate:.1f} items/s)"
         )
