@@ -80,13 +80,12 @@ def uniform_loss(
             f"y must be a tensor of embeddings (the second view), got {type(y).__name__} {y!r}; "
             f"pass t by keyword: uniform_loss(x, t={y!r})"
         )
-    t = check_positive(t, "t")
     block_size = check_block_size(block_size)
     if y is None:
         x = check_embeddings(x, "x", normalize=normalize, min_rows=2)
     else:
         x, y = check_pair(x, y, normalize=normalize, min_rows=2)
-    check_t_fits(t, x.dtype)
+    t = check_t_fits(t, x.dtype)
     return checked_uniform_loss(x, y, t, block_size)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
-from alignuniform.core.metrics import alignment_sum, uniformity
-from alignuniform.core.validation import check_embeddings, check_positive
+from alignuniform.core.metrics import checked_alignment_sum, uniformity
+from alignuniform.core.validation import check_embeddings, check_pair, check_positive
 
 __all__ = ["AlignUniformMeter"]
 
@@ -67,10 +67,12 @@ class AlignUniformMeter:
     def update(self, x: Any, y: Any = None) -> None:
         """Add a batch of embeddings x [B, d] and, optionally, their positives y [B, d]."""
         with torch.no_grad():
-            total, count = (
-                (0.0, 0) if y is None else alignment_sum(x, y, self.alpha, normalize=self.normalize)
-            )
-            x = check_embeddings(x, "x", normalize=self.normalize)
+            if y is None:
+                x = check_embeddings(x, "x", normalize=self.normalize)
+                total, count = 0.0, 0
+            else:  # alpha was checked by __init__
+                x, y = check_pair(x, y, normalize=self.normalize)
+                total, count = checked_alignment_sum(x, y, self.alpha), x.shape[0]
             if self._kept and self._kept[0].shape[1] != x.shape[1]:
                 raise InvalidValueError(
                     f"x has dimension {x.shape[1]} but earlier batches had "

@@ -57,7 +57,7 @@ def _chunk_rows(dim: int) -> int:
     return max(1, _CHUNK_ELEMENTS // dim)
 
 
-def _alignment_sum(x: torch.Tensor, y: torch.Tensor, alpha: float) -> float:
+def checked_alignment_sum(x: torch.Tensor, y: torch.Tensor, alpha: float) -> float:
     """sum_i ||x_i - y_i||^alpha in float64, a chunk of rows at a time (rows checked)."""
     total = 0.0
     step = _chunk_rows(x.shape[1])
@@ -84,7 +84,7 @@ def alignment_sum(
     alpha = check_positive(alpha, "alpha")
     with torch.no_grad():
         x, y = check_pair(x, y, names, normalize=normalize)
-        return _alignment_sum(x, y, alpha), x.shape[0]
+        return checked_alignment_sum(x, y, alpha), x.shape[0]
 
 
 def alignment(x: Any, y: Any, alpha: float = 2.0, *, normalize: bool = False) -> float:
@@ -166,7 +166,6 @@ def uniformity(
                 f"y must be embeddings [M, d], got the number {y!r}; pass t by keyword"
             )
         t, y = y, None
-    t = check_positive(t, "t")
     if max_pairs is not None and (
         isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1
     ):
@@ -180,7 +179,7 @@ def uniformity(
     with torch.no_grad():
         two_sets = y is not None
         z = check_embeddings(z, "z", normalize=normalize, min_rows=1 if two_sets else 2)
-        check_t_fits(t, z.dtype)
+        t = check_t_fits(t, z.dtype)
         if two_sets:
             y = check_embeddings(y, "y", normalize=normalize)
             check_same_width(z, y, ("z", "y"))

@@ -176,9 +176,11 @@ def check_positive(value: object, name: str) -> float:
     return value
 
 
-def check_t_fits(t: float, dtype: torch.dtype) -> None:
-    """Refuse a temperature whose largest exponent, t * ||x_i - x_j||^2 <= 4t, the computation
-    dtype (float32 for float32 and half inputs) cannot hold: the value would be NaN."""
+def check_t_fits(t: object, dtype: torch.dtype) -> float:
+    """Return ``t`` as a float if it is > 0 (`check_positive`) and its largest exponent,
+    t * ||x_i - x_j||^2 <= 4t, fits the computation dtype (float32 for float32 and half
+    inputs); beyond it the value would be NaN."""
+    t = check_positive(t, "t")
     compute = torch.promote_types(dtype, torch.float32)
     largest = torch.finfo(compute).max
     if 4 * t > largest:
@@ -187,6 +189,7 @@ def check_t_fits(t: float, dtype: torch.dtype) -> None:
             f"beyond the largest {compute} ({largest:.3g}); pass float64 embeddings or a "
             "smaller t"
         )
+    return t
 
 
 def check_int(value: object, name: str, *, minimum: int = 1, hint: str = "") -> int:
