@@ -24,7 +24,7 @@ from alignuniform.core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "AlignUniformMeter": "alignuniform.core.meter",
@@ -39,15 +39,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = [
-    "AlignUniformMeter",
-    "Objective",
-    "align_loss",
-    "alignment",
-    "alignment_sum",
-    "contrastive_loss",
-    "uniform_loss",
-    "uniformity",
-    "uniformity_bound",
-]

@@ -44,16 +44,11 @@ def test_every_package_says_what_it_holds_and_exports_names_that_exist():
     for init in sorted(root.rglob("__init__.py")):
         tree = ast.parse(init.read_text())
         assert len(ast.get_docstring(tree) or "") > 40, f"{init} says what it holds"
-        exported = next(
-            (ast.literal_eval(n.value) for n in tree.body if _assigns(n, "__all__")), None
-        )
+        lazy = _lazy_table(tree)
+        assigned = next((n.value for n in tree.body if _assigns(n, "__all__")), None)
+        # a literal list, or the lazy table's names (`lazy_exports` returns them as __all__)
+        exported = sorted(lazy) if isinstance(assigned, ast.Call) else ast.literal_eval(assigned)
         assert exported, f"{init} exports its public names in __all__"
-        lazy = {
-            key.value: value.value
-            for call in ast.walk(tree)
-            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_exports"
-            for key, value in zip(call.args[1].keys, call.args[1].values, strict=True)
-        }
         modules = {p.stem for p in init.parent.glob("*.py")} | {
             p.parent.name for p in init.parent.glob("*/__init__.py")
         }
@@ -70,4 +65,32 @@ def test_every_package_says_what_it_holds_and_exports_names_that_exist():
 def _assigns(node, name: str) -> bool:
     import ast
 
-    return isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets)
+    return isinstance(node, ast.Assign) and any(
+        getattr(n, "id", "") == name for t in node.targets for n in ast.walk(t)
+    )
+
+
+@pytest.mark.parametrize("package", [alignuniform, alignuniform.measure])
+def test_all_is_the_lazy_table_and_star_import_gives_its_names(package):
+    import ast
+    from pathlib import Path
+
+    table = _lazy_table(ast.parse(Path(package.__file__).read_text()))
+    assert table, f"{package.__name__} has a lazy table"
+    assert package.__all__ == sorted(table) and "lazy_exports" not in package.__all__
+    namespace: dict = {}
+    exec(f"from {package.__name__} import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(table)
+    assert set(table) <= set(dir(package))
+
+
+def _lazy_table(tree) -> dict[str, str]:
+    """The {name: module} dict an ``__init__`` passes to `lazy_exports` (empty if none)."""
+    import ast
+
+    return {
+        key.value: value.value
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "lazy_exports"
+        for key, value in zip(call.args[1].keys, call.args[1].values, strict=True)
+    }

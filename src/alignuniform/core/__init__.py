@@ -15,7 +15,7 @@ The names below load their module on first use: importing this package loads no 
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "AlignUniformError": "alignuniform.core.errors",
@@ -35,20 +35,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = [
-    "AlignUniformError",
-    "AlignUniformLoss",
-    "AlignUniformMeter",
-    "ContrastiveLoss",
-    "Objective",
-    "UniformityResult",
-    "align_loss",
-    "alignment",
-    "alignment_sum",
-    "contrastive_loss",
-    "moco_uniform_loss",
-    "uniform_loss",
-    "uniformity",
-    "uniformity_bound",
-]

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # AlignUniformMeter builds on this module: it loads on first use (an import would be a circle)
-__getattr__, __dir__ = lazy_exports(__name__, {"AlignUniformMeter": "alignuniform.core.meter"})
+__getattr__, __dir__ = lazy_exports(__name__, {"AlignUniformMeter": "alignuniform.core.meter"})[:2]
 del lazy_exports
 
 _CHUNK_ELEMENTS = 1 << 22  # rows x d per chunk of the streamed float64 reductions

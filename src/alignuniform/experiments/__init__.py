@@ -12,7 +12,7 @@ The names below load their module on first use (the CLI's help imports this pack
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "SweepSpec": "alignuniform.experiments.spec",
@@ -23,5 +23,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = ["SweepSpec", "list_presets", "load_spec", "plot_sphere_runs", "run_sweep"]

@@ -12,7 +12,7 @@ its extra (``pip install alignuniform[torchmetrics|lightning|text]``).
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "AlignUniformEvaluator": "alignuniform.integrations.sentence_transformers_evaluator",
@@ -22,5 +22,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = ["AlignUniformEvaluator", "AlignUniformMonitor", "AlignmentMetric", "UniformityMetric"]

@@ -12,7 +12,7 @@ compare only when the protocols agree.
 from alignuniform.core.lazy import lazy_exports
 
 # loaded on first use: `alignuniform.measure.files` (the CLI's help) must not import torch
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "PROTOCOLS": "alignuniform.measure.protocols",
@@ -24,5 +24,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = ["PROTOCOLS", "Embeddings", "MeasureResult", "Options", "measure", "resolve_model"]

@@ -14,7 +14,7 @@ The names below load their module on first use.
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "read_entries": "alignuniform.report.entries",
@@ -24,5 +24,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = ["read_entries", "write_compare_report", "write_measure_report", "write_report"]

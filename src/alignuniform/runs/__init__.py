@@ -13,7 +13,7 @@ The names below load their module on first use (the CLI's help imports this pack
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "RunDir": "alignuniform.runs.rundir",
@@ -32,19 +32,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = [
-    "RunDir",
-    "SweepDir",
-    "TrainConfig",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "claim_run",
-    "claim_sweep",
-    "dump_config",
-    "load_checkpoint",
-    "load_config",
-    "load_encoder",
-    "parse_overrides",
-    "save_checkpoint",
-]

@@ -15,7 +15,7 @@ alignuniform.training import preflight`` is the module).
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "METHODS": "alignuniform.training.methods",
@@ -26,5 +26,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = ["METHODS", "Trainer", "create_method", "dry_run", "train"]

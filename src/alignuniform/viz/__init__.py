@@ -11,7 +11,7 @@ The names below load their module (and matplotlib) on first use.
 
 from alignuniform.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "plot_dynamics": "alignuniform.viz.figures",
@@ -24,13 +24,3 @@ __getattr__, __dir__ = lazy_exports(
     },
 )
 del lazy_exports
-
-__all__ = [
-    "plot_dynamics",
-    "plot_pair_distances",
-    "plot_plane",
-    "plot_positive_distances",
-    "plot_scatter",
-    "plot_sphere",
-    "plot_weights",
-]
