@@ -27,8 +27,9 @@ from alignuniform.core.schedule import milestones_at
 from alignuniform.core.seeding import seeded
 from alignuniform.core.validation import check_positive_int
 from alignuniform.evaluate.cv import cross_validate
+from alignuniform.runs.config import EvalOptions
 
-EPOCHS = 120
+EPOCHS = EvalOptions.depth_epochs  # 120: the one default, eval's depth_epochs option
 BATCH_SIZE = 128
 LR = 3e-3
 BETAS = (0.5, 0.999)
