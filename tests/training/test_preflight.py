@@ -11,13 +11,13 @@ import torch
 import yaml
 
 from alignuniform.experiments.reproduce import list_presets, preset_path
-from alignuniform.runs.config import TrainConfig
 from alignuniform.runs.rundir import RunDir
 from alignuniform.training.trainer import train
 from helpers.commands import cli
 from helpers.disk import listing
 from helpers.formats import write_imagenet_tree, write_stl
 from helpers.readme import readme_presets
+from helpers.runs import tiny_config
 
 NO_WRITES = ("--device", "cpu", "--no-progress")
 
@@ -106,18 +106,14 @@ def test_batch_larger_than_the_data_is_exit_2_with_both_numbers(tmp_path, capsys
 def test_every_method_trains_a_step_in_half_precision_on_the_cpu(
     fmnist_dir, tmp_path, method, precision, one_thread
 ):
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        data_dir=str(fmnist_dir),
+    config = tiny_config(
+        fmnist_dir,
         subset=32,
         batch_size=16,
-        epochs=1,
         method=method,
         moco_queue=64,
         precision=precision,
         heldout=16,
-        evaluate=False,
-        device="cpu",
         encoder_kwargs={"widths": [8, 8], "hidden": 32},
     )
     run = RunDir(train(config, tmp_path / "run", progress=False))
