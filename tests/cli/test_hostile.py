@@ -35,6 +35,7 @@ from alignuniform.runs.checkpoint import FORMAT
 from alignuniform.runs.lock import is_locked
 from alignuniform.runs.rundir import RunDir
 from helpers.commands import TINY_RUN, child, spawn
+from helpers.runs import tiny_values
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,11 @@ def train(data: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "--data-dir", str(data), "--out", str(out), "--epochs", "1", *TINY_RUN, *extra]
 
 
+def configured(folder: Path, data: Path, text: str) -> list[str]:
+    """``train`` of a new run with ``--config`` a file holding ``text``."""
+    return [*train(data, folder / "o"), "--config", str(write(folder / "c.yaml", text))]
+
+
 def copy_run(run: Path, folder: Path) -> Path:
     return Path(shutil.copytree(run, folder / "run"))
 
@@ -89,16 +95,7 @@ class Payload:
 
 
 def spec(folder: Path, data: Path, points=None, **extra) -> Path:
-    base = {
-        "dataset": "fashion-mnist",
-        "data_dir": str(data),
-        "subset": 128,
-        "batch_size": 64,
-        "epochs": 1,
-        "device": "cpu",
-        "evaluate": False,
-    }
-    raw = {"name": "s", "base": base, "points": points or [{"name": "a"}], **extra}
+    raw = {"name": "s", "base": tiny_values(data), "points": points or [{"name": "a"}], **extra}
     return write(folder / "s.yaml", yaml.safe_dump(raw))
 
 
@@ -216,27 +213,19 @@ CASES = {
     ),
     "config with a YAML tag": Case(
         "is not valid YAML",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "epochs: !!python/object/apply:os.system [id]\n")),
-        ],
+        lambda f, d, r: configured(f, d, "epochs: !!python/object/apply:os.system [id]\n"),
     ),
     "config with a string for a boolean": Case(
         "download: must be true or false, got 'no'",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "download: 'no'\n")),
-        ],
+        lambda f, d, r: configured(f, d, "download: 'no'\n"),
     ),
     "config with an unknown key": Case(
         "unknown key(s) ['epoch']",
-        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", "epoch: 3\n"))],
+        lambda f, d, r: configured(f, d, "epoch: 3\n"),
     ),
     "config is a list": Case(
         "must hold a mapping",
-        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", "- 1\n"))],
+        lambda f, d, r: configured(f, d, "- 1\n"),
     ),
     "config missing": Case(
         "does not exist", lambda f, d, r: [*train(d, f / "o"), "--config", str(f / "none.yaml")]
@@ -571,11 +560,7 @@ ROUND_TWO = {
     ),
     "config with an alias bomb": Hostile(
         "alias *a0 refused",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", alias_bomb("lr"))),
-        ],
+        lambda f, d, r: configured(f, d, alias_bomb("lr")),
     ),
     "sweep tags with an alias bomb": Hostile(
         "alias *a0 refused",
@@ -602,19 +587,11 @@ ROUND_TWO = {
     ),
     "config with a key twice": Hostile(
         "key 'epochs' appears twice",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "epochs: 1\nlr: 0.1\nepochs: 5\n")),
-        ],
+        lambda f, d, r: configured(f, d, "epochs: 1\nlr: 0.1\nepochs: 5\n"),
     ),
     "config value a huge list": Hostile(
         "...",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "lr: [" + ",".join(["1"] * 20_000) + "]\n")),
-        ],
+        lambda f, d, r: configured(f, d, "lr: [" + ",".join(["1"] * 20_000) + "]\n"),
     ),
     "eval --out a folder with someone's eval.json": Hostile(
         "not an alignuniform evaluation",
