@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import alignuniform
+from alignuniform.experiments.reproduce import preset_spec
 from helpers.commands import SOURCE, cli
 from helpers.disk import listing
 from helpers.formats import write_fashion_mnist, write_stl
@@ -129,4 +130,8 @@ def test_every_readme_command_runs(chain, sandbox, capsys):
         if before is not None:
             assert listing(sandbox) == before, command
             assert "steps per epoch" in done.stdout, done.stdout
-            assert words[1] != "reproduce" or "of training in all" in done.stdout, done.stdout
+        if words[1] == "reproduce":  # every point of the preset planned
+            points = len(preset_spec(words[2]).points)
+            assert f"sweep {words[2]}: {points} points" in done.stdout, done.stdout
+            assert done.stdout.count("steps per epoch") == points, done.stdout
+            assert "of training in all" in done.stdout, done.stdout
