@@ -71,6 +71,11 @@ def configured(folder: Path, data: Path, text: str) -> list[str]:
     return [*train(data, folder / "o"), "--config", str(write(folder / "c.yaml", text))]
 
 
+def config_case(words: str, text: str) -> Case:
+    """``train`` with ``--config`` a file holding ``text``, refused with ``words``."""
+    return Case(words, lambda f, d, r: configured(f, d, text))
+
+
 def copy_run(run: Path, folder: Path) -> Path:
     return Path(shutil.copytree(run, folder / "run"))
 
@@ -211,22 +216,14 @@ CASES = {
         lambda f, d, r: [*train(d, f / "o"), "--loss", "align + sharpness(k=3)"],
         lines=4,
     ),
-    "config with a YAML tag": Case(
-        "is not valid YAML",
-        lambda f, d, r: configured(f, d, "epochs: !!python/object/apply:os.system [id]\n"),
+    "config with a YAML tag": config_case(
+        "is not valid YAML", "epochs: !!python/object/apply:os.system [id]\n"
     ),
-    "config with a string for a boolean": Case(
-        "download: must be true or false, got 'no'",
-        lambda f, d, r: configured(f, d, "download: 'no'\n"),
+    "config with a string for a boolean": config_case(
+        "download: must be true or false, got 'no'", "download: 'no'\n"
     ),
-    "config with an unknown key": Case(
-        "unknown key(s) ['epoch']",
-        lambda f, d, r: configured(f, d, "epoch: 3\n"),
-    ),
-    "config is a list": Case(
-        "must hold a mapping",
-        lambda f, d, r: configured(f, d, "- 1\n"),
-    ),
+    "config with an unknown key": config_case("unknown key(s) ['epoch']", "epoch: 3\n"),
+    "config is a list": config_case("must hold a mapping", "- 1\n"),
     "config missing": Case(
         "does not exist", lambda f, d, r: [*train(d, f / "o"), "--config", str(f / "none.yaml")]
     ),
