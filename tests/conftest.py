@@ -32,6 +32,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist's workers (``make test``): the ``slow`` tests first, each group in its
+    collected order, so that the last tests a worker takes are short and both end together."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def fmnist_root(tmp_path_factory) -> Path:
     """A data_dir holding a 512/200-image Fashion-MNIST in its real IDX format, written once
