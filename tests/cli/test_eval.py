@@ -10,42 +10,20 @@ from pathlib import Path
 import pytest
 
 from alignuniform.cli import main
-from alignuniform.models import create_encoder
-from alignuniform.runs.checkpoint import save_checkpoint
-from alignuniform.runs.config import TrainConfig, dump_config
+from helpers.runs import untrained_run
 
 
-def make_run(root: Path, data_dir: Path) -> Path:
-    encoder = create_encoder("convnet")
-    root.mkdir(parents=True)
-    (root / "config.yaml").write_text(
-        dump_config(
-            TrainConfig(
-                dataset="fashion-mnist",
-                data_dir=str(data_dir),
-                encoder="convnet",
-                recipe="fashion-mnist",
-            )
-        )
-    )
-    save_checkpoint(
-        root / "checkpoints" / "last.pt",
-        {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1},
-    )
-    return root
+def pixels(data_dir: Path, *extra: str) -> list[str]:
+    """``eval`` of the raw pixels of the Fashion-MNIST in ``data_dir``."""
+    words = ["eval", "--encoder", "identity", "--dataset", "fashion-mnist", "--data-dir"]
+    return [*words, str(data_dir), *extra]
 
 
 def test_identity_encoder_prints_json_and_writes_to_out(fmnist_dir, tmp_path, capsys):
     out = tmp_path / "pixels"
     code = main(
         [
-            "eval",
-            "--encoder",
-            "identity",
-            "--dataset",
-            "fashion-mnist",
-            "--data-dir",
-            str(fmnist_dir),
+            *pixels(fmnist_dir),
             "--subset",
             "100",
             "--layers",
@@ -73,7 +51,7 @@ def test_identity_encoder_prints_json_and_writes_to_out(fmnist_dir, tmp_path, ca
 
 
 def test_run_directory_gets_eval_json_and_a_table(fmnist_dir, tmp_path, capsys):
-    run = make_run(tmp_path / "run", fmnist_dir)
+    run = untrained_run(tmp_path / "run", fmnist_dir)
     code = main(["eval", str(run), "--subset", "64", "--folds", "2", "--protocols", "knn"])
     assert code == 0
     table = capsys.readouterr().out
@@ -89,34 +67,8 @@ def test_errors_are_one_line_with_exit_status_2(fmnist_dir, tmp_path, capsys):
         (["eval"], "give either RUN_DIR"),
         (["eval", "--encoder", "identity"], "needs --dataset"),
         (["eval", str(tmp_path / "nowhere")], "does not exist"),
-        (
-            [
-                "eval",
-                "--encoder",
-                "identity",
-                "--dataset",
-                "fashion-mnist",
-                "--data-dir",
-                str(fmnist_dir),
-                "--layers",
-                "fc7",
-            ],
-            "its taps are pixels, out",
-        ),
-        (
-            [
-                "eval",
-                "--encoder",
-                "identity",
-                "--dataset",
-                "fashion-mnist",
-                "--data-dir",
-                str(fmnist_dir),
-                "--folds",
-                "1",
-            ],
-            "folds: must be 0",
-        ),
+        (pixels(fmnist_dir, "--layers", "fc7"), "its taps are pixels, out"),
+        (pixels(fmnist_dir, "--folds", "1"), "folds: must be 0"),
     ]
     for argv, message in cases:
         assert main(argv) == 2

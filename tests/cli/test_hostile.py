@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,13 +34,13 @@ from alignuniform.cli import main
 from alignuniform.runs.checkpoint import FORMAT
 from alignuniform.runs.lock import is_locked
 from alignuniform.runs.rundir import RunDir
-from helpers.commands import TINY_RUN
-from helpers.formats import write_fashion_mnist
+from helpers.commands import TINY_RUN, child, spawn
+from helpers.runs import tiny_values
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return write_fashion_mnist(tmp_path_factory.mktemp("data") / "fmnist", 512, 200)
+def data_dir(fmnist_root) -> Path:
+    return fmnist_root
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +64,16 @@ class Case:
 
 def train(data: Path, out: Path, *extra: str) -> list[str]:
     return ["train", "--data-dir", str(data), "--out", str(out), "--epochs", "1", *TINY_RUN, *extra]
+
+
+def configured(folder: Path, data: Path, text: str) -> list[str]:
+    """``train`` of a new run with ``--config`` a file holding ``text``."""
+    return [*train(data, folder / "o"), "--config", str(write(folder / "c.yaml", text))]
+
+
+def config_case(words: str, text: str) -> Case:
+    """``train`` with ``--config`` a file holding ``text``, refused with ``words``."""
+    return Case(words, lambda f, d, r: configured(f, d, text))
 
 
 def copy_run(run: Path, folder: Path) -> Path:
@@ -91,16 +100,7 @@ class Payload:
 
 
 def spec(folder: Path, data: Path, points=None, **extra) -> Path:
-    base = {
-        "dataset": "fashion-mnist",
-        "data_dir": str(data),
-        "subset": 128,
-        "batch_size": 64,
-        "epochs": 1,
-        "device": "cpu",
-        "evaluate": False,
-    }
-    raw = {"name": "s", "base": base, "points": points or [{"name": "a"}], **extra}
+    raw = {"name": "s", "base": tiny_values(data), "points": points or [{"name": "a"}], **extra}
     return write(folder / "s.yaml", yaml.safe_dump(raw))
 
 
@@ -216,30 +216,14 @@ CASES = {
         lambda f, d, r: [*train(d, f / "o"), "--loss", "align + sharpness(k=3)"],
         lines=4,
     ),
-    "config with a YAML tag": Case(
-        "is not valid YAML",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "epochs: !!python/object/apply:os.system [id]\n")),
-        ],
+    "config with a YAML tag": config_case(
+        "is not valid YAML", "epochs: !!python/object/apply:os.system [id]\n"
     ),
-    "config with a string for a boolean": Case(
-        "download: must be true or false, got 'no'",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "download: 'no'\n")),
-        ],
+    "config with a string for a boolean": config_case(
+        "download: must be true or false, got 'no'", "download: 'no'\n"
     ),
-    "config with an unknown key": Case(
-        "unknown key(s) ['epoch']",
-        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", "epoch: 3\n"))],
-    ),
-    "config is a list": Case(
-        "must hold a mapping",
-        lambda f, d, r: [*train(d, f / "o"), "--config", str(write(f / "c.yaml", "- 1\n"))],
-    ),
+    "config with an unknown key": config_case("unknown key(s) ['epoch']", "epoch: 3\n"),
+    "config is a list": config_case("must hold a mapping", "- 1\n"),
     "config missing": Case(
         "does not exist", lambda f, d, r: [*train(d, f / "o"), "--config", str(f / "none.yaml")]
     ),
@@ -410,9 +394,7 @@ def locked(tmp_path):
     procs = []
 
     def lock(directory: Path) -> int:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(directory / ".lock")], stdout=subprocess.PIPE
-        )
+        proc = spawn("-c", LOCKER, directory / ".lock", stdout=subprocess.PIPE)
         assert proc.stdout.readline().strip() == b"locked"
         procs.append(proc)
         return proc.pid
@@ -575,11 +557,7 @@ ROUND_TWO = {
     ),
     "config with an alias bomb": Hostile(
         "alias *a0 refused",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", alias_bomb("lr"))),
-        ],
+        lambda f, d, r: configured(f, d, alias_bomb("lr")),
     ),
     "sweep tags with an alias bomb": Hostile(
         "alias *a0 refused",
@@ -606,19 +584,11 @@ ROUND_TWO = {
     ),
     "config with a key twice": Hostile(
         "key 'epochs' appears twice",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "epochs: 1\nlr: 0.1\nepochs: 5\n")),
-        ],
+        lambda f, d, r: configured(f, d, "epochs: 1\nlr: 0.1\nepochs: 5\n"),
     ),
     "config value a huge list": Hostile(
         "...",
-        lambda f, d, r: [
-            *train(d, f / "o"),
-            "--config",
-            str(write(f / "c.yaml", "lr: [" + ",".join(["1"] * 20_000) + "]\n")),
-        ],
+        lambda f, d, r: configured(f, d, "lr: [" + ",".join(["1"] * 20_000) + "]\n"),
     ),
     "eval --out a folder with someone's eval.json": Hostile(
         "not an alignuniform evaluation",
@@ -825,7 +795,7 @@ def test_sweep_forwards_sigterm_and_records_the_point_interrupted(tmp_path, data
     kept, run.json interrupted), the point reads "interrupted" (never failed), no orphan."""
     points = [{"name": "a", "epochs": 200, "subset": 128}]
     argv = sweep(tmp_path, data_dir, points=points)
-    proc = subprocess.Popen([sys.executable, "-m", "alignuniform", *argv], stderr=subprocess.PIPE)
+    proc = spawn("-m", "alignuniform", *argv, stderr=subprocess.PIPE)
     run = RunDir(tmp_path / "w" / "a")
     deadline = time.monotonic() + 120
     while not run.checkpoint.is_file() and time.monotonic() < deadline:  # training has begun
@@ -841,9 +811,29 @@ def test_sweep_forwards_sigterm_and_records_the_point_interrupted(tmp_path, data
     assert "interrupted" in (tmp_path / "w" / "results.csv").read_text()
 
 
-def run_as_a_user(argv: list[str]) -> subprocess.CompletedProcess:
-    """``alignuniform ARGV`` in a child process whose file permissions are a user's: as root,
-    without the capabilities that override them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+AS_A_USER = """
+import contextlib, io, json, sys, traceback
+from alignuniform.cli import main
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    results[name] = [code, err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+def run_as_a_user(commands: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
+    """``alignuniform ARGV`` of each command, one after another in one child process whose
+    file permissions are a user's: as root, without the capabilities that override them
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); (exit status, stderr) of each."""
 
     def drop():
         libc = ctypes.CDLL(None, use_errno=True)
@@ -851,24 +841,9 @@ def run_as_a_user(argv: list[str]) -> subprocess.CompletedProcess:
             if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
                 raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
-    return subprocess.run(
-        [sys.executable, "-m", "alignuniform", *argv],
-        capture_output=True,
-        text=True,
-        preexec_fn=drop if os.geteuid() == 0 else None,
-        timeout=300,
-    )
-
-
-@pytest.fixture
-def shared_tmp():
-    """A folder whose permissions the test changes (and restores before deleting it)."""
-    folder = Path(tempfile.mkdtemp(prefix="alignuniform-perm-"))
-    yield folder
-    for path in [folder, *folder.rglob("*")]:
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o755)
-    shutil.rmtree(folder)
+    preexec = drop if os.geteuid() == 0 else None
+    done = child("-c", AS_A_USER, json.dumps(commands), preexec_fn=preexec, check=True)
+    return {name: tuple(result) for name, result in json.loads(done.stdout).items()}
 
 
 PERMISSIONS = {  # (command with {ro}: a read-only folder, {run}: a read-only run), message
@@ -883,30 +858,45 @@ PERMISSIONS = {  # (command with {ro}: a read-only folder, {run}: a read-only ru
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(PERMISSIONS))
-def test_permission_problems_are_one_line(name, shared_tmp, made_run, data_dir):
-    ro, none = shared_tmp / "ro", shared_tmp / "none"
-    run = Path(shutil.copytree(made_run, shared_tmp / "run"))
+@pytest.fixture(scope="module")
+def permission_results(made_run, data_dir) -> dict[str, tuple[int, str]]:
+    """Every PERMISSIONS command run as a user on a folder writable by none but root (a run,
+    a spec, a file nobody may read), in one child process; the folder's permissions are
+    restored before it is deleted."""
+    folder = Path(tempfile.mkdtemp(prefix="alignuniform-perm-"))
+    ro, none = folder / "ro", folder / "none"
+    run = Path(shutil.copytree(made_run, folder / "run"))
     write_metrics(run)
-    spec_file = spec(shared_tmp, data_dir)
-    np.save(shared_tmp / "secret.npy", np.eye(3))
-    (shared_tmp / "secret.npy").chmod(0o000)
-    for path in [shared_tmp, *shared_tmp.rglob("*")]:
+    spec_file = spec(folder, data_dir)
+    np.save(folder / "secret.npy", np.eye(3))
+    (folder / "secret.npy").chmod(0o000)
+    for path in [folder, *folder.rglob("*")]:
         if path.is_dir():
             path.chmod(0o555)  # readable by all, writable by none but root
     for path in (ro, none):
         path.mkdir(mode=0o555)
     none.chmod(0o000)
     words = {"ro": ro, "none": none, "run": run, "spec": spec_file}
-    words["secret"] = shared_tmp / "secret.npy"
-    argv, message = PERMISSIONS[name]
-    argv = [a.format(**words) for a in argv]
-    done = run_as_a_user(argv)
-    err = done.stderr.strip()
-    assert done.returncode == 2, err
+    words["secret"] = folder / "secret.npy"
+    try:
+        yield run_as_a_user(
+            {name: [a.format(**words) for a in argv] for name, (argv, _) in PERMISSIONS.items()}
+        )
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PERMISSIONS))
+def test_permission_problems_are_one_line(name, permission_results):
+    code, err = permission_results[name]
+    err = err.strip()
+    assert code == 2, err
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert message in err, err
+    assert PERMISSIONS[name][1] in err, err
 
 
 def _link_suite(what: str, f: Path, d: Path, r: Path) -> tuple[list[str], Path]:

@@ -9,25 +9,18 @@ from alignuniform.core.errors import DatasetNotFoundError
 from alignuniform.runs.config import TrainConfig, dump_config
 from alignuniform.runs.rundir import RunDir, write_json
 from alignuniform.training.trainer import train
+from helpers.runs import tiny_config
 
 
 @pytest.mark.slow
-def test_a_failed_evaluation_is_never_recorded_as_finished(fmnist_dir, tmp_path, monkeypatch):
+def test_a_failed_evaluation_is_never_recorded_as_finished(fmnist_copy, tmp_path, monkeypatch):
     from alignuniform.data import idx
 
     monkeypatch.setattr(idx, "SYSTEM_DIR", tmp_path / "system")  # not Debian's copy either
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        data_dir=str(fmnist_dir),
-        subset=64,
-        batch_size=32,
-        epochs=1,
-        heldout=32,
-        device="cpu",
-    )
+    config = tiny_config(fmnist_copy, subset=64, batch_size=32, heldout=32, evaluate=True)
     run = RunDir(train(config, tmp_path / "run", progress=False))
     assert run.read_status()["status"] == "trained"  # the evaluation is still to come
-    for name in fmnist_dir.glob("t10k-*"):
+    for name in fmnist_copy.glob("t10k-*"):
         name.unlink()  # the test split vanishes between training and evaluation
     with pytest.raises(DatasetNotFoundError):
         finish_run(run.root)

@@ -62,13 +62,16 @@ def test_each_recipe_gives_normalised_float_views_of_its_size(name):
     assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
 
 
+def seeded(augment, batch: torch.Tensor, seed: int) -> torch.Tensor:
+    """The views of ``batch`` that ``augment`` draws after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return augment(batch)
+
+
 def test_uint8_and_unit_float_inputs_give_the_same_views():
     batch = images(8, 3, 96)
     augment = build_augmentation("stl10-paper")
-    torch.manual_seed(1)
-    from_uint8 = augment(batch)
-    torch.manual_seed(1)
-    from_float = augment(batch.double() / 255)
+    from_uint8, from_float = seeded(augment, batch, 1), seeded(augment, batch.double() / 255, 1)
     assert torch.allclose(from_uint8, from_float, atol=1e-5)
 
 
@@ -86,12 +89,7 @@ def test_each_call_and_each_sample_gets_its_own_random_view():
 def test_views_are_reproducible_under_manual_seed():
     batch = images(6, 3, 32)
     augment = build_augmentation("cifar")
-    torch.manual_seed(7)
-    first = augment(batch)
-    torch.manual_seed(7)
-    again = augment(batch)
-    torch.manual_seed(8)
-    other = augment(batch)
+    first, again, other = (seeded(augment, batch, seed) for seed in (7, 7, 8))
     assert torch.equal(first, again) and not torch.allclose(first, other)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,35 +25,17 @@ from alignuniform.evaluate import (
 )
 from alignuniform.models import create_encoder
 from alignuniform.runs.checkpoint import CheckpointError, save_checkpoint
-from alignuniform.runs.config import EvalOptions, TrainConfig, dump_config
+from alignuniform.runs.config import EvalOptions
 from helpers.formats import write_imagenet_tree
 from helpers.reference import lunif64
+from helpers.runs import untrained_run
 
 # A recipe whose two "augmentations" are the same image: crop of the whole square, no flip.
 STILL = Recipe(28, 1, (0.5,), (0.25,), crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0)
 
 
-def make_run(root: Path, data_dir: Path, encoder_name: str = "convnet", **kwargs) -> Path:
-    """A run directory holding config.yaml and an untrained encoder's checkpoints/last.pt."""
-    encoder = create_encoder(encoder_name, **kwargs)
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        data_dir=str(data_dir),
-        encoder=encoder_name,
-        recipe="fashion-mnist",
-        encoder_kwargs=kwargs,
-    )
-    root.mkdir(parents=True)
-    (root / "config.yaml").write_text(dump_config(config))
-    save_checkpoint(
-        root / "checkpoints" / "last.pt",
-        {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1},
-    )
-    return root
-
-
 def test_eval_json_of_a_run_has_the_documented_schema(fmnist_dir, tmp_path):
-    run = make_run(tmp_path / "run", fmnist_dir)
+    run = untrained_run(tmp_path / "run", fmnist_dir)
     results = evaluate_run(run, subset=256)
     assert json.loads((run / "eval.json").read_text()) == results
     assert set(results) == {"layers", "dataset", "encoder", "images", "linear_protocol", "time_s"}
@@ -240,7 +221,7 @@ def test_unknown_layer_lists_the_taps(fmnist_dir):
 
 
 def test_checkpoint_of_another_architecture_is_a_clear_error(fmnist_dir, tmp_path):
-    run = make_run(tmp_path / "run", fmnist_dir)
+    run = untrained_run(tmp_path / "run", fmnist_dir)
     wrong = create_encoder("convnet", hidden=64)
     save_checkpoint(
         run / "checkpoints" / "last.pt",

@@ -3,9 +3,7 @@ name, and changed training settings (issue 11, defects 1, 2, 6 and 7)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,22 +14,14 @@ from alignuniform.core.errors import InvalidValueError
 from alignuniform.experiments.spec import load_spec
 from alignuniform.runs.checkpoint import load_checkpoint
 from alignuniform.runs.rundir import RunDir
+from helpers.commands import spawn
+from helpers.runs import tiny_values
 
 
 def tiny_spec(path: Path, data_dir: Path, points: list[dict], name="tiny", **base) -> Path:
     spec = {
         "name": name,
-        "base": {
-            "dataset": "fashion-mnist",
-            "data_dir": str(data_dir),
-            "subset": 128,
-            "batch_size": 64,
-            "heldout": 64,
-            "device": "cpu",
-            "evaluate": False,
-            "epochs": 1,
-            **base,
-        },
+        "base": tiny_values(data_dir, **base),
         "points": points,
     }
     if name is None:
@@ -66,14 +56,8 @@ def test_a_spec_without_a_name_is_named_after_its_file(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_started_twice_runs_once(fmnist_dir, tmp_path):
     spec = tiny_spec(tmp_path / "s.yaml", fmnist_dir, [{"name": "a"}], epochs=3)
-    argv = [sys.executable, "-m", "alignuniform", "sweep", str(spec), "--out", str(tmp_path / "w")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [
-        subprocess.Popen(
-            [*argv, "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
+    argv = ["-m", "alignuniform", "sweep", spec, "--out", tmp_path / "w", "--no-progress"]
+    procs = [spawn(*argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     results = [(p.wait(timeout=600), p.stderr.read().decode().strip()) for p in procs]
     assert sorted(code for code, _ in results) == [0, 2], results
     refused = next(err for code, err in results if code == 2)

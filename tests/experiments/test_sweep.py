@@ -14,22 +14,20 @@ from alignuniform.runs.checkpoint import load_checkpoint
 from alignuniform.runs.config import TrainConfig, parse_overrides
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.trainer import train
+from helpers.runs import tiny_config, tiny_values
+
+
+def sweep(spec_file: Path, out: Path, *extra: str) -> int:
+    """``alignuniform sweep SPEC --out OUT --no-progress EXTRA`` in this process."""
+    return main(["sweep", str(spec_file), "--out", str(out), "--no-progress", *extra])
 
 
 def write_spec(path: Path, data_dir: Path, **extra) -> Path:
     spec = {
         "name": "tiny",
-        "base": {
-            "dataset": "fashion-mnist",
-            "data_dir": str(data_dir),
-            "subset": 128,
-            "batch_size": 64,
-            "epochs": 2,
-            "heldout": 64,
-            "device": "cpu",
-            "eval_layers": ["out"],
-            "eval_protocols": ["knn"],
-        },
+        "base": tiny_values(
+            data_dir, epochs=2, evaluate=True, eval_layers=["out"], eval_protocols=["knn"]
+        ),
         "points": [
             {"name": "contrastive", "loss": "contrastive(tau=0.5)"},
             {"name": "missing-data", "dataset": "cifar10", "data_dir": str(data_dir / "no")},
@@ -74,13 +72,7 @@ def test_bad_specs_are_refused_before_anything_runs(tmp_path, change, message):
 
 
 def test_a_parameter_free_encoder_cannot_be_trained(fmnist_dir, tmp_path):
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        data_dir=str(fmnist_dir),
-        encoder="identity",
-        epochs=1,
-        device="cpu",
-    )
+    config = tiny_config(fmnist_dir, encoder="identity")
     with pytest.raises(ValueError, match="no parameters to train: set epochs=0"):
         train(config, tmp_path / "run", progress=False)
 
@@ -105,7 +97,7 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     train(partial, out / "lambda-0.5", progress=False)
     first_epoch = read_jsonl(RunDir(out / "lambda-0.5").metrics)[0]
 
-    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress"]) == 0
+    assert sweep(spec_file, out) == 0
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
     assert rows["missing-data"]["status"] == "failed"
     assert "cifar" in rows["missing-data"]["error"].lower()
@@ -130,26 +122,13 @@ def test_sweep_records_failures_skips_finished_points_and_resumes(fmnist_dir, tm
     printed = capsys.readouterr().out  # each point reported as it ends, in any order
     assert "point missing-data failed (exit 2)" in printed  # the CLI's bad-input exit
     assert all(f"[{k}/4] point" in printed for k in range(1, 5))
-    assert main(["sweep", str(spec_file), "--out", str(out), "--no-progress"]) == 0
+    assert sweep(spec_file, out) == 0
     assert "1 to run, 3 already finished" in capsys.readouterr().out
     assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
     assert (out / "report.html").is_file()
 
     # Changed evaluation settings: finished points are evaluated again, not trained again.
-    assert (
-        main(
-            [
-                "sweep",
-                str(spec_file),
-                "--out",
-                str(out),
-                "--no-progress",
-                "--set",
-                "eval_protocols=[linear]",
-            ]
-        )
-        == 0
-    )
+    assert sweep(spec_file, out, "--set", "eval_protocols=[linear]") == 0
     assert "4 to run, 0 already finished" in capsys.readouterr().out
     assert {n: RunDir(out / n).checkpoint.stat().st_mtime_ns for n in before} == stamps
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
@@ -163,24 +142,8 @@ def test_slurm_launcher_runs_points_as_submitit_jobs(fmnist_dir, tmp_path):
     # pickled-job machinery a Slurm node uses; the Slurm-only options are passed and ignored.
     spec_file = write_spec(tmp_path / "s.yaml", fmnist_dir, weights={"lambdas": []})
     out = tmp_path / "sweep"
-    assert (
-        main(
-            [
-                "sweep",
-                str(spec_file),
-                "--out",
-                str(out),
-                "--no-progress",
-                "--launcher",
-                "slurm",
-                "--slurm-partition",
-                "dev",
-                "--slurm-gpus",
-                "0",
-            ]
-        )
-        == 0
-    )
+    slurm = ["--launcher", "slurm", "--slurm-partition", "dev", "--slurm-gpus", "0"]
+    assert sweep(spec_file, out, *slurm) == 0
     rows = {r["name"]: r for r in read_csv(out / "results.csv")}
     assert {rows[n]["status"] for n in ("contrastive", "raw-pixels")} == {"finished"}
     assert rows["missing-data"]["status"] == "failed" and rows["missing-data"]["error"]

@@ -1,4 +1,5 @@
-"""A real small disk for full-disk tests: a tmpfs of a given size (needs root; else skip)."""
+"""Disks in tests: a real small one for full-disk tests (a tmpfs of a given size; needs root,
+else skip), and a listing of what a folder holds (to prove a command wrote nothing)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,8 @@ def small_disk(mount: Path, size: str) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path below ``root`` (links not followed) with its size and modification time."""
+    return {str(p): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}

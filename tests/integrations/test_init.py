@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from helpers.commands import child
 
 HOSTS = ("torchmetrics", "lightning", "pytorch_lightning", "sentence_transformers", "lightly")
 
@@ -13,5 +12,5 @@ def test_import_alignuniform_and_integrations_loads_no_host_framework():
         "import sys, alignuniform, alignuniform.nn, alignuniform.integrations; "
         f"print([m for m in {HOSTS!r} if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = child("-c", code, check=True)
     assert out.stdout.strip() == "[]"

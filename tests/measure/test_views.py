@@ -8,9 +8,7 @@ import numpy as np
 import torch
 
 from alignuniform.measure import measure
-from alignuniform.models import create_encoder
-from alignuniform.runs.checkpoint import save_checkpoint
-from alignuniform.runs.config import TrainConfig, dump_config
+from helpers.runs import untrained_run
 
 
 def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread):
@@ -28,23 +26,7 @@ def test_torchvision_resnet18_random_weights_on_grayscale(fmnist_dir, one_thread
 
 
 def test_a_run_directory_at_any_tap(fmnist_dir, tmp_path, one_thread):
-    run = tmp_path / "run"
-    encoder = create_encoder("convnet")
-    run.mkdir()
-    (run / "config.yaml").write_text(
-        dump_config(
-            TrainConfig(
-                dataset="fashion-mnist",
-                data_dir=str(fmnist_dir),
-                encoder="convnet",
-                recipe="fashion-mnist",
-            )
-        )
-    )
-    save_checkpoint(
-        run / "checkpoints" / "last.pt",
-        {"encoder": encoder.spec, "model": encoder.state_dict(), "epoch": 1},
-    )
+    run = untrained_run(tmp_path / "run", fmnist_dir)
     out = measure(str(run), "views", "fashion-mnist", data_dir=str(fmnist_dir), limit=32)
     assert out.model["tap"] == "out" and out.model["dataset"] == "fashion-mnist"
     assert math.isclose(out.diagnostics["mean_norm"], 1.0, rel_tol=1e-5) and not out.warnings

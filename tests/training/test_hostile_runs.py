@@ -3,9 +3,7 @@ resumes and stop signals at the worst moment (issue 11, defects 2-5)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,16 +12,15 @@ import pytest
 from alignuniform.cli import main
 from alignuniform.runs.checkpoint import load_checkpoint
 from alignuniform.runs.rundir import RunDir, read_jsonl
-from helpers.commands import train_args
+from helpers.commands import child, child_env, spawn, train_args
 from helpers.disk import small_disk
 
 pytestmark = pytest.mark.slow
 
 
 def start_train(data_dir: Path, out: Path, epochs: int, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, *train_args(data_dir, out, epochs, *extra)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = train_args(data_dir, out, epochs, *extra)
+    return spawn(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_two_train_processes_on_one_out_one_is_refused(fmnist_dir, tmp_path):
@@ -37,15 +34,15 @@ def test_two_train_processes_on_one_out_one_is_refused(fmnist_dir, tmp_path):
     assert [r["epoch"] for r in read_jsonl(RunDir(out).metrics)] == [1, 2, 3]
 
 
-def test_refused_resume_leaves_the_run_untouched(fmnist_dir, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(train_args(fmnist_dir, out, 1)[2:]) == 0
-    before = {p.name: p.read_bytes() for p in (RunDir(out).config, RunDir(out).status)}
-    assert main(["train", "--out", str(out), "--resume", "--encoder", "mlp", "--no-progress"]) == 2
+def test_refused_resume_leaves_the_run_untouched(tiny_run, capsys):
+    before = {p.name: p.read_bytes() for p in (RunDir(tiny_run).config, RunDir(tiny_run).status)}
+    resume = ["train", "--out", str(tiny_run), "--resume", "--no-progress"]
+    assert main([*resume, "--encoder", "mlp"]) == 2
     assert "holds encoder" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in (RunDir(out).config, RunDir(out).status)} == before
-    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"]) == 0
-    assert [r["epoch"] for r in read_jsonl(RunDir(out).metrics)] == [1, 2]
+    after = {p.name: p.read_bytes() for p in (RunDir(tiny_run).config, RunDir(tiny_run).status)}
+    assert after == before
+    assert main([*resume, "--epochs", "2"]) == 0
+    assert [r["epoch"] for r in read_jsonl(RunDir(tiny_run).metrics)] == [1, 2]
 
 
 def test_out_on_a_folder_that_is_not_a_run_is_refused(fmnist_dir, tmp_path, capsys):
@@ -84,33 +81,23 @@ sys.exit(main(sys.argv[1:]))
 def test_two_stop_signals_during_heldout_evaluation_lose_no_epoch(fmnist_dir, tmp_path):
     out = tmp_path / "run"
     script = textwrap.dedent(TWO_SIGNALS)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "STOP_AT": "2"}
     argv = train_args(fmnist_dir, out, 3)[2:]
-    stopped = subprocess.run([sys.executable, "-c", script, *argv], env=env, capture_output=True)
-    assert stopped.returncode == 130, stopped.stderr.decode()
+    stopped = child("-c", script, *argv, env=child_env(STOP_AT="2"))
+    assert stopped.returncode == 130, stopped.stderr
     assert RunDir(out).read_status()["status"] == "interrupted"
     assert [r["epoch"] for r in read_jsonl(RunDir(out).metrics)] == [1]
-    resumed = subprocess.run(
-        [sys.executable, *train_args(fmnist_dir, out, 3, "--resume")],
-        env=env,
-        capture_output=True,
-    )
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert main(train_args(fmnist_dir, out, 3, "--resume")[2:]) == 0
     assert [r["epoch"] for r in read_jsonl(RunDir(out).metrics)] == [1, 2, 3]
     assert load_checkpoint(RunDir(out).checkpoint)["epoch"] == 3
 
 
-def test_a_full_disk_mid_run_is_one_line_and_recorded_in_words(fmnist_dir, tmp_path):
+def test_a_full_disk_mid_run_is_one_line_and_recorded_in_words(fmnist_dir, tmp_path, capsys):
     """12 MB hold the first checkpoint (~5 MB) but not it plus the next (~10 MB, momentum)."""
     with small_disk(tmp_path / "disk", "12m") as disk:
         run = RunDir(disk / "run")
-        done = subprocess.run(
-            [sys.executable, *train_args(fmnist_dir, run.root, 2)],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            capture_output=True,
-        )
-        err = done.stderr.decode().strip()
-        assert done.returncode == 2, err
+        code = main(train_args(fmnist_dir, run.root, 2)[2:])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, err
         assert "disk full while writing" in err and "\n" not in err
         assert "disk full while writing" in run.read_status()["error"]
         assert load_checkpoint(run.checkpoint)["epoch"] == 0  # the last good one is kept

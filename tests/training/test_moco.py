@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,7 +16,9 @@ from alignuniform.runs.config import TrainConfig
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.methods import MocoMethod
 from alignuniform.training.trainer import train
+from helpers.commands import child
 from helpers.distributed import free_port
+from helpers.runs import tiny_config
 
 
 def sphere(n: int, d: int, seed: int) -> torch.Tensor:
@@ -97,19 +97,14 @@ def test_key_encoder_is_an_exponential_moving_average():
 
 @pytest.mark.slow
 def test_short_moco_run_trains_without_nan(fmnist_dir, tmp_path):
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        data_dir=str(fmnist_dir),
+    config = tiny_config(
+        fmnist_dir,
         subset=256,
-        batch_size=64,
         epochs=2,
         method="moco",
         moco_queue=128,
         moco_bn_groups=4,  # shuffled BN on one process: four groups of 16 keys
         loss="align(alpha=2) + uniform(t=3)",
-        heldout=64,
-        evaluate=False,
-        device="cpu",
     )
     run_dir = train(config, tmp_path / "moco", progress=False)
     records = read_jsonl(RunDir(run_dir).metrics)
@@ -131,7 +126,7 @@ def test_eq18_at_batch_256_and_queue_65536_stays_under_1_gib():
         moco_uniform_loss(q, queue, 2.0).backward()
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    out = child("-c", script, check=True)
     assert int(out.stdout.split()[-1]) < 2**30
 
 

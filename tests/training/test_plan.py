@@ -14,22 +14,14 @@ from alignuniform.evaluate.geometry import MAX_ROWS
 from alignuniform.runs.config import TrainConfig, dump_config, load_config
 from alignuniform.runs.rundir import RunDir
 from alignuniform.training.plan import dry_run
-from alignuniform.training.trainer import train
+from helpers.runs import tiny_config
 
 
 def tiny(fmnist_dir, **values) -> TrainConfig:
-    defaults = {
-        "dataset": "fashion-mnist",
-        "data_dir": str(fmnist_dir),
-        "subset": 64,
-        "batch_size": 32,
-        "epochs": 2,
-        "heldout": 32,
-        "device": "cpu",
-        "eval_layers": ["out"],
-        "eval_protocols": ["knn"],
-    }
-    return TrainConfig(**{**defaults, **values})
+    """The tiny config, evaluated (5-NN on ``out``), 2 epochs of 64 images in steps of 32."""
+    plan = {"subset": 64, "batch_size": 32, "epochs": 2, "heldout": 32, "evaluate": True}
+    probes = {"eval_layers": ["out"], "eval_protocols": ["knn"]}
+    return tiny_config(fmnist_dir, **{**plan, **probes, **values})
 
 
 def test_probe_subset_follows_subset_unless_eval_subset_says_otherwise():
@@ -81,11 +73,16 @@ def test_dry_run_prices_monitor_and_evaluation(fmnist_dir, tmp_path, one_thread)
 
 
 @pytest.mark.slow
-def test_train_subset_limits_the_probes_and_eval_subset_lifts_it(fmnist_dir, tmp_path, one_thread):
-    run = RunDir(train(tiny(fmnist_dir, epochs=1), tmp_path / "run", progress=False))
+def test_train_subset_limits_the_probes_and_eval_subset_lifts_it(tiny_run, one_thread):
+    run = RunDir(tiny_run)  # trained with subset=128
+    config = {
+        **load_config(run.config).to_dict(),
+        "eval_layers": ["out"],
+        "eval_protocols": ["knn"],
+    }
+    run.config.write_text(dump_config(TrainConfig(**config)))
     finish_run(run.root)
-    assert json.loads(run.eval.read_text())["images"] == {"train": 64, "test": 64}
-    config = load_config(run.config).to_dict()
+    assert json.loads(run.eval.read_text())["images"] == {"train": 128, "test": 128}
     run.config.write_text(dump_config(TrainConfig(**{**config, "eval_subset": "all"})))
     finish_run(run.root)
     assert json.loads(run.eval.read_text())["images"] == {"train": 512, "test": 200}

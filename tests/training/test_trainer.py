@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from alignuniform.cli import main
 from alignuniform.runs.checkpoint import CheckpointError, load_checkpoint
 from alignuniform.runs.config import TrainConfig, load_config
 from alignuniform.runs.rundir import RunDir, read_jsonl
 from alignuniform.training.runtime import lr_at
 from alignuniform.training.trainer import TrainingDiverged, train
-from helpers.commands import train_args
-
-TINY = {"subset": 128, "batch_size": 64, "heldout": 64, "evaluate": False, "device": "cpu"}
-
-
-def tiny_config(data_dir: Path, **overrides) -> TrainConfig:
-    values = {"dataset": "fashion-mnist", "data_dir": str(data_dir), **TINY, **overrides}
-    return TrainConfig(**values)
+from helpers.commands import spawn, train_args
+from helpers.runs import tiny_config
 
 
 def train_cli(data_dir: Path, out: Path, *extra: str) -> subprocess.Popen:
     """Start `python -m alignuniform train` on the tiny dataset in a child process."""
-    args = [sys.executable, *train_args(data_dir, out, 4, *extra)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    args = train_args(data_dir, out, 4, *extra)
+    return spawn(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def train_here(data_dir: Path, out: Path, *extra: str) -> int:
+    """The same `train` in this process (single-threaded, as the child)."""
+    return main(train_args(data_dir, out, 4, *extra)[2:])
+
+
+def first_epoch_of(proc: subprocess.Popen, run: Path) -> None:
+    """Wait until the child's run has recorded its first epoch (or the child has ended)."""
+    metrics, deadline = RunDir(run).metrics, time.time() + 240
+    while len(read_jsonl(metrics)) < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -57,21 +61,19 @@ def test_run_directory_holds_config_metrics_checkpoint_and_status(fmnist_dir, tm
 
 
 @pytest.mark.slow
-def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(fmnist_dir, tmp_path):
-    reference = train_cli(fmnist_dir, tmp_path / "reference")
-    assert reference.wait(timeout=300) == 0, reference.stdout.read().decode()
+def test_resume_after_kill_9_ends_with_the_same_weights_and_metrics(
+    fmnist_dir, tmp_path, one_thread
+):
+    assert train_here(fmnist_dir, tmp_path / "reference") == 0
 
     victim = train_cli(fmnist_dir, tmp_path / "victim")
     metrics = RunDir(tmp_path / "victim").metrics
-    deadline = time.time() + 240
-    while len(read_jsonl(metrics)) < 1 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    first_epoch_of(victim, tmp_path / "victim")
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
     assert 1 <= len(read_jsonl(metrics)) < 4
 
-    resumed = train_cli(fmnist_dir, tmp_path / "victim", "--resume")
-    assert resumed.wait(timeout=300) == 0, resumed.stdout.read().decode()
+    assert train_here(fmnist_dir, tmp_path / "victim", "--resume") == 0
 
     expected, got = final_weights(tmp_path / "reference"), final_weights(tmp_path / "victim")
     assert expected.keys() == got.keys()
@@ -106,52 +108,41 @@ def test_wall_time_of_saved_epochs_survives_a_hard_crash(fmnist_dir, tmp_path, m
 
 
 @pytest.mark.slow
-def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_path):
+def test_interrupt_saves_a_mid_epoch_checkpoint_that_resumes(fmnist_dir, tmp_path, one_thread):
     proc = train_cli(fmnist_dir, tmp_path / "run")
     metrics = RunDir(tmp_path / "run").metrics
-    deadline = time.time() + 240
-    while len(read_jsonl(metrics)) < 1 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    first_epoch_of(proc, tmp_path / "run")
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output.decode()
     assert RunDir(tmp_path / "run").read_status()["status"] == "interrupted"
     assert load_checkpoint(RunDir(tmp_path / "run").checkpoint)["epoch"] >= 1
-    resumed = train_cli(fmnist_dir, tmp_path / "run", "--resume")
-    assert resumed.wait(timeout=300) == 0
+    assert train_here(fmnist_dir, tmp_path / "run", "--resume") == 0
     assert [r["epoch"] for r in read_jsonl(metrics)] == [1, 2, 3, 4]
 
 
 @pytest.mark.slow
-def test_existing_run_is_never_overwritten_without_resume(fmnist_dir, tmp_path):
-    train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
-    before = RunDir(tmp_path / "run").checkpoint.read_bytes()
+def test_existing_run_is_never_overwritten_without_resume(fmnist_dir, tiny_run):
+    before = RunDir(tiny_run).checkpoint.read_bytes()
     with pytest.raises(ValueError, match="--resume"):
-        train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
-    assert RunDir(tmp_path / "run").checkpoint.read_bytes() == before
+        train(tiny_config(fmnist_dir, epochs=1), tiny_run, progress=False)
+    assert RunDir(tiny_run).checkpoint.read_bytes() == before
 
 
 @pytest.mark.slow
-def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(fmnist_dir, tmp_path):
-    train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
-    good = RunDir(tmp_path / "run").checkpoint.read_bytes()
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(fmnist_dir, tiny_run):
+    good = RunDir(tiny_run).checkpoint.read_bytes()
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        train(
-            tiny_config(fmnist_dir, epochs=3, lr=1e38),
-            tmp_path / "run",
-            resume=True,
-            progress=False,
-        )
-    assert RunDir(tmp_path / "run").checkpoint.read_bytes() == good
-    assert RunDir(tmp_path / "run").read_status()["status"] == "failed"
+        train(tiny_config(fmnist_dir, epochs=3, lr=1e38), tiny_run, resume=True, progress=False)
+    assert RunDir(tiny_run).checkpoint.read_bytes() == good
+    assert RunDir(tiny_run).read_status()["status"] == "failed"
 
 
-def test_corrupt_checkpoint_is_a_clear_error(fmnist_dir, tmp_path):
-    train(tiny_config(fmnist_dir, epochs=1), tmp_path / "run", progress=False)
-    path = RunDir(tmp_path / "run").checkpoint
+def test_corrupt_checkpoint_is_a_clear_error(fmnist_dir, tiny_run):
+    path = RunDir(tiny_run).checkpoint
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        train(tiny_config(fmnist_dir, epochs=2), tmp_path / "run", resume=True, progress=False)
+        train(tiny_config(fmnist_dir, epochs=2), tiny_run, resume=True, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +183,7 @@ def test_the_config_chooses_the_linear_probe_of_the_evaluation(fmnist_dir, tmp_p
 
 def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    config = TrainConfig(dataset="cifar10", data_dir=str(tmp_path / "nowhere"), **TINY)
+    config = tiny_config(tmp_path / "nowhere", dataset="cifar10")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         train(config, tmp_path / "run", progress=False)
 
