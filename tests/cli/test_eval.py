@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from alignuniform.cli import main
+from helpers.commands import child
 from helpers.runs import untrained_run
 
 
@@ -79,12 +78,7 @@ def test_errors_are_one_line_with_exit_status_2(fmnist_dir, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_console_entry_point_lists_the_options():
-    done = subprocess.run(
-        [sys.executable, "-m", "alignuniform", "eval", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = child("-m", "alignuniform", "eval", "--help", timeout=120)
     assert done.returncode == 0
     for option in (
         "--encoder",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 import alignuniform
 from alignuniform.cli import build_parser, main
 from alignuniform.runs.schema import BOOL, NAMES, Keyed, choice, integer, key, number, optional
+from helpers.commands import child
 
 
 def subcommands() -> list[str]:
@@ -105,7 +104,7 @@ def test_building_the_parser_imports_no_torch():
         "import sys; from alignuniform.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = child("-c", code, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -19,6 +18,7 @@ from alignuniform.cli import main
 from alignuniform.cli.measure import result_name, run_dataset
 from alignuniform.measure import encode as encode_module
 from alignuniform.measure import record
+from helpers.commands import spawn
 
 TOY = """
 import torch
@@ -148,14 +148,14 @@ def test_out_in_use_by_another_process_is_refused(toy, tmp_path, capsys):
     args, _ = toy
     out = tmp_path / "busy"
     out.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+    holder = spawn(
+        "-c", textwrap.dedent(f"""
             import fcntl, os, sys, time
             fd = os.open({str(out / ".lock")!r}, os.O_RDWR | os.O_CREAT)
             fcntl.flock(fd, fcntl.LOCK_EX)
             print("held", flush=True)
             time.sleep(60)
-        """)],
+        """),
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip

@@ -4,14 +4,13 @@ float64 definitions, and 100,000 rows within 1 GiB."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from alignuniform.measure import measure
+from helpers.commands import child
 from helpers.reference import lalign64, sphere
 
 
@@ -67,7 +66,7 @@ def test_one_set_weighted_by_occurrences(tmp_path):
 
 
 # 20,000 users and items: their dense distance matrices (1.6 GB each in float32) would alone break
-# the 1 GiB budget; the 100,000-row kernel case is tests/core/test_metrics.py's memory test.
+# the 1 GiB budget; the plain kernel's case is tests/core/test_metrics.py's memory test.
 MEMORY = """
 import resource, numpy as np, torch, torch.nn.functional as F
 N = 20_000
@@ -90,12 +89,7 @@ print(result.uniformity, result.extra["uniformity_users_items"], (after - before
 
 @pytest.mark.slow
 def test_users_and_items_stay_under_one_gib(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", MEMORY.format(path=tmp_path / "inter.tsv")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = child("-c", MEMORY.format(path=tmp_path / "inter.tsv"), check=True)
     value, two_sets, extra = map(float, done.stdout.split())
     assert extra < 2**30  # one 20000 x 20000 float32 matrix alone is 1.6 GB
     assert math.isfinite(value) and math.isfinite(two_sets)
