@@ -422,6 +422,9 @@ def test_bad_indices_and_subset_sizes_are_clear_errors(tmp_path):
     for n in (0, 6, 2.5):
         with pytest.raises(ValueError, match="subset size"):
             data.subset(n)
+    for size in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"batch_size must be a positive integer, got {size}"):
+            next(data.batches(size))
 
 
 def test_load_dataset_argument_errors_name_the_valid_choices(tmp_path):

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
+from alignuniform.core.validation import check_int
 
 
 class Canvas(NamedTuple):
@@ -180,8 +181,7 @@ class ImageData(Dataset):
 
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """All images in order, ``batch_size`` at a time (the last batch may be smaller)."""
-        if batch_size < 1:
-            raise InvalidValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_int(batch_size, "batch_size")
         for start in range(0, len(self), batch_size):
             yield self.get_batch(torch.arange(start, min(start + batch_size, len(self))))
 
