@@ -9,7 +9,6 @@ Meters merge (``merge``) and gather across torch.distributed ranks (``sync``).
 from __future__ import annotations
 
 import copy
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 
 from alignuniform.core.errors import InvalidTypeError, InvalidValueError
 from alignuniform.core.metrics import checked_alignment_sum, uniformity
-from alignuniform.core.validation import check_embeddings, check_pair, check_positive
+from alignuniform.core.validation import check_embeddings, check_int, check_pair, check_positive
 
 __all__ = ["AlignUniformMeter"]
 
@@ -41,17 +40,9 @@ class AlignUniformMeter:
         normalize: bool = False,
         seed: int = 0,
     ) -> None:
-        if max_samples is not None and (
-            isinstance(max_samples, bool)
-            or not isinstance(max_samples, Integral)
-            or max_samples < 2
-        ):
-            raise InvalidValueError(
-                f"max_samples must be an integer >= 2 or None, got {max_samples!r}"
-            )
         self.t = check_positive(t, "t")
         self.alpha = check_positive(alpha, "alpha")
-        self.max_samples = max_samples
+        self.max_samples = check_int(max_samples, "max_samples", minimum=2, or_none=True)
         self.normalize = normalize
         self.seed = seed
         self.reset()

@@ -12,7 +12,7 @@ The bound (`uniformity_bound`, in `alignuniform.core.bound`) and the streaming m
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,6 +32,7 @@ from alignuniform.core.lazy import lazy_exports
 from alignuniform.core.rows import RowSource, as_rows
 from alignuniform.core.validation import (
     check_embeddings,
+    check_int,
     check_pair,
     check_positive,
     check_same_width,
@@ -166,10 +167,7 @@ def uniformity(
                 f"y must be embeddings [M, d], got the number {y!r}; pass t by keyword"
             )
         t, y = y, None
-    if max_pairs is not None and (
-        isinstance(max_pairs, bool) or not isinstance(max_pairs, Integral) or max_pairs < 1
-    ):
-        raise InvalidValueError(f"max_pairs must be a positive integer or None, got {max_pairs!r}")
+    max_pairs = check_int(max_pairs, "max_pairs", or_none=True)
     if y is None and y_weights is not None:
         raise InvalidValueError("y_weights given without y: weight the rows of z with weights=")
     if y is not None and include_self:

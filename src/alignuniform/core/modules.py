@@ -109,8 +109,10 @@ class AlignUniformLoss(_TwoViewLoss):
         if align_weight == 0 and uniform_weight == 0:
             raise InvalidValueError("align_weight and uniform_weight are both 0: nothing to train")
         alpha, t = check_positive(alpha, "alpha"), check_positive(t, "t")
-        terms = [(align_weight, Term.create("align", alpha=alpha))]
-        terms.append((uniform_weight, Term.create("uniform", t=t)))
+        terms = [
+            (align_weight, Term.create("align", alpha=alpha)),
+            (uniform_weight, Term.create("uniform", t=t)),
+        ]
         objective = Objective((w, term) for w, term in terms if w > 0)  # 0 * term adds nothing
         super().__init__(objective, normalize=normalize, gather=gather)
         self.align_weight, self.uniform_weight = align_weight, uniform_weight

@@ -192,10 +192,16 @@ def check_t_fits(t: object, dtype: torch.dtype) -> float:
     return t
 
 
-def check_int(value: object, name: str, *, minimum: int = 1, hint: str = "") -> int:
-    """Return ``value`` if it is an integer >= ``minimum`` (bool refused), else raise naming it."""
+def check_int(
+    value: object, name: str, *, minimum: int = 1, hint: str = "", or_none: bool = False
+) -> int | None:
+    """Return ``value`` if it is an integer >= ``minimum`` (bool refused; None too where
+    ``or_none``), else raise naming it."""
+    if or_none and value is None:
+        return None
     wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        wanted += " or None" if or_none else ""
         raise InvalidValueError(f"{name} must be {wanted}, got {value!r}{hint}")
     return int(value)
 

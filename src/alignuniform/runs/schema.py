@@ -235,9 +235,13 @@ class Keyed:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
+    def _field(cls, name: str) -> dataclasses.Field:
+        return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+    @classmethod
     def metadata(cls, name: str) -> dict[str, Any]:
         """``kind``, ``help``, ``role``, ``flag`` and ``metavar`` of key ``name``."""
-        return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
+        return dict(cls._field(name).metadata)
 
     @classmethod
     def kind(cls, name: str) -> Kind:
@@ -250,7 +254,7 @@ class Keyed:
 
     @classmethod
     def default(cls, name: str) -> Any:
-        entry = next(f for f in dataclasses.fields(cls) if f.name == name)
+        entry = cls._field(name)
         if entry.default_factory is not dataclasses.MISSING:
             return entry.default_factory()
         return entry.default
